@@ -1,0 +1,269 @@
+//! Offline capture files, read in one streaming pass with pcap-parser.
+//!
+//! Several files given in order are one continuous capture (tcpdump `-C`/`-G`
+//! rotation): frame numbers restart at 1 in each file, as Wireshark counts
+//! them, and the file index travels with every packet.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+use thiserror::Error;
+
+use super::{FrameRef, LinkType, Packet};
+use crate::time::Timestamp;
+
+/// Initial read buffer; grown (up to `MAX_BUFFER`) for a record larger than it.
+const INITIAL_BUFFER: usize = 1 << 20;
+/// No sane record is larger (pcapng's own readers cap blocks near this).
+const MAX_BUFFER: usize = 64 << 20;
+
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("{path}: not a pcap or pcapng file")]
+    NotACapture { path: String },
+    #[error("{path}: empty file")]
+    Empty { path: String },
+    #[error("{path}: damaged at frame {frame}, byte offset {offset}: {what}; results cover the packets before it")]
+    Damaged {
+        path: String,
+        frame: u64,
+        offset: u64,
+        what: &'static str,
+    },
+    #[error("{path}: read error at byte offset {offset}: {source}")]
+    Read {
+        path: String,
+        offset: u64,
+        source: io::Error,
+    },
+}
+
+/// An input named on the command line: a path, or `-` for standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn parse(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_string(),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + Send>, CaptureError> {
+        match self {
+            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::Path(p) => open_path(p).map(|f| Box::new(f) as Box<dyn Read + Send>),
+        }
+    }
+}
+
+fn open_path(p: &Path) -> Result<File, CaptureError> {
+    File::open(p).map_err(|source| CaptureError::Open {
+        path: p.display().to_string(),
+        source,
+    })
+}
+
+/// How one file went: packets read, and the damage that stopped it, if any.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Reads one capture file, calling `on_packet` for every packet record in
+/// order. A damaged file returns `Damaged` after delivering every packet
+/// before the damage.
+pub fn read_file(
+    input: &Input,
+    file_index: u32,
+    on_packet: &mut dyn FnMut(&Packet<'_>),
+) -> Result<FileOutcome, CaptureError> {
+    let path = input.display();
+    let reader = input.open()?;
+    let mut reader = match create_reader(INITIAL_BUFFER, reader) {
+        Ok(r) => r,
+        Err(PcapError::Eof) => return Err(CaptureError::Empty { path }),
+        Err(PcapError::ReadError) => {
+            return Err(CaptureError::Read {
+                path,
+                offset: 0,
+                source: io::Error::other("read failed"),
+            })
+        }
+        Err(_) => return Err(CaptureError::NotACapture { path }),
+    };
+
+    let mut state = FileState::default();
+    let mut outcome = FileOutcome::default();
+    let mut buffer_size = INITIAL_BUFFER;
+    // Bytes consumed before the reader's current block: the offset users can
+    // open in a hex editor.
+    let mut offset: u64 = 0;
+    loop {
+        let damaged = |what, offset, frame| CaptureError::Damaged {
+            path: path.clone(),
+            frame,
+            offset,
+            what,
+        };
+        match reader.next() {
+            Ok((len, block)) => {
+                if let Some(pkt) = state.packet(&block, file_index) {
+                    outcome.packets += 1;
+                    outcome.bytes += pkt.data.len() as u64;
+                    on_packet(&pkt);
+                }
+                offset += len as u64;
+                reader.consume(len);
+            }
+            Err(PcapError::Eof) => return Ok(outcome),
+            Err(PcapError::Incomplete(_)) => {
+                if reader.reader_exhausted() {
+                    return Err(damaged("truncated record", offset, state.frame + 1));
+                }
+                if reader.refill().is_err() {
+                    return Err(CaptureError::Read {
+                        path,
+                        offset,
+                        source: io::Error::other("read failed"),
+                    });
+                }
+            }
+            Err(PcapError::BufferTooSmall) => {
+                buffer_size *= 2;
+                if buffer_size > MAX_BUFFER || !reader.grow(buffer_size) {
+                    return Err(damaged(
+                        "record larger than 64 MiB",
+                        offset,
+                        state.frame + 1,
+                    ));
+                }
+                if reader.refill().is_err() {
+                    return Err(damaged("read failed", offset, state.frame + 1));
+                }
+            }
+            Err(PcapError::UnexpectedEof) => {
+                return Err(damaged("truncated record", offset, state.frame + 1))
+            }
+            Err(_) => return Err(damaged("malformed record", offset, state.frame + 1)),
+        }
+    }
+}
+
+/// What a pcapng section says about its interfaces (RFC 9867 §4.2): each
+/// has its own link type, time resolution and offset.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: LinkType,
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+#[derive(Default)]
+struct FileState {
+    /// Frame number of the last packet record (Wireshark numbering).
+    frame: u64,
+    legacy: Option<(LinkType, u64)>,
+    interfaces: Vec<Interface>,
+    last_ts: Timestamp,
+}
+
+/// Bounded so a hostile file cannot make us allocate per interface forever.
+const MAX_INTERFACES: usize = 4096;
+
+impl FileState {
+    fn packet<'a>(&mut self, block: &PcapBlockOwned<'a>, file: u32) -> Option<Packet<'a>> {
+        let (link, at, data, orig_len) = match block {
+            PcapBlockOwned::LegacyHeader(h) => {
+                let units = if h.is_nanosecond_precision() {
+                    1_000_000_000
+                } else {
+                    1_000_000
+                };
+                self.legacy = Some((LinkType::from_linktype(h.network.0 as u32), units));
+                return None;
+            }
+            PcapBlockOwned::Legacy(b) => {
+                let (link, units) = self.legacy?;
+                let at = Timestamp::from_parts(b.ts_sec as i64, b.ts_usec as u64, units);
+                let caplen = (b.caplen as usize).min(b.data.len());
+                (link, at, &b.data[..caplen], b.origlen)
+            }
+            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                // Interface ids are per section.
+                self.interfaces.clear();
+                return None;
+            }
+            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                if self.interfaces.len() < MAX_INTERFACES {
+                    self.interfaces.push(Interface {
+                        link: LinkType::from_linktype(idb.linktype.0 as u32),
+                        units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
+                        offset_secs: idb.ts_offset(),
+                    });
+                }
+                return None;
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                match self.interfaces.get(epb.if_id as usize) {
+                    Some(iface) => {
+                        let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                        let units = iface.units_per_sec.max(1);
+                        let secs = (raw / units) as i64 + iface.offset_secs;
+                        let at = Timestamp::from_parts(secs, raw % units, units);
+                        (iface.link, at, &epb.data[..caplen], epb.origlen)
+                    }
+                    // A packet for an interface never described: still a
+                    // frame (numbering must match Wireshark), not decodable.
+                    None => (
+                        LinkType::Other(u32::MAX),
+                        self.last_ts,
+                        &epb.data[..caplen],
+                        epb.origlen,
+                    ),
+                }
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                // RFC 9867 §4.4: no timestamp, always interface 0.
+                let link = self
+                    .interfaces
+                    .first()
+                    .map_or(LinkType::Other(u32::MAX), |i| i.link);
+                let caplen = (spb.origlen as usize).min(spb.data.len());
+                (link, self.last_ts, &spb.data[..caplen], spb.origlen)
+            }
+            PcapBlockOwned::NG(_) => return None,
+        };
+        self.frame += 1;
+        self.last_ts = at;
+        Some(Packet {
+            at,
+            frame: FrameRef {
+                file,
+                frame: self.frame,
+            },
+            link,
+            data,
+            orig_len,
+        })
+    }
+}

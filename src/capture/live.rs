@@ -1,0 +1,1 @@
+//! Live capture from an interface through libpcap (the `live` feature).

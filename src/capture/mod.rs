@@ -1,0 +1,71 @@
+//! Packet sources: capture files (pcap, pcapng, rotated sets, stdin) and,
+//! with the `live` feature, an interface. Every packet carries the frame
+//! reference Wireshark would show, so findings can cite their evidence.
+
+pub mod file;
+pub mod filter;
+#[cfg(feature = "live")]
+pub mod live;
+
+use serde::Serialize;
+
+use crate::time::Timestamp;
+
+/// Where a packet sits in the user's input: file index (0-based, in the
+/// order given) and frame number as Wireshark counts it (1-based, per file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FrameRef {
+    pub file: u32,
+    pub frame: u64,
+}
+
+/// Link-layer header types we can strip, by their LINKTYPE_ value
+/// (<https://www.tcpdump.org/linktypes.html>).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    /// LINKTYPE_NULL (0) and LINKTYPE_LOOP (108): 4-byte address family.
+    Null { big_endian: bool },
+    /// LINKTYPE_ETHERNET (1), with 802.1Q / QinQ tags.
+    Ethernet,
+    /// LINKTYPE_RAW (101; libpcap also reports DLT_RAW as 12 or 14),
+    /// LINKTYPE_IPV4 (228), LINKTYPE_IPV6 (229): the packet starts at IP.
+    RawIp,
+    /// LINKTYPE_LINUX_SLL (113), `tcpdump -i any`.
+    LinuxSll,
+    /// LINKTYPE_LINUX_SLL2 (276), `tcpdump -i any` since libpcap 1.10.
+    LinuxSll2,
+    /// Anything else: counted, never guessed at.
+    Other(u32),
+}
+
+impl LinkType {
+    pub fn from_linktype(value: u32) -> LinkType {
+        match value {
+            0 => LinkType::Null { big_endian: false },
+            108 => LinkType::Null { big_endian: true },
+            1 => LinkType::Ethernet,
+            12 | 14 | 101 | 228 | 229 => LinkType::RawIp,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            other => LinkType::Other(other),
+        }
+    }
+}
+
+/// One captured packet, borrowed from the reader's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub at: Timestamp,
+    pub frame: FrameRef,
+    pub link: LinkType,
+    pub data: &'a [u8],
+    /// Length on the wire; more than `data.len()` when snaplen cut it.
+    pub orig_len: u32,
+}
+
+/// When something happened and which packet shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Moment {
+    pub at: Timestamp,
+    pub frame: FrameRef,
+}

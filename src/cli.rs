@@ -1,0 +1,221 @@
+//! The command line: clap definitions, turned once into a validated
+//! `Config`. Help texts are sentences that state their defaults.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::capture::file::Input;
+use crate::capture::filter::Selectors;
+use crate::config::{AnalyzeConfig, Color, Format};
+use crate::tcp::Limits;
+use crate::time::{parse_span, Span};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wspulse",
+    version,
+    about = "Find WebSocket connections that look alive but are not, from packets.",
+    long_about = "Find WebSocket connections that look alive but are not, from packets.\n\n\
+        wspulse reassembles TCP, follows both directions of every connection (ACK progress, \
+        windows, unacknowledged backlog, retransmissions, read gaps) and reports what the \
+        wire proves, with frame numbers you can open in Wireshark.",
+    after_help = "Examples:\n  \
+        wspulse analyze capture.pcap\n  \
+        wspulse analyze --tcp --format json rotated-00.pcap rotated-01.pcap\n  \
+        tcpdump -i any -w - 'tcp port 8080' | wspulse analyze -"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CliCommand {
+    /// Analyze pcap or pcapng files (several files are read in order as one capture).
+    Analyze(AnalyzeArgs),
+    /// Watch an interface live (needs the `live` feature and libpcap).
+    Live(LiveArgs),
+}
+
+#[derive(Args, Debug)]
+struct AnalyzeArgs {
+    /// Capture files, pcap or pcapng, in time order (tcpdump -C/-G rotation); `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+
+    /// Show the TCP view of every TCP connection: state, bytes, retransmissions, zero window, backlog, RTT.
+    #[arg(long)]
+    tcp: bool,
+
+    /// Only connections with this port on either side (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    ports: Vec<u16>,
+
+    /// Only connections with this address on either side (repeatable).
+    #[arg(long = "host", value_name = "IP")]
+    hosts: Vec<IpAddr>,
+
+    /// A tcpdump filter expression applied to every packet, e.g. 'tcp port 8080' (needs the `live` feature, which links libpcap).
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    filter: Option<String>,
+
+    /// The endpoint on this port is a WebSocket server (repeatable); sets roles for connections caught mid-stream.
+    #[arg(long = "ws-port", value_name = "PORT")]
+    ws_ports: Vec<u16>,
+
+    /// The endpoint on this port is a TLS (wss) server (repeatable).
+    #[arg(long = "tls-port", value_name = "PORT")]
+    tls_ports: Vec<u16>,
+
+    #[command(flatten)]
+    output: OutputArgs,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+
+    /// Write the report to FILE (atomically: a reader never sees half a report) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Colour in tables: auto means only on a terminal and when NO_COLOR is unset.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    color: ColorArg,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Memory limits")]
+struct LimitArgs {
+    /// Connections tracked at once; packets of further new connections are counted, not tracked.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
+    max_flows: usize,
+
+    /// Out-of-order bytes held per direction of a connection before the hole is skipped.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_per_direction)]
+    max_ooo_bytes: u32,
+
+    /// Out-of-order bytes held across all connections.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_total)]
+    max_ooo_total: u64,
+
+    /// Stop tracking a connection after this long with no packet (e.g. 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    idle_timeout: Span,
+}
+
+#[derive(Args, Debug)]
+struct LiveArgs {
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    interface: String,
+    /// A tcpdump filter expression, e.g. 'tcp port 8080'.
+    #[arg(value_name = "FILTER")]
+    filter: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    /// A table for people, and a summary line.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per connection per line.
+    Ndjson,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+fn duration(s: &str) -> Result<Span, String> {
+    parse_span(s).ok_or_else(|| format!("'{s}' is not a duration: use e.g. 30s, 250ms, 2m, 1h"))
+}
+
+/// What `main` runs.
+pub enum Command {
+    Analyze(AnalyzeConfig),
+    Live(String),
+}
+
+/// Parses the process arguments; on bad usage clap prints help and exits 2.
+pub fn parse() -> Result<Command, String> {
+    from_cli(Cli::parse())
+}
+
+fn from_cli(cli: Cli) -> Result<Command, String> {
+    match cli.command {
+        CliCommand::Analyze(a) => {
+            let inputs: Vec<Input> = a.files.iter().map(|f| Input::parse(f)).collect();
+            if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+                return Err("`-` (stdin) can be given only once".into());
+            }
+            if let Some(out) = &a.output.output {
+                refuse_to_overwrite_input(out, &inputs)?;
+            }
+            let mut server_ports = a.ws_ports.clone();
+            server_ports.extend(&a.tls_ports);
+            Ok(Command::Analyze(AnalyzeConfig {
+                inputs,
+                selectors: Selectors {
+                    ports: a.ports,
+                    hosts: a.hosts,
+                },
+                filter: a.filter,
+                server_ports,
+                tcp_view: a.tcp,
+                format: match a.output.format {
+                    FormatArg::Table => Format::Table,
+                    FormatArg::Json => Format::Json,
+                    FormatArg::Ndjson => Format::Ndjson,
+                },
+                output: a.output.output,
+                color: match a.output.color {
+                    ColorArg::Auto => Color::Auto,
+                    ColorArg::Always => Color::Always,
+                    ColorArg::Never => Color::Never,
+                },
+                limits: Limits {
+                    max_flows: a.limits.max_flows.max(1),
+                    max_ooo_bytes_per_direction: a.limits.max_ooo_bytes,
+                    max_ooo_bytes_total: a.limits.max_ooo_total,
+                    idle_timeout: a.limits.idle_timeout,
+                    ..Limits::default()
+                },
+            }))
+        }
+        CliCommand::Live(l) => Ok(Command::Live(format!(
+            "{} {}",
+            l.interface,
+            l.filter.join(" ")
+        ))),
+    }
+}
+
+/// `-o` must never clobber a capture the user gave us.
+fn refuse_to_overwrite_input(out: &std::path::Path, inputs: &[Input]) -> Result<(), String> {
+    let Ok(out_canon) = out.canonicalize() else {
+        return Ok(()); // does not exist yet
+    };
+    for input in inputs {
+        if let Input::Path(p) = input {
+            if p.canonicalize().is_ok_and(|c| c == out_canon) {
+                return Err(format!(
+                    "-o {}: that is an input capture; refusing to overwrite it",
+                    out.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! One pass over the input: packets → segments → connections.
+
+use std::collections::BTreeMap;
+
+use crate::capture::file::{read_file, CaptureError};
+use crate::capture::filter::PacketFilter;
+use crate::capture::{FrameRef, Moment};
+use crate::config::AnalyzeConfig;
+use crate::decode::{self, Skip};
+use crate::report::model::{CaptureInfo, FileInfo, TcpConnection, TcpReport, TCP_SCHEMA};
+use crate::tcp::{FlowTable, StreamObserver};
+use crate::time::Timestamp;
+
+/// Everything one pass learned.
+pub struct Analysis<O> {
+    pub table: FlowTable<O>,
+    pub files: Vec<FileInfo>,
+    pub packets: u64,
+    pub tcp_packets: u64,
+    pub first_packet: Option<Timestamp>,
+    pub last_packet: Option<Timestamp>,
+    pub snaplen_cut_packets: u64,
+    pub filtered_out: u64,
+    pub not_decoded: BTreeMap<Skip, u64>,
+    /// Damaged or unreadable inputs: the report covers what came before.
+    pub warnings: Vec<CaptureError>,
+}
+
+impl<O: StreamObserver> Analysis<O> {
+    fn new(config: &AnalyzeConfig) -> Self {
+        Analysis {
+            table: FlowTable::new(config.limits, config.server_ports.clone()),
+            files: Vec::new(),
+            packets: 0,
+            tcp_packets: 0,
+            first_packet: None,
+            last_packet: None,
+            snaplen_cut_packets: 0,
+            filtered_out: 0,
+            not_decoded: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn evaluation_time(&self) -> Option<Timestamp> {
+        self.last_packet
+    }
+
+    pub fn capture_info(&self) -> CaptureInfo {
+        CaptureInfo {
+            files: self.files.clone(),
+            packets: self.packets,
+            tcp_packets: self.tcp_packets,
+            first_packet: self.first_packet,
+            last_packet: self.last_packet,
+            evaluation_time: self.evaluation_time(),
+            snaplen_cut_packets: self.snaplen_cut_packets,
+            filtered_out: self.filtered_out,
+            not_decoded: self.not_decoded.clone(),
+            limits: self.table.limits(),
+            flow_table: self.table.stats(),
+        }
+    }
+
+    pub fn tcp_report(&self) -> TcpReport {
+        let end = self.evaluation_time().unwrap_or_default();
+        TcpReport {
+            schema: TCP_SCHEMA,
+            capture: self.capture_info(),
+            connections: self
+                .table
+                .connections()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| TcpConnection::from_connection(i + 1, c, end))
+                .collect(),
+        }
+    }
+}
+
+/// Reads every input in order as one continuous capture. An input that
+/// cannot be opened is an error; one damaged part-way is a warning, and the
+/// packets before the damage count.
+pub fn analyze_files<O: StreamObserver>(
+    config: &AnalyzeConfig,
+    new_observer: impl Fn(&[std::net::IpAddr; 2]) -> O,
+) -> Result<Analysis<O>, String> {
+    let mut filter = match &config.filter {
+        Some(expr) => Some(PacketFilter::new(expr)?),
+        None => None,
+    };
+    let mut analysis = Analysis::new(config);
+    let mut last_moment = Moment::default();
+    for (index, input) in config.inputs.iter().enumerate() {
+        let a = &mut analysis;
+        let result = read_file(input, index as u32, &mut |packet| {
+            a.packets += 1;
+            // The evaluation time is the largest timestamp, before filters.
+            a.first_packet = Some(a.first_packet.map_or(packet.at, |t| t.min(packet.at)));
+            a.last_packet = Some(a.last_packet.map_or(packet.at, |t| t.max(packet.at)));
+            if (packet.data.len() as u64) < u64::from(packet.orig_len) {
+                a.snaplen_cut_packets += 1;
+            }
+            if let Some(f) = filter.as_mut() {
+                if !f.matches(packet) {
+                    a.filtered_out += 1;
+                    return;
+                }
+            }
+            let segment = match decode::decode(packet) {
+                Ok(s) => s,
+                Err(skip) => {
+                    *a.not_decoded.entry(skip).or_default() += 1;
+                    return;
+                }
+            };
+            if !config.selectors.is_empty() && !config.selectors.matches(segment.src, segment.dst) {
+                a.filtered_out += 1;
+                return;
+            }
+            a.tcp_packets += 1;
+            let now = Moment {
+                at: packet.at,
+                frame: packet.frame,
+            };
+            last_moment = now;
+            a.table.on_segment(&segment, now, &new_observer);
+        });
+        let (packets, error) = match result {
+            Ok(outcome) => (outcome.packets, None),
+            Err(
+                e @ (CaptureError::Open { .. }
+                | CaptureError::NotACapture { .. }
+                | CaptureError::Empty { .. }),
+            ) => {
+                if config.inputs.len() == 1 {
+                    return Err(e.to_string());
+                }
+                let message = e.to_string();
+                analysis.warnings.push(e);
+                (0, Some(message))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let packets = match &e {
+                    CaptureError::Damaged { frame, .. } => frame.saturating_sub(1),
+                    _ => 0,
+                };
+                analysis.warnings.push(e);
+                (packets, Some(message))
+            }
+        };
+        analysis.files.push(FileInfo {
+            path: input.display(),
+            packets,
+            error,
+        });
+    }
+    let end = Moment {
+        at: analysis.last_packet.unwrap_or_default(),
+        frame: FrameRef {
+            frame: last_moment.frame.frame,
+            file: last_moment.frame.file,
+        },
+    };
+    analysis.table.finish(end);
+    Ok(analysis)
+}

@@ -1,0 +1,89 @@
+//! Round-trip time, smoothed as RFC 6298 §2 does.
+
+use serde::Serialize;
+
+use crate::time::Span;
+
+/// SRTT and RTTVAR from RTT samples (RFC 6298 §2.2 and §2.3, with
+/// α = 1/8 and β = 1/4), plus the extremes.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct RttEstimator {
+    #[serde(skip)]
+    srtt: Option<Span>,
+    #[serde(skip)]
+    rttvar: Span,
+    pub samples: u32,
+    #[serde(skip)]
+    min: Option<Span>,
+    #[serde(skip)]
+    max: Span,
+}
+
+impl RttEstimator {
+    pub fn sample(&mut self, r: Span) {
+        if r.nanos() < 0 {
+            return; // out-of-order timestamps in the capture: not a sample
+        }
+        match self.srtt {
+            // §2.2: first measurement.
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = Span::from_nanos(r.nanos() / 2);
+            }
+            // §2.3: RTTVAR first, with the old SRTT.
+            Some(srtt) => {
+                let err = (srtt.nanos() - r.nanos()).abs();
+                self.rttvar = Span::from_nanos((3 * self.rttvar.nanos() + err) / 4);
+                self.srtt = Some(Span::from_nanos((7 * srtt.nanos() + r.nanos()) / 8));
+            }
+        }
+        self.samples = self.samples.saturating_add(1);
+        self.min = Some(self.min.map_or(r, |m| m.min(r)));
+        self.max = self.max.max(r);
+    }
+
+    pub fn srtt(&self) -> Option<Span> {
+        self.srtt
+    }
+
+    pub fn rttvar(&self) -> Option<Span> {
+        self.srtt.map(|_| self.rttvar)
+    }
+
+    pub fn min(&self) -> Option<Span> {
+        self.min
+    }
+
+    pub fn max(&self) -> Option<Span> {
+        self.srtt.map(|_| self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_rfc6298() {
+        let mut rtt = RttEstimator::default();
+        assert_eq!(rtt.srtt(), None);
+        rtt.sample(Span::from_millis(100));
+        assert_eq!(rtt.srtt(), Some(Span::from_millis(100)));
+        assert_eq!(rtt.rttvar(), Some(Span::from_millis(50)));
+        rtt.sample(Span::from_millis(200));
+        // RTTVAR = 3/4·50 + 1/4·|100−200| = 62.5; SRTT = 7/8·100 + 1/8·200 = 112.5
+        assert_eq!(rtt.rttvar(), Some(Span::from_nanos(62_500_000)));
+        assert_eq!(rtt.srtt(), Some(Span::from_nanos(112_500_000)));
+        assert_eq!(rtt.samples, 2);
+        assert_eq!(rtt.min(), Some(Span::from_millis(100)));
+        assert_eq!(rtt.max(), Some(Span::from_millis(200)));
+    }
+
+    #[test]
+    fn negative_samples_are_ignored() {
+        let mut rtt = RttEstimator::default();
+        rtt.sample(Span::from_millis(-3));
+        assert_eq!(rtt.samples, 0);
+        assert_eq!(rtt.srtt(), None);
+    }
+}

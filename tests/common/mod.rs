@@ -1,0 +1,70 @@
+//! One helper for every end-to-end test: run the real binary, parse JSON.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn wspulse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run wspulse")
+}
+
+/// Runs wspulse and parses its JSON document, failing with stderr shown.
+pub fn json(args: &[&str]) -> Value {
+    let out = wspulse(args);
+    assert!(
+        out.status.success(),
+        "wspulse {args:?} exited {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("wspulse {args:?}: bad JSON: {e}"))
+}
+
+/// The TCP view of a capture.
+pub fn tcp_view(capture: &Path) -> Value {
+    json(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        capture.to_str().unwrap(),
+    ])
+}
+
+/// `ip:port` of a JSON address object.
+pub fn addr(v: &Value) -> String {
+    format!("{}:{}", v["ip"].as_str().unwrap(), v["port"])
+}
+
+/// Every capture file below `dir`, sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(captures_in(&path));
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pcap" | "pcapng")
+        ) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

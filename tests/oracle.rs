@@ -1,0 +1,163 @@
+//! wspulse against tshark, connection by connection, on every capture we
+//! ship: the golden files in tests/oracle/golden/ hold tshark's answers
+//! (regenerated and checked by `tests/oracle/regen.py` in CI). Where wspulse
+//! is right and tshark is not, the golden file's `known_differences` says so
+//! with the reason; a difference not listed there fails, and so does a
+//! listed one that no longer happens.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Per unordered endpoint pair, per sending endpoint: the counted fields.
+type Counts = BTreeMap<(String, String), BTreeMap<String, i64>>;
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+fn add(counts: &mut Counts, a: &str, b: &str, sender: &str, field: &str, n: i64) {
+    let key = format!("{sender} {field}");
+    *counts
+        .entry(pair(a, b))
+        .or_default()
+        .entry(key)
+        .or_default() += n;
+}
+
+/// The TCP fields tshark and wspulse both count, per direction.
+const TCP_FIELDS: [(&str, &str); 3] = [
+    ("retransmissions", "retransmissions"),
+    ("zero_window", "zero_window.packets"),
+    ("packets", "packets"),
+];
+
+fn tshark_counts(golden: &Value) -> (usize, Counts) {
+    let mut counts = Counts::new();
+    let streams = golden["tcp_connections"].as_array().unwrap();
+    for s in streams {
+        let (a, b) = (common::addr(&s["a"]), common::addr(&s["b"]));
+        for (dir, sender) in [("a_to_b", &a), ("b_to_a", &b)] {
+            for (field, _) in TCP_FIELDS {
+                add(
+                    &mut counts,
+                    &a,
+                    &b,
+                    sender,
+                    field,
+                    s["per_direction"][dir][field].as_i64().unwrap(),
+                );
+            }
+        }
+    }
+    (streams.len(), counts)
+}
+
+fn get<'a>(v: &'a Value, dotted: &str) -> &'a Value {
+    dotted.split('.').fold(v, |v, k| &v[k])
+}
+
+fn wspulse_counts(view: &Value) -> (usize, Counts) {
+    let mut counts = Counts::new();
+    let conns = view["connections"].as_array().unwrap();
+    for c in conns {
+        let (client, server) = (common::addr(&c["client"]), common::addr(&c["server"]));
+        for (side, sender) in [("client", &client), ("server", &server)] {
+            let facts = &c["tcp"][side];
+            for (field, ours) in TCP_FIELDS {
+                let n = get(facts, ours).as_i64().unwrap();
+                add(&mut counts, &client, &server, sender, field, n);
+            }
+        }
+    }
+    (conns.len(), counts)
+}
+
+#[test]
+fn tcp_counts_agree_with_tshark() {
+    let golden_dir = common::repo().join("tests/oracle/golden");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&golden_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let golden: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let capture = common::repo().join(golden["capture"].as_str().unwrap());
+        let view = common::tcp_view(&capture);
+        let (t_conns, t_counts) = tshark_counts(&golden);
+        let (w_conns, w_counts) = wspulse_counts(&view);
+
+        // Each difference as (field, tshark, wspulse), field = "a:p>b:p name".
+        let mut diffs: Vec<(String, i64, i64)> = Vec::new();
+        if t_conns != w_conns {
+            diffs.push(("connections".into(), t_conns as i64, w_conns as i64));
+        }
+        let keys: std::collections::BTreeSet<_> = t_counts.keys().chain(w_counts.keys()).collect();
+        for key in keys {
+            let empty = BTreeMap::new();
+            let t = t_counts.get(key).unwrap_or(&empty);
+            let w = w_counts.get(key).unwrap_or(&empty);
+            let fields: std::collections::BTreeSet<_> = t.keys().chain(w.keys()).collect();
+            for f in fields {
+                let (tv, wv) = (
+                    t.get(f).copied().unwrap_or(0),
+                    w.get(f).copied().unwrap_or(0),
+                );
+                if tv != wv {
+                    diffs.push((f.clone(), tv, wv));
+                }
+            }
+        }
+        let known: Vec<(String, i64, i64)> = golden["known_differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["reason"].as_str().is_some_and(|r| !r.is_empty()))
+            .map(|d| {
+                (
+                    d["field"].as_str().unwrap().to_string(),
+                    d["tshark"].as_i64().unwrap(),
+                    d["wspulse"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let name = golden["capture"].as_str().unwrap();
+        for d in &diffs {
+            if !known.contains(d) {
+                failures.push(format!(
+                    "{name}: {} tshark {} wspulse {} (not a known difference)",
+                    d.0, d.1, d.2
+                ));
+            }
+        }
+        for k in &known {
+            if !diffs.contains(k) {
+                failures.push(format!(
+                    "{name}: known difference {} tshark {} wspulse {} no longer happens",
+                    k.0, k.1, k.2
+                ));
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 30,
+        "expected the shipped public captures, found {checked} golden files"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
