@@ -1,0 +1,266 @@
+//! The command line as a user meets it: errors, exit codes, pipes, output
+//! files, rotated captures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{repo, wspulse};
+
+const CAPTURE: &str = "tests/data/public/zeek/wstunnel-ssh.pcap";
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wspulse-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Splits a legacy pcap after `n` records into two valid files, as tcpdump
+/// `-C` rotation would.
+fn split_pcap(src: &Path, n: usize, a: &Path, b: &Path) {
+    let bytes = std::fs::read(src).unwrap();
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap expected"
+    );
+    let (header, mut rest) = bytes.split_at(24);
+    let mut first = header.to_vec();
+    for _ in 0..n {
+        let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        first.extend_from_slice(&rest[..16 + caplen]);
+        rest = &rest[16 + caplen..];
+    }
+    let mut second = header.to_vec();
+    second.extend_from_slice(rest);
+    std::fs::write(a, first).unwrap();
+    std::fs::write(b, second).unwrap();
+}
+
+#[test]
+fn truncated_file_reports_what_came_before_and_exits_2() {
+    let bytes = std::fs::read(repo().join(CAPTURE)).unwrap();
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = wspulse(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cut.pcap"), "{stderr}");
+    assert!(
+        stderr.contains("frame 84"),
+        "names the first damaged frame: {stderr}"
+    );
+    assert!(stderr.contains("byte offset 22170"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("findings still printed");
+    assert_eq!(report["capture"]["packets"], 83);
+    assert_eq!(report["connections"].as_array().unwrap().len(), 2);
+    assert!(report["capture"]["files"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("truncated"));
+}
+
+#[test]
+fn not_a_capture_is_a_clear_error() {
+    let junk = tmp("junk.pcap");
+    std::fs::write(&junk, b"GET / HTTP/1.1\r\nHost: example\r\n\r\n").unwrap();
+    let out = wspulse(&["analyze", "--tcp", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.pcap: not a pcap or pcapng file"));
+    assert!(out.stdout.is_empty());
+
+    let out = wspulse(&["analyze", "--tcp", "does-not-exist.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.pcap: cannot open"));
+}
+
+#[test]
+fn rotated_files_are_one_capture_with_per_file_frame_numbers() {
+    let (a, b) = (tmp("rot-0.pcap"), tmp("rot-1.pcap"));
+    split_pcap(&repo().join(CAPTURE), 100, &a, &b);
+    let whole = common::tcp_view(&repo().join(CAPTURE));
+    let parts = common::json(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(parts["capture"]["packets"], whole["capture"]["packets"]);
+    assert_eq!(
+        parts["connections"].as_array().unwrap().len(),
+        whole["connections"].as_array().unwrap().len()
+    );
+    for (p, w) in parts["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(whole["connections"].as_array().unwrap())
+    {
+        for side in ["client", "server"] {
+            assert_eq!(
+                p["tcp"][side]["payload_bytes"],
+                w["tcp"][side]["payload_bytes"]
+            );
+            assert_eq!(
+                p["tcp"][side]["retransmissions"],
+                w["tcp"][side]["retransmissions"]
+            );
+        }
+        assert_eq!(p["tcp"]["state"], w["tcp"]["state"]);
+    }
+    // A connection that ends in the second file cites that file's numbering.
+    let ends_late =
+        |c: &&serde_json::Value| c["tcp"]["last_frame"]["frame"].as_u64().unwrap() > 100;
+    let whole_conn = whole["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(ends_late)
+        .unwrap();
+    let id = &whole_conn["id"];
+    let part_conn = parts["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| &c["id"] == id)
+        .unwrap();
+    let whole_last = whole_conn["tcp"]["last_frame"]["frame"].as_u64().unwrap();
+    assert_eq!(part_conn["tcp"]["last_frame"]["file"], 1);
+    assert_eq!(
+        part_conn["tcp"]["last_frame"]["frame"].as_u64().unwrap(),
+        whole_last - 100
+    );
+}
+
+#[test]
+fn stdin_reads_the_same_as_a_file() {
+    let file = std::fs::File::open(repo().join(CAPTURE)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["analyze", "--tcp", "--format", "json", "-"])
+        .stdin(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_file = common::tcp_view(&repo().join(CAPTURE));
+    assert_eq!(from_stdin["connections"], from_file["connections"]);
+}
+
+#[test]
+fn a_closed_stdout_is_a_normal_end() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["analyze", "--tcp", "--format", "ndjson"])
+        .args(std::iter::repeat_n(repo().join(CAPTURE), 200))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head` exiting at once
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn output_file_is_written_whole_and_never_over_an_input() {
+    let target = tmp("report.json");
+    let out = wspulse(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        "-o",
+        target.to_str().unwrap(),
+        CAPTURE,
+    ]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
+    assert_eq!(report["schema"], "wspulse.tcp/1");
+
+    let copy = tmp("input-copy.pcap");
+    std::fs::copy(repo().join(CAPTURE), &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let out = wspulse(&[
+        "analyze",
+        "--tcp",
+        "-o",
+        copy.to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
+
+#[test]
+fn selectors_keep_only_matching_connections() {
+    let all = common::tcp_view(
+        &repo().join("tests/data/public/pcapplusplus/four_ipv6_http_streams.pcap"),
+    );
+    let n = all["connections"].as_array().unwrap().len();
+    assert_eq!(n, 4);
+    let port = all["connections"][0]["client"]["port"].to_string();
+    let one = common::json(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        "--port",
+        &port,
+        "tests/data/public/pcapplusplus/four_ipv6_http_streams.pcap",
+    ]);
+    assert_eq!(one["connections"].as_array().unwrap().len(), 1);
+    assert!(one["capture"]["filtered_out"].as_u64().unwrap() > 0);
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn without_libpcap_filters_and_live_say_how_to_get_them() {
+    let out = wspulse(&["analyze", "-f", "tcp port 80", CAPTURE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features live"));
+    let out = wspulse(&["live", "-i", "lo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features live"));
+}
+
+#[cfg(feature = "live")]
+#[test]
+fn a_tcpdump_filter_applies_to_offline_packets() {
+    let all = common::tcp_view(
+        &repo().join("tests/data/public/pcapplusplus/four_ipv6_http_streams.pcap"),
+    );
+    let port = all["connections"][1]["client"]["port"].to_string();
+    let expr = format!("tcp port {port}");
+    let one = common::json(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        "-f",
+        &expr,
+        "tests/data/public/pcapplusplus/four_ipv6_http_streams.pcap",
+    ]);
+    assert_eq!(one["connections"].as_array().unwrap().len(), 1);
+    assert_eq!(one["connections"][0]["client"]["port"].to_string(), port);
+    let bad = wspulse(&["analyze", "-f", "tcp prot 80", CAPTURE]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp prot 80"));
+}
