@@ -8,9 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::capture::file::Input;
 use crate::capture::filter::Selectors;
-use crate::config::{AnalyzeConfig, Color, Format};
+use crate::config::{AnalyzeConfig, At, Color, Format};
+use crate::liveness::{Thresholds, Verdict};
 use crate::tcp::Limits;
-use crate::time::{parse_span, Span};
+use crate::time::{parse_rfc3339, parse_span, Span};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum CliCommand {
     /// Analyze pcap or pcapng files (several files are read in order as one capture).
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// Watch an interface live (needs the `live` feature and libpcap).
     Live(LiveArgs),
 }
@@ -69,11 +70,66 @@ struct AnalyzeArgs {
     #[arg(long = "tls-port", value_name = "PORT")]
     tls_ports: Vec<u16>,
 
+    /// Judge at this instant instead of the end of the capture: RFC 3339 (2026-11-24T16:00:00Z) or seconds after the first packet (90, 1.5m).
+    #[arg(long, value_name = "TIME", value_parser = at_time)]
+    at: Option<At>,
+
+    /// Exit 1 when any connection has this verdict or a worse one (false_alive, then suspect); for scripts and CI.
+    #[arg(long, value_enum, value_name = "VERDICT")]
+    fail_on: Option<FailOn>,
+
     #[command(flatten)]
     output: OutputArgs,
 
     #[command(flatten)]
+    thresholds: ThresholdArgs,
+
+    #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FailOn {
+    /// Only false_alive connections fail the run.
+    FalseAlive,
+    /// suspect or false_alive connections fail the run.
+    Suspect,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Thresholds (durations such as 30s, 250ms, 2m)")]
+struct ThresholdArgs {
+    /// A Ping with no Pong for this long is unanswered [default: 2 × heartbeat interval, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pong_timeout: Option<Span>,
+
+    /// A side with a cadence silent for this long exceeds its read deadline [default: 3 × heartbeat interval, else 60s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    read_deadline: Option<Span>,
+
+    /// Unacknowledged data with no ACK progress for max(this, 4 × SRTT), with at least 2 retransmissions, means the peer is unreachable.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    ack_stall: Span,
+
+    /// A zero receive window held this long is a stalled reader.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    zero_window_stall: Span,
+
+    /// A Close with no Close back (and TCP still open) for this long is an incomplete close handshake.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    close_timeout: Span,
+
+    /// A FIN without a Close frame, the other side still open this long, is a half-close.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    half_close_timeout: Span,
+
+    /// Idle this long with no Ping, Pong or TCP keep-alive ever seen is a connection nobody would notice dying.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    idle: Span,
+
+    /// Data silent this long while control frames flow is a stuck application [default: max(5 × median data interval, read deadline)].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    data_stall: Option<Span>,
 }
 
 #[derive(Args, Debug)]
@@ -106,9 +162,9 @@ struct LimitArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_total)]
     max_ooo_total: u64,
 
-    /// Stop tracking a connection after this long with no packet (e.g. 30m, 1h).
+    /// Stop tracking a connection after this long with no packet (e.g. 30m, 1h); its findings so far are kept.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
-    idle_timeout: Span,
+    flow_timeout: Span,
 }
 
 #[derive(Args, Debug)]
@@ -138,13 +194,22 @@ enum ColorArg {
     Never,
 }
 
+fn at_time(s: &str) -> Result<At, String> {
+    if let Some(t) = parse_rfc3339(s) {
+        return Ok(At::Instant(t));
+    }
+    parse_span(s)
+        .map(At::AfterFirstPacket)
+        .ok_or_else(|| format!("'{s}' is neither an RFC 3339 time (2026-11-24T16:00:00Z) nor seconds after the first packet (90, 1.5m)"))
+}
+
 fn duration(s: &str) -> Result<Span, String> {
     parse_span(s).ok_or_else(|| format!("'{s}' is not a duration: use e.g. 30s, 250ms, 2m, 1h"))
 }
 
 /// What `main` runs.
 pub enum Command {
-    Analyze(AnalyzeConfig),
+    Analyze(Box<AnalyzeConfig>),
     Live(String),
 }
 
@@ -163,16 +228,15 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             if let Some(out) = &a.output.output {
                 refuse_to_overwrite_input(out, &inputs)?;
             }
-            let mut server_ports = a.ws_ports.clone();
-            server_ports.extend(&a.tls_ports);
-            Ok(Command::Analyze(AnalyzeConfig {
+            Ok(Command::Analyze(Box::new(AnalyzeConfig {
                 inputs,
                 selectors: Selectors {
                     ports: a.ports,
                     hosts: a.hosts,
                 },
                 filter: a.filter,
-                server_ports,
+                ws_ports: a.ws_ports,
+                tls_ports: a.tls_ports,
                 tcp_view: a.tcp,
                 format: match a.output.format {
                     FormatArg::Table => Format::Table,
@@ -189,10 +253,26 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
                     max_flows: a.limits.max_flows.max(1),
                     max_ooo_bytes_per_direction: a.limits.max_ooo_bytes,
                     max_ooo_bytes_total: a.limits.max_ooo_total,
-                    idle_timeout: a.limits.idle_timeout,
+                    idle_timeout: a.limits.flow_timeout,
                     ..Limits::default()
                 },
-            }))
+                thresholds: Thresholds {
+                    pong_timeout: a.thresholds.pong_timeout,
+                    read_deadline: a.thresholds.read_deadline,
+                    ack_stall: a.thresholds.ack_stall,
+                    zero_window: a.thresholds.zero_window_stall,
+                    close_timeout: a.thresholds.close_timeout,
+                    half_close_timeout: a.thresholds.half_close_timeout,
+                    idle: a.thresholds.idle,
+                    data_stall: a.thresholds.data_stall,
+                    ..Thresholds::default()
+                },
+                at: a.at,
+                fail_on: a.fail_on.map(|f| match f {
+                    FailOn::FalseAlive => Verdict::FalseAlive,
+                    FailOn::Suspect => Verdict::Suspect,
+                }),
+            })))
         }
         CliCommand::Live(l) => Ok(Command::Live(format!(
             "{} {}",

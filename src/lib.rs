@@ -9,19 +9,24 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod liveness;
 pub mod pipeline;
 pub mod report;
 pub mod side;
 pub mod tcp;
 pub mod time;
+pub mod websocket;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use config::{AnalyzeConfig, Color};
+use websocket::session::{Session, SessionSetup};
 
 /// Exit status for errors, as grep and tcpdump use it.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit status when `--fail-on` matched a connection.
+pub const EXIT_FAILED: u8 = 1;
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(command: cli::Command) -> ExitCode {
@@ -49,8 +54,6 @@ fn report_errors(result: Result<ExitCode, String>) -> ExitCode {
 
 /// `wspulse analyze`: read every input in one pass, then report.
 fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
-    let analysis = pipeline::analyze_files(config, |_| ())?;
-    let report = analysis.tcp_report();
     let color = match config.color {
         Color::Always => true,
         Color::Never => false,
@@ -61,16 +64,41 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
         }
     };
     let mut buffer = Vec::new();
-    report::write_tcp_view(&report, config.format, color, &mut buffer)
-        .map_err(|e| e.to_string())?;
+    let (warnings, failed) = if config.tcp_view {
+        let analysis = pipeline::analyze_files(config, |_| ())?;
+        report::write_tcp_view(&analysis.tcp_report(), config.format, color, &mut buffer)
+            .map_err(|e| e.to_string())?;
+        (analysis.warnings, false)
+    } else {
+        let ports = (config.ws_ports.clone(), config.tls_ports.clone());
+        let thresholds = config.thresholds;
+        let mut analysis = pipeline::analyze_files(config, |seg| {
+            let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
+            Session::new(SessionSetup {
+                roles_known: seg.flags.syn() || on(&ports.0) || on(&ports.1),
+                ws_port: on(&ports.0),
+                tls_port: on(&ports.1),
+                thresholds,
+            })
+        })?;
+        let findings = analysis.findings(&config.thresholds);
+        report::write_findings(&findings, config.format, color, &mut buffer)
+            .map_err(|e| e.to_string())?;
+        let failed = config
+            .fail_on
+            .is_some_and(|worst| findings.connections.iter().any(|c| c.verdict <= worst));
+        (analysis.warnings, failed)
+    };
     emit(config, &buffer)?;
-    for warning in &analysis.warnings {
+    for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
     }
-    Ok(if analysis.warnings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !warnings.is_empty() {
         ExitCode::from(EXIT_ERROR)
+    } else if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use crate::capture::file::{read_file, CaptureError};
 use crate::capture::filter::PacketFilter;
 use crate::capture::{FrameRef, Moment};
-use crate::config::AnalyzeConfig;
+use crate::config::{AnalyzeConfig, At};
 use crate::decode::{self, Skip};
+use crate::liveness::Thresholds;
+use crate::report::findings::{ConnectionFindings, Findings, Summary, FINDINGS_SCHEMA};
 use crate::report::model::{CaptureInfo, FileInfo, TcpConnection, TcpReport, TCP_SCHEMA};
 use crate::tcp::{FlowTable, StreamObserver};
 use crate::time::Timestamp;
+use crate::websocket::{Session, SessionKind};
 
 /// Everything one pass learned.
 pub struct Analysis<O> {
@@ -21,6 +24,10 @@ pub struct Analysis<O> {
     pub last_packet: Option<Timestamp>,
     pub snaplen_cut_packets: u64,
     pub filtered_out: u64,
+    /// Packets after `--at`, left out of the judgement.
+    pub after_evaluation_time: u64,
+    /// `--at`, resolved against the first packet.
+    pub cutoff: Option<Timestamp>,
     pub not_decoded: BTreeMap<Skip, u64>,
     /// Damaged or unreadable inputs: the report covers what came before.
     pub warnings: Vec<CaptureError>,
@@ -29,7 +36,7 @@ pub struct Analysis<O> {
 impl<O: StreamObserver> Analysis<O> {
     fn new(config: &AnalyzeConfig) -> Self {
         Analysis {
-            table: FlowTable::new(config.limits, config.server_ports.clone()),
+            table: FlowTable::new(config.limits, config.server_ports()),
             files: Vec::new(),
             packets: 0,
             tcp_packets: 0,
@@ -37,13 +44,17 @@ impl<O: StreamObserver> Analysis<O> {
             last_packet: None,
             snaplen_cut_packets: 0,
             filtered_out: 0,
+            after_evaluation_time: 0,
+            cutoff: None,
             not_decoded: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
 
+    /// The spec's evaluation time: `--at`, else the largest packet
+    /// timestamp in the input (all files, before any filter).
     pub fn evaluation_time(&self) -> Option<Timestamp> {
-        self.last_packet
+        self.cutoff.or(self.last_packet)
     }
 
     pub fn capture_info(&self) -> CaptureInfo {
@@ -56,6 +67,7 @@ impl<O: StreamObserver> Analysis<O> {
             evaluation_time: self.evaluation_time(),
             snaplen_cut_packets: self.snaplen_cut_packets,
             filtered_out: self.filtered_out,
+            after_evaluation_time: self.after_evaluation_time,
             not_decoded: self.not_decoded.clone(),
             limits: self.table.limits(),
             flow_table: self.table.stats(),
@@ -83,7 +95,7 @@ impl<O: StreamObserver> Analysis<O> {
 /// packets before the damage count.
 pub fn analyze_files<O: StreamObserver>(
     config: &AnalyzeConfig,
-    new_observer: impl Fn(&[std::net::IpAddr; 2]) -> O,
+    new_observer: impl Fn(&crate::decode::Segment<'_>) -> O,
 ) -> Result<Analysis<O>, String> {
     let mut filter = match &config.filter {
         Some(expr) => Some(PacketFilter::new(expr)?),
@@ -98,6 +110,17 @@ pub fn analyze_files<O: StreamObserver>(
             // The evaluation time is the largest timestamp, before filters.
             a.first_packet = Some(a.first_packet.map_or(packet.at, |t| t.min(packet.at)));
             a.last_packet = Some(a.last_packet.map_or(packet.at, |t| t.max(packet.at)));
+            if a.cutoff.is_none() {
+                a.cutoff = match config.at {
+                    Some(At::Instant(t)) => Some(t),
+                    Some(At::AfterFirstPacket(span)) => Some(packet.at + span),
+                    None => None,
+                };
+            }
+            if a.cutoff.is_some_and(|c| packet.at > c) {
+                a.after_evaluation_time += 1;
+                return;
+            }
             if (packet.data.len() as u64) < u64::from(packet.orig_len) {
                 a.snaplen_cut_packets += 1;
             }
@@ -157,7 +180,7 @@ pub fn analyze_files<O: StreamObserver>(
         });
     }
     let end = Moment {
-        at: analysis.last_packet.unwrap_or_default(),
+        at: analysis.evaluation_time().unwrap_or_default(),
         frame: FrameRef {
             frame: last_moment.frame.frame,
             file: last_moment.frame.file,
@@ -165,4 +188,40 @@ pub fn analyze_files<O: StreamObserver>(
     };
     analysis.table.finish(end);
     Ok(analysis)
+}
+
+impl Analysis<Session> {
+    /// Adopts the roles the WebSocket stage proved (the Upgrade sender, the
+    /// masking side) where they outrank what TCP knew.
+    fn adopt_roles(&mut self) {
+        for conn in self.table.connections_mut() {
+            if let Some((side, source)) = conn.observer.client_evidence() {
+                let client = conn.endpoint(side);
+                conn.assign_client(client, source);
+            }
+        }
+    }
+
+    pub fn findings(&mut self, thresholds: &Thresholds) -> Findings {
+        self.adopt_roles();
+        let at = self.evaluation_time().unwrap_or_default();
+        let mut connections = Vec::new();
+        let (mut other, mut refused) = (0, 0);
+        for (i, conn) in self.table.connections().iter().enumerate() {
+            match conn.observer.kind {
+                _ if conn.observer.is_judged() => {
+                    connections.push(ConnectionFindings::new(i + 1, conn, at, thresholds))
+                }
+                SessionKind::Refused { .. } => refused += 1,
+                _ => other += 1,
+            }
+        }
+        Findings {
+            schema: FINDINGS_SCHEMA,
+            capture: self.capture_info(),
+            thresholds: *thresholds,
+            summary: Summary::new(&connections, other, refused),
+            connections,
+        }
+    }
 }

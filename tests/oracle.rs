@@ -1,5 +1,6 @@
 //! wspulse against tshark, connection by connection, on every capture we
-//! ship: the golden files in tests/oracle/golden/ hold tshark's answers
+//! ship (TCP retransmissions, zero windows and packets per direction;
+//! WebSocket frames per opcode and sender): the golden files in tests/oracle/golden/ hold tshark's answers
 //! (regenerated and checked by `tests/oracle/regen.py` in CI). Where wspulse
 //! is right and tshark is not, the golden file's `known_differences` says so
 //! with the reason; a difference not listed there fails, and so does a
@@ -38,12 +39,16 @@ const TCP_FIELDS: [(&str, &str); 3] = [
     ("packets", "packets"),
 ];
 
+/// WebSocket opcodes as both count them (the spec's `frames` fields).
+const OPCODES: [&str; 6] = ["text", "binary", "continuation", "close", "ping", "pong"];
+
 fn tshark_counts(golden: &Value) -> (usize, Counts) {
     let mut counts = Counts::new();
     let streams = golden["tcp_connections"].as_array().unwrap();
     for s in streams {
         let (a, b) = (common::addr(&s["a"]), common::addr(&s["b"]));
         for (dir, sender) in [("a_to_b", &a), ("b_to_a", &b)] {
+            let d = &s["per_direction"][dir];
             for (field, _) in TCP_FIELDS {
                 add(
                     &mut counts,
@@ -51,8 +56,12 @@ fn tshark_counts(golden: &Value) -> (usize, Counts) {
                     &b,
                     sender,
                     field,
-                    s["per_direction"][dir][field].as_i64().unwrap(),
+                    d[field].as_i64().unwrap(),
                 );
+            }
+            for op in OPCODES {
+                let n = d["websocket_frames"][op].as_i64().unwrap_or(0);
+                add(&mut counts, &a, &b, sender, &format!("ws_{op}"), n);
             }
         }
     }
@@ -61,6 +70,35 @@ fn tshark_counts(golden: &Value) -> (usize, Counts) {
 
 fn get<'a>(v: &'a Value, dotted: &str) -> &'a Value {
     dotted.split('.').fold(v, |v, k| &v[k])
+}
+
+/// Adds the WebSocket frame counts from the findings document.
+fn add_frame_counts(counts: &mut Counts, findings: &Value) {
+    for c in findings["connections"].as_array().unwrap() {
+        let (client, server) = (common::addr(&c["client"]), common::addr(&c["server"]));
+        for (side, sender) in [("client", &client), ("server", &server)] {
+            for op in OPCODES {
+                let n = c["frames"][side][op].as_i64().unwrap();
+                add(counts, &client, &server, sender, &format!("ws_{op}"), n);
+            }
+        }
+    }
+}
+
+/// `-d tcp.port==N,websocket` for tshark is `--ws-port N` for us.
+fn ws_ports(golden: &Value) -> Vec<String> {
+    let mut args = Vec::new();
+    for opt in golden["tshark_options"].as_array().unwrap() {
+        let opt = opt.as_str().unwrap();
+        if let Some(port) = opt
+            .strip_prefix("tcp.port==")
+            .and_then(|r| r.strip_suffix(",websocket"))
+        {
+            args.push("--ws-port".to_string());
+            args.push(port.to_string());
+        }
+    }
+    args
 }
 
 fn wspulse_counts(view: &Value) -> (usize, Counts) {
@@ -80,7 +118,7 @@ fn wspulse_counts(view: &Value) -> (usize, Counts) {
 }
 
 #[test]
-fn tcp_counts_agree_with_tshark() {
+fn tcp_and_frame_counts_agree_with_tshark() {
     let golden_dir = common::repo().join("tests/oracle/golden");
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -95,7 +133,12 @@ fn tcp_counts_agree_with_tshark() {
         let capture = common::repo().join(golden["capture"].as_str().unwrap());
         let view = common::tcp_view(&capture);
         let (t_conns, t_counts) = tshark_counts(&golden);
-        let (w_conns, w_counts) = wspulse_counts(&view);
+        let (w_conns, mut w_counts) = wspulse_counts(&view);
+        let mut args = vec!["analyze".to_string(), "--format".into(), "json".into()];
+        args.extend(ws_ports(&golden));
+        args.push(capture.to_str().unwrap().to_string());
+        let findings = common::json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        add_frame_counts(&mut w_counts, &findings);
 
         // Each difference as (field, tshark, wspulse), field = "a:p>b:p name".
         let mut diffs: Vec<(String, i64, i64)> = Vec::new();

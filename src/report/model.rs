@@ -60,6 +60,8 @@ pub struct CaptureInfo {
     pub snaplen_cut_packets: u64,
     /// Packets a filter or selector left out.
     pub filtered_out: u64,
+    /// Packets after `--at`, left out of the judgement.
+    pub after_evaluation_time: u64,
     /// Packets not decoded to TCP, by reason.
     pub not_decoded: BTreeMap<Skip, u64>,
     pub limits: Limits,

@@ -3,9 +3,11 @@
 use std::io::{self, Write};
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
+use super::findings::{ConnectionFindings, Findings};
 use super::model::{TcpConnection, TcpReport};
+use crate::liveness::Verdict;
 use crate::time::Span;
 
 fn bytes(n: u64) -> String {
@@ -122,6 +124,142 @@ fn summary_line(report: &TcpReport) -> String {
     }
     if cap.filtered_out > 0 {
         line.push_str(&format!("; {} filtered out", cap.filtered_out));
+    }
+    line
+}
+
+/// Seconds since `t` at the evaluation time, for "last heard" columns.
+fn ago(t: Option<crate::time::Timestamp>, at: Option<crate::time::Timestamp>) -> String {
+    match (t, at) {
+        (Some(t), Some(at)) => format!("{} ago", at.since(t)),
+        _ => "never".into(),
+    }
+}
+
+fn verdict_cell(v: Verdict, color: bool) -> Cell {
+    let cell = Cell::new(v.name());
+    if !color {
+        return cell;
+    }
+    match v {
+        Verdict::FalseAlive => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Verdict::Suspect => cell.fg(Color::Yellow),
+        Verdict::Aborted => cell.fg(Color::Magenta),
+        Verdict::Alive => cell.fg(Color::Green),
+        Verdict::Closed => cell.add_attribute(Attribute::Dim),
+    }
+}
+
+pub fn write_findings(report: &Findings, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let mut table = new_table(&[
+        "#",
+        "client",
+        "server",
+        "verdict",
+        "reasons",
+        "last heard c/s",
+        "backlog c/s",
+        "pings/pongs",
+        "pong p50/max",
+    ]);
+    let at = report.capture.evaluation_time;
+    let mut rows: Vec<&ConnectionFindings> = report.connections.iter().collect();
+    rows.sort_by_key(|c| (c.verdict, c.id));
+    for c in rows {
+        let mut reasons: Vec<String> = c
+            .reasons
+            .iter()
+            .map(|r| match r.side {
+                Some(side) => format!("{} ({})", r.code.name(), side.name()),
+                None => r.code.name().to_string(),
+            })
+            .collect();
+        reasons.extend(c.notes.iter().map(|n| format!("note: {}", n.code.name())));
+        if reasons.is_empty() && !c.episodes.is_empty() {
+            reasons.push(format!("{} past episode(s)", c.episodes.len()));
+        }
+        if !c.handshake.seen {
+            reasons.push(if c.handshake.inferred {
+                "(handshake inferred)".into()
+            } else {
+                "(frames not visible: TLS)".into()
+            });
+        }
+        let (hc, hs) = (&c.heartbeat.client, &c.heartbeat.server);
+        let latency = [hc, hs]
+            .iter()
+            .find(|h| h.pong_latency_ms.p50.is_some())
+            .map(|h| {
+                format!(
+                    "{}/{}",
+                    opt_ms(h.pong_latency_ms.p50),
+                    opt_ms(h.pong_latency_ms.max)
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        table.add_row(vec![
+            Cell::new(c.id),
+            Cell::new(c.client),
+            Cell::new(c.server),
+            verdict_cell(c.verdict, color),
+            Cell::new(reasons.join("\n")),
+            Cell::new(format!(
+                "{} / {}",
+                ago(c.messages.client.last_frame, at),
+                ago(c.messages.server.last_frame, at)
+            )),
+            Cell::new(format!(
+                "{} / {}",
+                bytes(u64::from(c.tcp.sides.client.backlog_bytes)),
+                bytes(u64::from(c.tcp.sides.server.backlog_bytes))
+            )),
+            Cell::new(format!(
+                "{}/{}",
+                hc.pings_sent + hs.pings_sent,
+                hc.pongs_received + hs.pongs_received
+            )),
+            Cell::new(latency),
+        ]);
+    }
+    if !report.connections.is_empty() {
+        writeln!(out, "{table}")?;
+    }
+    writeln!(out, "{}", findings_summary(report))
+}
+
+fn findings_summary(report: &Findings) -> String {
+    let s = &report.summary;
+    let counts: Vec<String> = Verdict::ALL
+        .iter()
+        .filter_map(|v| {
+            let n = s.verdicts.get(v.name()).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {}", v.name()))
+        })
+        .collect();
+    let mut line = format!(
+        "{} WebSocket connection{}",
+        s.connections,
+        if s.connections == 1 { "" } else { "s" }
+    );
+    if !counts.is_empty() {
+        line.push_str(&format!(": {}", counts.join(", ")));
+    }
+    if let Some(at) = report.capture.evaluation_time {
+        line.push_str(&format!("; judged at {at}"));
+    }
+    if s.other_tcp_connections > 0 {
+        line.push_str(&format!(
+            "; {} other TCP connection{} (see --tcp)",
+            s.other_tcp_connections,
+            if s.other_tcp_connections == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+    }
+    if s.refused_upgrades > 0 {
+        line.push_str(&format!("; {} refused upgrade(s)", s.refused_upgrades));
     }
     line
 }

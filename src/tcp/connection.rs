@@ -151,6 +151,7 @@ impl<O: StreamObserver> Connection<O> {
         if client != self.client {
             std::mem::swap(&mut self.client, &mut self.server);
             self.endpoints.swap();
+            self.observer.swap_sides();
             self.reset_by = self.reset_by.map(Side::other);
         }
         self.role_source = source;

@@ -23,6 +23,9 @@ pub use table::{FlowTable, Limits};
 pub trait StreamObserver {
     fn on_data(&mut self, side: Side, bytes: &[u8], now: Moment);
     fn on_gap(&mut self, side: Side, len: u64, now: Moment);
+    /// The roles were swapped (a stronger role rule decided): per-side
+    /// state must follow.
+    fn swap_sides(&mut self) {}
 }
 
 /// The TCP view alone needs no consumer.

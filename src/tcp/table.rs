@@ -3,7 +3,6 @@
 //! memory bounded with named, counted limits.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -107,7 +106,7 @@ impl<O: StreamObserver> FlowTable<O> {
         &mut self,
         seg: &Segment<'_>,
         now: Moment,
-        new_observer: impl FnOnce(&[IpAddr; 2]) -> O,
+        new_observer: impl FnOnce(&Segment<'_>) -> O,
     ) {
         self.packets_since_sweep += 1;
         if self.packets_since_sweep >= SWEEP_EVERY {
@@ -125,7 +124,7 @@ impl<O: StreamObserver> FlowTable<O> {
                     self.stats.untracked_packets += 1;
                     return;
                 }
-                let observer = new_observer(&[seg.src.0, seg.dst.0]);
+                let observer = new_observer(seg);
                 self.connections
                     .push(Connection::new(seg, now, &self.server_ports, observer));
                 self.stats.connections += 1;

@@ -1,0 +1,188 @@
+//! The judge: from what each side wrote (WebSocket frames, heartbeats,
+//! closes) and what TCP shows (ACK progress, windows, FIN/RST), decide at
+//! one instant whether a connection is really alive, and prove it.
+//!
+//! `activity` records, in one pass and bounded memory, the per-side facts
+//! that cannot be recovered later (ping/pong pairing, cadences, gaps);
+//! `judge` turns those and the TCP facts into a verdict with reasons.
+
+pub mod activity;
+pub mod cadence;
+pub mod judge;
+
+use serde::Serialize;
+
+use crate::time::Span;
+
+/// When a silence or a stall becomes a finding. Defaults are the spec's;
+/// each has a flag.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Thresholds {
+    /// Fixed pong timeout; default: 2 × the heartbeat interval, else 10 s.
+    #[serde(serialize_with = "opt_secs")]
+    pub pong_timeout: Option<Span>,
+    /// Fixed read deadline; default: 3 × the heartbeat interval, else 60 s.
+    #[serde(serialize_with = "opt_secs")]
+    pub read_deadline: Option<Span>,
+    /// ACK stall: backlog with no ACK progress for max(this, 4 × SRTT)…
+    #[serde(serialize_with = "secs")]
+    pub ack_stall: Span,
+    /// …and at least this many retransmissions.
+    pub ack_stall_retransmissions: u32,
+    #[serde(serialize_with = "secs")]
+    pub zero_window: Span,
+    #[serde(serialize_with = "secs")]
+    pub close_timeout: Span,
+    #[serde(serialize_with = "secs")]
+    pub half_close_timeout: Span,
+    /// Idle with no heartbeat of any kind.
+    #[serde(serialize_with = "secs")]
+    pub idle: Span,
+    /// Fixed data stall; default: max(5 × median data interval, read deadline).
+    #[serde(serialize_with = "opt_secs")]
+    pub data_stall: Option<Span>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            pong_timeout: None,
+            read_deadline: None,
+            ack_stall: Span::from_secs(5),
+            ack_stall_retransmissions: 2,
+            zero_window: Span::from_secs(5),
+            close_timeout: Span::from_secs(5),
+            half_close_timeout: Span::from_secs(5),
+            idle: Span::from_secs(15),
+            data_stall: None,
+        }
+    }
+}
+
+/// Data messages a side must have sent before its data cadence counts.
+pub const DATA_CADENCE_MESSAGES: u64 = 5;
+
+impl Thresholds {
+    pub fn pong_timeout(&self, heartbeat: Option<Span>) -> Span {
+        self.pong_timeout
+            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(10), |h| h * 2))
+    }
+
+    pub fn read_deadline(&self, heartbeat: Option<Span>) -> Span {
+        self.read_deadline
+            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(60), |h| h * 3))
+    }
+
+    pub fn ack_stall(&self, srtt: Option<Span>) -> Span {
+        self.ack_stall.max(srtt.map_or(Span::ZERO, |s| s * 4))
+    }
+
+    pub fn data_stall(&self, median_interval: Option<Span>, read_deadline: Span) -> Span {
+        self.data_stall.unwrap_or_else(|| {
+            median_interval.map_or(read_deadline, |m| (m * 5).max(read_deadline))
+        })
+    }
+}
+
+fn secs<S: serde::Serializer>(span: &Span, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(span.secs_f64())
+}
+
+fn opt_secs<S: serde::Serializer>(span: &Option<Span>, s: S) -> Result<S::Ok, S::Error> {
+    match span {
+        Some(span) => s.serialize_some(&span.secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// The verdict, exactly one per connection; first match wins (spec order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    // Declared worst first: tables sort by this order.
+    FalseAlive,
+    Suspect,
+    Aborted,
+    Alive,
+    Closed,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::FalseAlive => "false_alive",
+            Verdict::Suspect => "suspect",
+            Verdict::Aborted => "aborted",
+            Verdict::Closed => "closed",
+            Verdict::Alive => "alive",
+        }
+    }
+
+    pub const ALL: [Verdict; 5] = [
+        Verdict::FalseAlive,
+        Verdict::Suspect,
+        Verdict::Aborted,
+        Verdict::Alive,
+        Verdict::Closed,
+    ];
+}
+
+/// `reasons[].code`: a contract with users' scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    PeerUnreachable,
+    ZeroWindowStall,
+    PingUnanswered,
+    ReadGapExceeded,
+    HalfClosed,
+    CloseHandshakeIncomplete,
+    AppStallControlOnly,
+    NoHeartbeat,
+    CaptureLoss,
+    PongPayloadMismatch,
+    ProtocolViolation,
+    CloseWithoutWebsocketClose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Hard,
+    Soft,
+    Note,
+}
+
+impl Code {
+    pub fn kind(self) -> Kind {
+        match self {
+            Code::PeerUnreachable
+            | Code::ZeroWindowStall
+            | Code::PingUnanswered
+            | Code::ReadGapExceeded
+            | Code::HalfClosed
+            | Code::CloseHandshakeIncomplete => Kind::Hard,
+            Code::AppStallControlOnly | Code::NoHeartbeat | Code::CaptureLoss => Kind::Soft,
+            Code::PongPayloadMismatch
+            | Code::ProtocolViolation
+            | Code::CloseWithoutWebsocketClose => Kind::Note,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::PeerUnreachable => "peer_unreachable",
+            Code::ZeroWindowStall => "zero_window_stall",
+            Code::PingUnanswered => "ping_unanswered",
+            Code::ReadGapExceeded => "read_gap_exceeded",
+            Code::HalfClosed => "half_closed",
+            Code::CloseHandshakeIncomplete => "close_handshake_incomplete",
+            Code::AppStallControlOnly => "app_stall_control_only",
+            Code::NoHeartbeat => "no_heartbeat",
+            Code::CaptureLoss => "capture_loss",
+            Code::PongPayloadMismatch => "pong_payload_mismatch",
+            Code::ProtocolViolation => "protocol_violation",
+            Code::CloseWithoutWebsocketClose => "close_without_websocket_close",
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! One connection's WebSocket session: finds the opening handshake (or
+//! infers WebSocket framing when the capture started mid-stream), runs a
+//! frame decoder per direction, and hands every frame to the judge's
+//! activity record. It is the TCP stage's `StreamObserver`.
+
+use serde::Serialize;
+
+use super::frame::{DecoderConfig, Event, FrameDecoder, Role};
+use super::handshake::{
+    accept_matches, permessage_deflate, HandshakeParse, HeaderAccumulator, UpgradeOutcome,
+    UpgradeRequest, UpgradeResponse,
+};
+use super::tls::RecordReader;
+use crate::capture::Moment;
+use crate::liveness::activity::Activity;
+use crate::liveness::Thresholds;
+use crate::side::{PerSide, Side};
+use crate::tcp::{RoleSource, StreamObserver};
+
+/// Bytes a direction may be searched for frame boundaries before we decide
+/// it is not WebSocket.
+const HUNT_LIMIT: u64 = 64 << 10;
+
+/// What the connection turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// Not enough seen yet.
+    Undecided,
+    /// A WebSocket connection; `handshake_seen` false when the framing was
+    /// inferred (capture started mid-stream).
+    WebSocket {
+        handshake_seen: bool,
+    },
+    /// On a `--tls-port`: judged with TCP-level checks and TLS records.
+    Tls,
+    /// The server answered the Upgrade with this status (4xx/5xx).
+    Refused {
+        status: u16,
+    },
+    NotWebSocket,
+}
+
+/// How the session should start, from the connection's first packet and
+/// the user's port hints.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSetup {
+    /// The TCP view's roles are reliable (handshake or a port option), so
+    /// decoders can check masking against them.
+    pub roles_known: bool,
+    /// `--ws-port`: decode as WebSocket even without a handshake.
+    pub ws_port: bool,
+    /// `--tls-port`: wss, frames not visible.
+    pub tls_port: bool,
+    pub thresholds: Thresholds,
+}
+
+enum Reader {
+    Start,
+    Request(Box<HeaderAccumulator<UpgradeRequest>>),
+    Response(Box<HeaderAccumulator<UpgradeResponse>>),
+    Frames(Box<FrameDecoder>),
+    Tls(RecordReader),
+    /// Nothing more to read in this direction.
+    Done,
+}
+
+/// The handshake as seen, without credentials (the parser never keeps
+/// Cookie or Authorization values).
+#[derive(Clone, Debug, Default)]
+pub struct Handshake {
+    pub request: Option<(UpgradeRequest, Moment)>,
+    pub response: Option<(UpgradeResponse, Moment)>,
+    /// RFC 6455 §4.2.2: Sec-WebSocket-Accept derived from the key.
+    pub accept_valid: Option<bool>,
+    /// The TCP side that sent the request (the client).
+    request_side: Option<Side>,
+    response_side: Option<Side>,
+}
+
+pub struct Session {
+    pub kind: SessionKind,
+    pub handshake: Handshake,
+    pub activity: Activity,
+    readers: PerSide<Reader>,
+    setup: SessionSetup,
+}
+
+impl Session {
+    pub fn new(setup: SessionSetup) -> Self {
+        Session {
+            kind: if setup.tls_port {
+                SessionKind::Tls
+            } else {
+                SessionKind::Undecided
+            },
+            handshake: Handshake::default(),
+            activity: Activity::new(setup.thresholds),
+            readers: PerSide::new(Reader::Start, Reader::Start),
+            setup,
+        }
+    }
+
+    /// Whether the judge should report this connection.
+    pub fn is_judged(&self) -> bool {
+        matches!(self.kind, SessionKind::WebSocket { .. } | SessionKind::Tls)
+    }
+
+    /// The role evidence this session found, for the TCP view to adopt when
+    /// it outranks what TCP knew: the Upgrade sender, or the masking side.
+    pub fn client_evidence(&self) -> Option<(Side, RoleSource)> {
+        if let Some(side) = self.handshake.request_side {
+            return Some((side, RoleSource::HttpUpgrade));
+        }
+        if let Some(side) = self.handshake.response_side {
+            return Some((side.other(), RoleSource::HttpUpgrade));
+        }
+        if let SessionKind::WebSocket {
+            handshake_seen: false,
+        } = self.kind
+        {
+            for side in Side::BOTH {
+                if let Reader::Frames(d) = &self.readers[side] {
+                    if d.inferred_masked() == Some(true) {
+                        return Some((side, RoleSource::Masking));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn role_of(&self, side: Side) -> Option<Role> {
+        self.setup.roles_known.then_some(match side {
+            Side::Client => Role::Client,
+            Side::Server => Role::Server,
+        })
+    }
+
+    fn start_reader(&self, side: Side, bytes: &[u8]) -> Reader {
+        if self.kind == SessionKind::Tls {
+            return Reader::Tls(RecordReader::default());
+        }
+        let prefix = &bytes[..bytes.len().min(5)];
+        // Any HTTP request line goes to the request parser, so that an
+        // Upgrade to something else (docker's `Upgrade: tcp` on a POST) is
+        // recognised as not WebSocket rather than hunted for frames.
+        const METHODS: [&[u8]; 9] = [
+            b"GET /", b"POST ", b"PUT /", b"HEAD ", b"DELET", b"OPTIO", b"PATCH", b"CONNE",
+            b"GET h",
+        ];
+        if METHODS.iter().any(|m| m[..prefix.len()] == *prefix) {
+            Reader::Request(Box::default())
+        } else if b"HTTP/"[..prefix.len()] == *prefix {
+            Reader::Response(Box::default())
+        } else {
+            self.midstream(side)
+        }
+    }
+
+    fn midstream(&self, side: Side) -> Reader {
+        // Extensions cannot be known mid-stream: allow RSV1 (permessage-deflate).
+        let cfg = DecoderConfig {
+            permessage_deflate: true,
+        };
+        Reader::Frames(Box::new(FrameDecoder::new_midstream(
+            self.role_of(side),
+            cfg,
+        )))
+    }
+
+    fn give_up(&mut self) {
+        if self.kind == SessionKind::Undecided {
+            self.kind = SessionKind::NotWebSocket;
+        }
+        self.readers = PerSide::new(Reader::Done, Reader::Done);
+    }
+
+    fn feed(&mut self, side: Side, bytes: &[u8], now: Moment) {
+        if let Reader::Start = self.readers[side] {
+            self.readers[side] = self.start_reader(side, bytes);
+        }
+        let activity = &mut self.activity;
+        match &mut self.readers[side] {
+            Reader::Start | Reader::Done => {}
+            Reader::Tls(records) => {
+                records.on_data(bytes, |len| activity.on_record(side, len, now))
+            }
+            Reader::Frames(decoder) => {
+                decoder.on_data(bytes, &mut |event| match event {
+                    Event::Frame {
+                        header,
+                        control_payload,
+                        ..
+                    } => activity.on_frame(side, &header, control_payload, now),
+                    Event::Violation { violation, .. } => {
+                        activity.on_violation(side, violation.code(), now)
+                    }
+                    Event::Resynced { .. } => activity.on_resync(side),
+                });
+                if self.kind == SessionKind::Undecided {
+                    self.decide_midstream();
+                }
+            }
+            Reader::Request(acc) => match acc.push(bytes) {
+                HandshakeParse::NeedMore => {}
+                HandshakeParse::Done {
+                    value, body_offset, ..
+                } => {
+                    if !value.is_websocket_upgrade() {
+                        return self.give_up();
+                    }
+                    let cfg = DecoderConfig {
+                        permessage_deflate: permessage_deflate(&value.extensions),
+                    };
+                    self.handshake.request = Some((value, now));
+                    self.handshake.request_side = Some(side);
+                    self.readers[side] =
+                        Reader::Frames(Box::new(FrameDecoder::new(Role::Client, cfg)));
+                    self.feed(side, &bytes[body_offset..], now);
+                }
+                HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
+            },
+            Reader::Response(acc) => match acc.push(bytes) {
+                HandshakeParse::NeedMore => {}
+                HandshakeParse::Done {
+                    value, body_offset, ..
+                } => match value.outcome() {
+                    // RFC 6455 §4.2.2: a 101 that does not upgrade to
+                    // websocket switched to some other protocol.
+                    UpgradeOutcome::Accepted if !value.upgrade_websocket => self.give_up(),
+                    UpgradeOutcome::Accepted => {
+                        let cfg = DecoderConfig {
+                            permessage_deflate: permessage_deflate(&value.extensions),
+                        };
+                        let key = self
+                            .handshake
+                            .request
+                            .as_ref()
+                            .and_then(|(r, _)| r.key.clone());
+                        self.handshake.accept_valid = match (key, &value.accept) {
+                            (Some(key), Some(accept)) => Some(accept_matches(&key, accept)),
+                            (Some(_), None) => Some(false),
+                            (None, _) => None,
+                        };
+                        self.handshake.response = Some((value, now));
+                        self.handshake.response_side = Some(side);
+                        self.kind = SessionKind::WebSocket {
+                            handshake_seen: true,
+                        };
+                        self.readers[side] =
+                            Reader::Frames(Box::new(FrameDecoder::new(Role::Server, cfg)));
+                        self.feed(side, &bytes[body_offset..], now);
+                    }
+                    UpgradeOutcome::Refused => {
+                        self.kind = SessionKind::Refused {
+                            status: value.status,
+                        };
+                        self.handshake.response = Some((value, now));
+                        self.give_up();
+                    }
+                    UpgradeOutcome::Other => self.give_up(),
+                },
+                HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
+            },
+        }
+    }
+
+    /// Mid-stream: WebSocket when both directions lock onto frames with
+    /// opposite masking (clients mask, servers do not: RFC 6455 §5.1), or
+    /// when the user named the port and one direction locked. A direction
+    /// searched past `HUNT_LIMIT` without locking is not WebSocket.
+    fn decide_midstream(&mut self) {
+        let state = |r: &Reader| match r {
+            Reader::Frames(d) if d.in_sync() => Some(d.inferred_masked()),
+            _ => None,
+        };
+        let (c, s) = (state(&self.readers.client), state(&self.readers.server));
+        let opposite = matches!((c, s), (Some(Some(a)), Some(Some(b))) if a != b);
+        if opposite || (self.setup.ws_port && (c.is_some() || s.is_some())) {
+            self.kind = SessionKind::WebSocket {
+                handshake_seen: false,
+            };
+            return;
+        }
+        let exhausted = |r: &Reader| match r {
+            Reader::Frames(d) => !d.in_sync() && d.stream_offset() > HUNT_LIMIT,
+            Reader::Done => true,
+            _ => false,
+        };
+        if exhausted(&self.readers.client) || exhausted(&self.readers.server) {
+            self.give_up();
+        }
+    }
+}
+
+impl StreamObserver for Session {
+    fn on_data(&mut self, side: Side, bytes: &[u8], now: Moment) {
+        self.feed(side, bytes, now);
+    }
+
+    fn on_gap(&mut self, side: Side, len: u64, _now: Moment) {
+        self.activity.on_gap(side, len);
+        match &mut self.readers[side] {
+            Reader::Frames(d) => d.on_gap(len),
+            Reader::Tls(r) => r.on_gap(len),
+            Reader::Done => {}
+            // A hole in the handshake: look for frames after it instead.
+            Reader::Start | Reader::Request(_) | Reader::Response(_) => {
+                self.readers[side] = self.midstream(side);
+            }
+        }
+    }
+
+    fn swap_sides(&mut self) {
+        self.readers.swap();
+        self.activity.swap_sides();
+        let h = &mut self.handshake;
+        h.request_side = h.request_side.map(Side::other);
+        h.response_side = h.response_side.map(Side::other);
+    }
+}
