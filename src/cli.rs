@@ -91,6 +91,7 @@ struct AnalyzeArgs {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FailOn {
     /// Only false_alive connections fail the run.
+    #[value(name = "false_alive")]
     FalseAlive,
     /// suspect or false_alive connections fail the run.
     Suspect,

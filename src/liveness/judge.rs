@@ -340,12 +340,17 @@ fn hard_reasons(
 
     for side in Side::BOTH {
         // read_gap_exceeded: a side with a cadence (or a Pong owed) has
-        // written nothing for longer than the read deadline. A side that
-        // sent FIN or Close is expected to be silent.
+        // written nothing for longer than the read deadline. Not silent,
+        // though, is a side whose writes the peer is blocking (bytes
+        // unacknowledged and retransmitted, or a zero window from the
+        // peer): that is the peer's fault, reported on the peer. And a side
+        // that sent Close may send nothing more (RFC 6455 §5.5.1).
         let me = &ws.sides[side];
-        let finished = conn.endpoints[side].fin.is_some() || me.close.is_some();
+        let e = &conn.endpoints[side];
+        let zero_window = conn.endpoints[side.other()].zero_window.open.is_some();
+        let blocked = zero_window || (e.backlog() > 0 && e.ack_stall.retransmissions > 0);
         let judged = me.has_cadence() || (frames_visible && ws.owes_pong(side));
-        if let (Some(last), true, false) = (me.last_frame, judged, finished) {
+        if let (Some(last), true, false) = (me.last_frame, judged, blocked || me.close.is_some()) {
             let deadline = ws.read_deadline(side);
             let gap = at.since(last.at);
             if gap > deadline {
@@ -592,13 +597,15 @@ fn notes(
             ));
         }
     }
-    if both_fin && !both_close {
-        let fin = conn
-            .endpoints
-            .client
-            .fin
-            .or(conn.endpoints.server.fin)
-            .unwrap_or(conn.last);
+    let reset = conn.state == TcpState::Reset;
+    if (both_fin || reset) && !both_close {
+        let e = &conn.endpoints;
+        let end = conn
+            .reset_by
+            .and_then(|s| e[s].rst)
+            .or(e.client.fin)
+            .or(e.server.fin);
+        let fin = end.unwrap_or(conn.last);
         out.push(reason(
             Code::CloseWithoutWebsocketClose,
             None,

@@ -19,27 +19,27 @@ use crate::time::Span;
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Thresholds {
     /// Fixed pong timeout; default: 2 × the heartbeat interval, else 10 s.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(rename = "pong_timeout_s", serialize_with = "opt_secs")]
     pub pong_timeout: Option<Span>,
     /// Fixed read deadline; default: 3 × the heartbeat interval, else 60 s.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(rename = "read_deadline_s", serialize_with = "opt_secs")]
     pub read_deadline: Option<Span>,
     /// ACK stall: backlog with no ACK progress for max(this, 4 × SRTT)…
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "ack_stall_s", serialize_with = "secs")]
     pub ack_stall: Span,
     /// …and at least this many retransmissions.
     pub ack_stall_retransmissions: u32,
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "zero_window_s", serialize_with = "secs")]
     pub zero_window: Span,
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "close_timeout_s", serialize_with = "secs")]
     pub close_timeout: Span,
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "half_close_timeout_s", serialize_with = "secs")]
     pub half_close_timeout: Span,
     /// Idle with no heartbeat of any kind.
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "idle_s", serialize_with = "secs")]
     pub idle: Span,
     /// Fixed data stall; default: max(5 × median data interval, read deadline).
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(rename = "data_stall_s", serialize_with = "opt_secs")]
     pub data_stall: Option<Span>,
 }
 

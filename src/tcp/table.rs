@@ -26,7 +26,7 @@ pub struct Limits {
     pub max_ooo_bytes_total: u64,
     /// A connection with no packet for this long stops being tracked (its
     /// findings so far are kept).
-    #[serde(serialize_with = "span_secs")]
+    #[serde(rename = "idle_timeout_s", serialize_with = "span_secs")]
     pub idle_timeout: Span,
 }
 
