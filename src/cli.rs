@@ -36,7 +36,7 @@ struct Cli {
 enum CliCommand {
     /// Analyze pcap or pcapng files (several files are read in order as one capture).
     Analyze(Box<AnalyzeArgs>),
-    /// Watch an interface live (needs the `live` feature and libpcap).
+    /// Watch an interface live (not available yet; needs the `live` feature and libpcap).
     Live(LiveArgs),
 }
 

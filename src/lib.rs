@@ -33,10 +33,17 @@ pub fn run(command: cli::Command) -> ExitCode {
     match command {
         cli::Command::Analyze(config) => report_errors(analyze(&config)),
         cli::Command::Live(_) => {
-            eprintln!(
-                "wspulse: live capture needs libpcap and is not built in: install libpcap-dev \
-                 and rebuild with `cargo build --release --features live`"
-            );
+            if cfg!(feature = "live") {
+                eprintln!(
+                    "wspulse: live capture is not available in this version yet; meanwhile pipe a \
+                     capture in: tcpdump -i IFACE -U -w - 'tcp port 8080' | wspulse analyze -"
+                );
+            } else {
+                eprintln!(
+                    "wspulse: live capture needs libpcap and is not built in: install libpcap-dev \
+                     and rebuild with `cargo build --release --features live`"
+                );
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }

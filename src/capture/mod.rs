@@ -4,8 +4,6 @@
 
 pub mod file;
 pub mod filter;
-#[cfg(feature = "live")]
-pub mod live;
 
 use serde::Serialize;
 
