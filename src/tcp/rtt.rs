@@ -31,10 +31,16 @@ impl RttEstimator {
                 self.rttvar = Span::from_nanos(r.nanos() / 2);
             }
             // §2.3: RTTVAR first, with the old SRTT.
+            // In i128: a capture's clock can jump by centuries.
             Some(srtt) => {
-                let err = (srtt.nanos() - r.nanos()).abs();
-                self.rttvar = Span::from_nanos((3 * self.rttvar.nanos() + err) / 4);
-                self.srtt = Some(Span::from_nanos((7 * srtt.nanos() + r.nanos()) / 8));
+                let (srtt, r, var) = (
+                    srtt.nanos() as i128,
+                    r.nanos() as i128,
+                    self.rttvar.nanos() as i128,
+                );
+                let err = (srtt - r).abs();
+                self.rttvar = Span::from_nanos(((3 * var + err) / 4) as i64);
+                self.srtt = Some(Span::from_nanos(((7 * srtt + r) / 8) as i64));
             }
         }
         self.samples = self.samples.saturating_add(1);
@@ -77,6 +83,15 @@ mod tests {
         assert_eq!(rtt.samples, 2);
         assert_eq!(rtt.min(), Some(Span::from_millis(100)));
         assert_eq!(rtt.max(), Some(Span::from_millis(200)));
+    }
+
+    #[test]
+    fn huge_samples_do_not_overflow() {
+        let mut rtt = RttEstimator::default();
+        rtt.sample(Span::from_nanos(i64::MAX));
+        rtt.sample(Span::from_nanos(i64::MAX));
+        rtt.sample(Span::from_nanos(1));
+        assert!(rtt.srtt().is_some());
     }
 
     #[test]
