@@ -73,7 +73,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     let mut buffer = Vec::new();
     let (warnings, failed) = if config.tcp_view {
         let analysis = pipeline::analyze_files(config, |_| ())?;
-        report::write_tcp_view(&analysis.tcp_report(), config.format, color, &mut buffer)
+        report::write(&analysis.tcp_report(), config.format, color, &mut buffer)
             .map_err(|e| e.to_string())?;
         (analysis.warnings, false)
     } else {
@@ -89,7 +89,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
             })
         })?;
         let findings = analysis.findings(&config.thresholds);
-        report::write_findings(&findings, config.format, color, &mut buffer)
+        report::write(&findings, config.format, color, &mut buffer)
             .map_err(|e| e.to_string())?;
         let failed = config
             .fail_on

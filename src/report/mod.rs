@@ -7,46 +7,48 @@ pub mod table;
 
 use std::io::{self, Write};
 
+use serde::Serialize;
+
 use crate::config::Format;
 
-/// Writes a report in the chosen format.
-pub fn write_tcp_view(
-    report: &model::TcpReport,
-    format: Format,
-    color: bool,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    match format {
-        Format::Table => table::write_tcp_view(report, color, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
-        }
-        Format::Ndjson => {
-            for conn in &report.connections {
-                serde_json::to_writer(&mut *out, conn)?;
-                writeln!(out)?;
-            }
-            Ok(())
-        }
+/// A report document: serializable whole (`json`), one connection per line
+/// (`ndjson`), or as a table for people.
+pub trait Document: Serialize {
+    type Connection: Serialize;
+    fn connections(&self) -> &[Self::Connection];
+    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl Document for model::TcpReport {
+    type Connection = model::TcpConnection;
+    fn connections(&self) -> &[Self::Connection] {
+        &self.connections
+    }
+    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()> {
+        table::write_tcp_view(self, color, out)
     }
 }
 
-/// Writes the findings in the chosen format.
-pub fn write_findings(
-    report: &findings::Findings,
-    format: Format,
-    color: bool,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+impl Document for findings::Findings {
+    type Connection = findings::ConnectionFindings;
+    fn connections(&self) -> &[Self::Connection] {
+        &self.connections
+    }
+    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()> {
+        table::write_findings(self, color, out)
+    }
+}
+
+/// Writes a report in the chosen format.
+pub fn write<D: Document>(report: &D, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Table => table::write_findings(report, color, out),
+        Format::Table => report.write_table(color, out),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, report)?;
             writeln!(out)
         }
         Format::Ndjson => {
-            for conn in &report.connections {
+            for conn in report.connections() {
                 serde_json::to_writer(&mut *out, conn)?;
                 writeln!(out)?;
             }
