@@ -23,8 +23,10 @@ fn pair(a: &str, b: &str) -> (String, String) {
     }
 }
 
+/// Keys read `sender>receiver field`, e.g. `10.0.0.1:8080>10.0.0.2:40004 ws_text`.
 fn add(counts: &mut Counts, a: &str, b: &str, sender: &str, field: &str, n: i64) {
-    let key = format!("{sender} {field}");
+    let receiver = if sender == a { b } else { a };
+    let key = format!("{sender}>{receiver} {field}");
     *counts
         .entry(pair(a, b))
         .or_default()
@@ -33,9 +35,11 @@ fn add(counts: &mut Counts, a: &str, b: &str, sender: &str, field: &str, n: i64)
 }
 
 /// The TCP fields tshark and wspulse both count, per direction.
-const TCP_FIELDS: [(&str, &str); 3] = [
+const TCP_FIELDS: [(&str, &str); 5] = [
     ("retransmissions", "retransmissions"),
     ("zero_window", "zero_window.packets"),
+    ("zero_window_probes", "zero_window_probes"),
+    ("keep_alives", "keepalives"),
     ("packets", "packets"),
 ];
 

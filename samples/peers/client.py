@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""WebSocket sample client (websockets 10.4, legacy asyncio API).
+
+Sends a text message every --send-interval seconds, keeps reading everything
+(so the library keeps answering Pings), and can at given times (seconds after
+the WebSocket opened):
+  --stop-sending-after T   stop sending data messages (app stuck, library alive)
+  --close-after T          close with code 1000 (normal close handshake)
+  --abort-after T          SO_LINGER 0 + close: the kernel sends a RST
+The socket is created here (optional fixed source port, optional small
+SO_RCVBUF set before connect) and handed to websockets.connect(sock=...).
+After its scenario actions the client stays connected until killed.
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import websockets  # noqa: E402
+from websockets.legacy.client import WebSocketClientProtocol  # noqa: E402
+from common import Log, LoggingMixin, install_max_life, make_socket  # noqa: E402
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--uri", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--name", default="")
+    ap.add_argument("--src-port", type=int, default=0)
+    ap.add_argument("--rcvbuf", type=int, default=0)
+    ap.add_argument("--send-interval", type=float, default=1.0, help="0 = never send")
+    ap.add_argument("--send-size", type=int, default=60)
+    ap.add_argument("--send-count", type=int, default=0, help="0 = unlimited")
+    ap.add_argument("--ping-interval", type=float, default=0, help="0 = client sends no pings")
+    ap.add_argument("--compression", choices=["none", "deflate"], default="none")
+    ap.add_argument("--stop-sending-after", type=float, default=0)
+    ap.add_argument("--close-after", type=float, default=0)
+    ap.add_argument("--abort-after", type=float, default=0)
+    ap.add_argument("--close-timeout", type=float, default=10)
+    ap.add_argument("--max-life", type=float, default=150)
+    a = ap.parse_args()
+    install_max_life(a.max_life)
+
+    log = Log(a.log, "client", a.name)
+    log.ev("start", pid=os.getpid(), args=vars(a), websockets=websockets.__version__)
+
+    u = urllib.parse.urlparse(a.uri)
+    host = u.hostname
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = make_socket(fam, a.src_port, a.rcvbuf)
+    log.ev("socket", rcvbuf_requested=a.rcvbuf,
+           rcvbuf_effective=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    sock.settimeout(5)
+    sock.connect((host, u.port))
+    sock.setblocking(False)
+
+    class Proto(LoggingMixin, WebSocketClientProtocol):
+        peer_log = log
+
+    ws = await asyncio.wait_for(websockets.connect(
+        a.uri, sock=sock, create_protocol=Proto,
+        ping_interval=a.ping_interval or None, ping_timeout=None,
+        compression=None if a.compression == "none" else "deflate",
+        close_timeout=a.close_timeout, max_queue=1024), 10)
+    t0 = time.monotonic()
+    log.ev("ws_open", conn=ws.cid, extensions=[e.name for e in ws.extensions])
+
+    async def reader():
+        try:
+            async for msg in ws:
+                log.ev("app_recv", conn=ws.cid, size=len(msg), head=str(msg[:24]))
+            log.ev("ws_closed", conn=ws.cid, code=ws.close_code, reason=ws.close_reason)
+        except websockets.ConnectionClosed as e:
+            log.ev("ws_closed", conn=ws.cid, code=e.code, reason=e.reason, exc=type(e).__name__)
+
+    async def sender():
+        n = 0
+        while a.send_interval > 0:
+            await asyncio.sleep(a.send_interval)
+            if a.stop_sending_after and time.monotonic() - t0 >= a.stop_sending_after:
+                log.ev("app_stop_sending", conn=ws.cid, sent=n)
+                return
+            if a.send_count and n >= a.send_count:
+                log.ev("app_stop_sending", conn=ws.cid, sent=n)
+                return
+            n += 1
+            msg = ("hello %d " % n).ljust(a.send_size, "x" if a.compression == "none" else "a")
+            log.ev("app_send", conn=ws.cid, kind="data", n=n, size=len(msg))
+            try:
+                await ws.send(msg)
+            except websockets.ConnectionClosed:
+                return
+
+    rt = asyncio.ensure_future(reader())
+    st = asyncio.ensure_future(sender())
+
+    async def at(t):
+        await asyncio.sleep(max(0.0, t - (time.monotonic() - t0)))
+
+    if a.close_after:
+        await at(a.close_after)
+        st.cancel()
+        log.ev("close_start", conn=ws.cid, code=1000)
+        await ws.close(1000, "bye")
+        log.ev("close_done", conn=ws.cid, code=ws.close_code)
+    elif a.abort_after:
+        await at(a.abort_after)
+        st.cancel()
+        s = ws.transport.get_extra_info("socket")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        log.ev("tx_rst", conn=ws.cid, how="SO_LINGER 0 then close")
+        ws.transport.abort()
+    await asyncio.sleep(a.max_life)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,469 @@
+#!/usr/bin/python3
+"""Build NAME.truth.json from the peers' logs (never from the pcap).
+
+Inputs in --dir: meta.tsv written by record.sh (scenario name, description,
+fault, fault time, capture start/end) and the peers' *.jsonl logs.
+
+Which frames are on the wire: a frame written by a peer left its host when
+the kernel's snd_nxt passed its end (the peer logs handed bytes, asyncio
+buffer and SIOCOUTQNSD at write time and every 100 ms). It is in the capture
+if it left between capture start and end, and before its side was
+black-holed. The evaluation time (wspulse's default: the last packet in the
+capture) is estimated from the server's TCP_INFO segs_in/segs_out counters
+(100 ms resolution) and the frame times. Expected reasons are the spec's
+rules (shared/spec/liveness-model.md) applied to those log-derived facts; the
+kernel's TCP_INFO (unacked, bytes_acked, total_retrans, snd_wnd) gives the
+TCP-level ones.
+"""
+
+import argparse
+import collections
+import glob
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import rfc3339  # noqa: E402
+
+DATA = ("text", "binary", "continuation")
+
+
+def ts(t):
+    return None if t is None else rfc3339(t)
+
+
+def load(d):
+    meta = collections.OrderedDict()
+    conn_faults = []
+    for line in open(os.path.join(d, "meta.tsv")):
+        k, v = line.rstrip("\n").split("\t", 1)
+        if k == "conn_fault":
+            port, kind, t = v.split()
+            conn_faults.append((int(port), kind, float(t)))
+        else:
+            meta[k] = v
+    logs = {}
+    for f in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
+        logs[os.path.basename(f)[:-6]] = [json.loads(l) for l in open(f) if l.strip()]
+    return meta, conn_faults, logs
+
+
+class Side:
+    def __init__(self, name):
+        self.name = name
+        self.ev = []
+
+    def of(self, kind):
+        return [e for e in self.ev if e["ev"] == kind]
+
+
+def split_ep(key):
+    ip, port = key.rsplit(":", 1)
+    return ip, int(port)
+
+
+def left_time(fr, samples):
+    if fr.get("wire_off") is not None and fr["wire_off"] >= fr["off_end"]:
+        return fr["t"]  # logged right after the write call returned
+    for s in samples:
+        if s["t"] >= fr["t"] and s.get("wire_off") is not None and s["wire_off"] >= fr["off_end"]:
+            return s["t"]
+    return None
+
+
+def median_interval(times):
+    if len(times) < 2:
+        return None
+    return statistics.median([b - a for a, b in zip(times, times[1:])])
+
+
+def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
+    cip, cport = split_ep(key)
+    cl, sv = sides["client"], sides["server"]
+    black, stopped = {}, {}
+    if meta.get("blackholed") == "client" and fault_at:
+        black["client"] = fault_at
+    if meta.get("stopped") == "client" and fault_at:
+        stopped["client"] = fault_at
+    for port, kind, t in conn_faults:
+        if port == cport:
+            if kind == "blackhole":
+                black["client"] = t
+            elif kind == "sigstop":
+                stopped["client"] = t
+    # frames on the wire, per side. TCP delivers in order and the peers log
+    # every frame they read, so the k-th frame one side wrote is the k-th frame
+    # the other side read: its read time bounds a left time known only from a
+    # 100 ms sample.
+    wire = {}
+    for side, peer in ((cl, sv), (sv, cl)):
+        samples = side.of("sock")
+        rx = peer.of("rx_frame")
+        frs = []
+        for k, fr in enumerate(side.of("tx_frame")):
+            lt = left_time(fr, samples)
+            if lt is not None and k < len(rx) and rx[k]["opcode"] == fr["opcode"]:
+                lt = min(lt, rx[k]["t"])
+            if lt is not None and fr.get("t_write") is not None:
+                lt = max(lt, fr["t_write"])
+            if lt is None or lt < cap0 or lt > cap1:
+                continue
+            if side.name in black and lt >= black[side.name]:
+                continue
+            f = dict(fr)
+            f["lt"] = lt
+            frs.append(f)
+        wire[side.name] = frs
+    # TCP FIN/RST, per side, from the logs (own action, or the peer seeing it)
+    fin, rst = {}, {}
+    for side, other in ((cl, sv), (sv, cl)):
+        lost = [e["t"] for e in side.of("connection_lost")]
+        lost_t = lost[0] if lost else float("inf")
+        peer_reset = any("Reset" in (e.get("exc") or "") for e in side.of("connection_lost"))
+        for e in side.of("tx_rst"):
+            rst.setdefault(side.name, e["t"])
+        cands = [e["t"] for e in side.ev if e["ev"] in ("tx_fin", "transport_close") and e["t"] <= lost_t
+                 and not peer_reset and side.name not in rst]
+        cands += [e["t"] for e in other.of("rx_fin")]
+        if cands and side.name not in black:
+            fin[side.name] = min(cands)
+        resets = [e["t"] for e in other.of("connection_lost") if "Reset" in (e.get("exc") or "")]
+        if resets:
+            rst.setdefault(side.name, min(resets))
+    fin = {k: v for k, v in fin.items() if cap0 <= v <= cap1}
+    rst = {k: v for k, v in rst.items() if cap0 <= v <= cap1}
+    return {"key": key, "cip": cip, "cport": cport, "cl": cl, "sv": sv, "sides": sides,
+            "black": black, "stopped": stopped, "wire": wire, "fin": fin, "rst": rst}
+
+
+HARD = {"peer_unreachable", "zero_window_stall", "ping_unanswered", "read_gap_exceeded",
+        "half_closed", "close_handshake_incomplete"}
+
+
+def evaluate(ctx, Et):
+    """The spec's rules at time Et. Returns (verdict, reasons, judgement_calls, notes, info)."""
+    wire, fin, rst, sides = ctx["wire"], ctx["fin"], ctx["rst"], ctx["sides"]
+    black, stopped = ctx["black"], ctx["stopped"]
+    W = {n: [f for f in wire[n] if f["lt"] <= Et] for n in ("client", "server")}
+    other = {"client": "server", "server": "client"}
+    known = [v for v in (median_interval([f["lt"] for f in W[n] if f["opcode"] == "ping"]) for n in W) if v]
+    H = min(known) if known else None
+    pong_to = 2 * H if H else 10.0
+    read_dl = 3 * H if H else 60.0
+    reasons, calls, notes = [], [], []
+    info = {"heartbeat_interval_s": round(H, 3) if H else None,
+            "pong_timeout_s": round(pong_to, 3), "read_deadline_s": round(read_dl, 3)}
+    closes = {n: [f for f in W[n] if f["opcode"] == "close"] for n in W}
+    finE = {n: t for n, t in fin.items() if t <= Et}
+    rstE = {n: t for n, t in rst.items() if t <= Et}
+    closed = bool((closes["client"] and closes["server"]) or len(finE) == 2)
+    ended = closed or bool(rstE)
+
+    # TCP level first, from the sending side's kernel (TCP_INFO), only when that
+    # sender's packets reach the capture (not black-holed / stopped)
+    tcp_stalled_by = {}  # sender -> reason code on the receiver
+    for n in ("client", "server"):
+        o = other[n]  # o sends, n should ACK / open its window
+        if o in black or o in stopped:
+            continue
+        S = [s for s in sides[o].of("sock") if s["t"] <= Et]
+        if not S:
+            continue
+        last = S[-1]
+        adv_t, prev = S[0]["t"], S[0].get("bytes_acked")
+        for s in S[1:]:
+            if s.get("bytes_acked") != prev:
+                adv_t, prev = s["t"], s.get("bytes_acked")
+        base = [s for s in S if s["t"] <= adv_t][-1]
+        rtx = last.get("total_retrans", 0) - base.get("total_retrans", 0)
+        stall = max(5.0, 4 * last.get("rtt", 0) / 1e6)
+        if last.get("unacked", 0) > 0 and Et - adv_t >= stall and rtx >= 2 and not ended:
+            tcp_stalled_by[o] = "peer_unreachable"
+            reasons.append({"code": "peer_unreachable", "side": n, "since": ts(adv_t + stall),
+                            "evidence": {"last_ack_advance": ts(adv_t),
+                                         "sender_kernel_retransmissions_since": rtx,
+                                         "sender_kernel_unacked_segments": last.get("unacked"),
+                                         "sender_kernel_unsent_bytes": last.get("notsent_bytes")}})
+        z0 = None
+        for s in S:
+            if s.get("snd_wnd") == 0:
+                z0 = z0 or s["t"]
+            else:
+                z0 = None
+        if z0 is not None and Et - z0 >= 5.0 and not ended:
+            tcp_stalled_by[o] = "zero_window_stall"
+            reasons.append({"code": "zero_window_stall", "side": n, "since": ts(z0 + 5.0),
+                            "evidence": {"zero_window_since_about": ts(z0),
+                                         "sender_kernel_probes_outstanding": last.get("probes"),
+                                         "sender_kernel_unsent_bytes": last.get("notsent_bytes")}})
+
+    # Ping/Pong pairing (spec): a Pong answers the latest outstanding Ping with an
+    # equal payload, else the latest one (mismatch note); older ones are superseded
+    owed, mismatch = {}, False
+    for pinger in W:
+        ponger = other[pinger]
+        evs = sorted([(f["lt"], 0, f) for f in W[pinger] if f["opcode"] == "ping"] +
+                     [(f["lt"], 1, f) for f in W[ponger] if f["opcode"] == "pong"],
+                     key=lambda x: (x[0], x[1]))
+        out = []
+        for t, kind, f in evs:
+            if kind == 0:
+                out.append(f)
+            elif out:
+                idx = next((i for i in range(len(out) - 1, -1, -1)
+                            if out[i]["payload_hex"] == f["payload_hex"]), None)
+                if idx is None:
+                    idx = len(out) - 1
+                    mismatch = True
+                out = out[idx + 1:]
+        owed[ponger] = out
+
+    for n in ("client", "server"):
+        o = other[n]
+        if owed[n] and not ended:
+            p = owed[n][0]
+            if Et - p["lt"] >= pong_to:
+                reasons.append({"code": "ping_unanswered", "side": n, "since": ts(p["lt"] + pong_to),
+                                "evidence": {"ping_payload_hex": p["payload_hex"], "ping_sent": ts(p["lt"]),
+                                             "outstanding_pings": len(owed[n])}})
+        datas = [f for f in W[n] if f["opcode"] in DATA and f["fin"]]
+        pings = [f for f in W[n] if f["opcode"] == "ping"]
+        cadence = len(pings) >= 2 or len(datas) >= 5 or bool(owed[n])
+        last = W[n][-1]["lt"] if W[n] else None
+        if cadence and last is not None and Et - last >= read_dl and not ended:
+            r = {"code": "read_gap_exceeded", "side": n, "since": ts(last + read_dl),
+                 "evidence": {"last_frame": ts(last), "gap_s": round(Et - last, 3)}}
+            if n in tcp_stalled_by:
+                r["why_not_expected"] = ("%s's new frames are stuck in its send queue because the peer "
+                                         "stopped ACKing/opened no window (%s on the peer): it is not "
+                                         "silent by choice, its TCP keeps retransmitting/probing"
+                                         % (n, tcp_stalled_by[n]))
+                calls.append(r)
+            elif closes[n]:
+                r["why_not_expected"] = ("%s sent a Close and is legitimately silent while it waits "
+                                         "for the Close back" % n)
+                calls.append(r)
+            else:
+                reasons.append(r)
+        if len(datas) >= 5:
+            m = median_interval([f["lt"] for f in datas])
+            stall = max(5 * m, read_dl)
+            ld = datas[-1]["lt"]
+            ctrl_after = [f for f in W[n] if f["opcode"] in ("ping", "pong") and f["lt"] > ld]
+            if Et - ld >= stall and ctrl_after and Et - ctrl_after[-1]["lt"] < read_dl and not ended:
+                reasons.append({"code": "app_stall_control_only", "side": n, "since": ts(ld + stall),
+                                "evidence": {"last_data": ts(ld), "median_data_interval_s": round(m, 3),
+                                             "data_stall_s": round(stall, 3),
+                                             "control_frames_since": len(ctrl_after)}})
+        if n in finE and not ended:
+            f = finE[n]
+            if not [c for c in closes[n] if c["lt"] <= f] and Et - f >= 5.0:
+                reasons.append({"code": "half_closed", "side": n, "since": ts(f + 5.0),
+                                "evidence": {"fin": ts(f)}})
+        if closes[o] and not closes[n] and not ended:
+            c = closes[o][0]["lt"]
+            if Et - c >= 5.0:
+                reasons.append({"code": "close_handshake_incomplete", "side": n, "since": ts(c + 5.0),
+                                "evidence": {"close_sent": ts(c), "close_sent_by": o}})
+    allf = sorted(W["client"] + W["server"], key=lambda f: f["lt"])
+    if not any(f["opcode"] in ("ping", "pong") for f in allf) and allf and not ended \
+            and Et - allf[-1]["lt"] >= 15.0:
+        reasons.append({"code": "no_heartbeat", "side": None, "since": ts(allf[-1]["lt"] + 15.0),
+                        "evidence": {"idle_s": round(Et - allf[-1]["lt"], 3)}})
+    if mismatch:
+        notes.append("pong_payload_mismatch")
+    if ended and not closes["client"] and not closes["server"]:
+        notes.append("close_without_websocket_close")
+    if closed:
+        verdict = "closed"
+    elif rstE:
+        verdict = "aborted"
+    elif any(r["code"] in HARD for r in reasons):
+        verdict = "false_alive"
+    elif reasons:
+        verdict = "suspect"
+    else:
+        verdict = "alive"
+    info["ended"] = ended
+    return verdict, reasons, calls, notes, info
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    meta, conn_faults, logs = load(a.dir)
+    cap0 = float(meta["capture_start"])
+    cap1 = float(meta["capture_end"])
+    fault_at = float(meta["fault_at"]) if meta.get("fault_at") else None
+
+    conns = collections.OrderedDict()
+    for lname, evs in logs.items():
+        for e in evs:
+            c = e.get("conn")
+            if c:
+                conns.setdefault(c, {"client": Side("client"), "server": Side("server")})
+                conns[c][e["role"]].ev.append(e)
+    warnings = []
+    ctxs = []
+    for key, sides in conns.items():
+        if not sides["client"].ev or not sides["server"].ev:
+            warnings.append("connection %s seen by only one peer log" % key)
+            continue
+        ctxs.append(conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at))
+
+    # evaluation time = last packet at the server's interface, estimated from the
+    # server kernel's segs_in/segs_out (100 ms samples), on-wire frames, FIN/RST
+    pkt = []
+    for ctx in ctxs:
+        prev = None
+        for s in ctx["sv"].of("sock"):
+            cur = (s.get("segs_in"), s.get("segs_out"))
+            if prev is not None and cur != prev and cap0 <= s["t"] <= cap1:
+                pkt.append(s["t"])
+            prev = cur
+        for e in ctx["sv"].ev:
+            if e["ev"] in ("rx_frame", "rx_fin", "connection_lost") and cap0 <= e["t"] <= cap1:
+                pkt.append(e["t"])
+        pkt += [t for t in list(ctx["fin"].values()) + list(ctx["rst"].values())]
+        for n in ctx["wire"]:
+            pkt += [f["lt"] for f in ctx["wire"][n]]
+    eval_default = max(pkt) if pkt else cap1
+    use_at = meta.get("at_flag") == "yes"
+    E = cap1 if use_at else eval_default
+
+    out_conns = []
+    for ctx in ctxs:
+        cl, sv, wire, fin, rst = ctx["cl"], ctx["sv"], ctx["wire"], ctx["fin"], ctx["rst"]
+        verdict, reasons, calls, notes, info = evaluate(ctx, E)
+        ended_note = None
+        if info["ended"]:
+            end_t = min(list(fin.values()) + list(rst.values()) +
+                        [f["lt"] for n in wire for f in wire[n] if f["opcode"] == "close"] or [E])
+            _, pre, pcalls, _, _ = evaluate(ctx, end_t - 1e-3)
+            reasons = [r for r in pre if r["code"] in HARD]
+            calls = pcalls
+            if reasons:
+                ended_note = "hard reasons that held just before the end (%s), kept as episodes" % ts(end_t)
+            if "close_without_websocket_close" in notes and rst:
+                calls.append({"code": "close_without_websocket_close", "side": None,
+                              "why_included": "the connection ended by RST with no Close frame either "
+                                              "way; the spec's note table says 'the TCP connection closed "
+                                              "with no Close frame' without limiting it to FIN"})
+
+        def facts_for(name):
+            frs = wire[name]
+            cnt = collections.Counter(f["opcode"] for f in frs)
+            d = {k: cnt.get(k, 0) for k in ("text", "binary", "continuation", "ping", "pong", "close")}
+            d["data_bytes"] = sum(f["payload_len"] for f in frs if f["opcode"] in DATA)
+            d["data_messages"] = sum(1 for f in frs if f["opcode"] in DATA and f["fin"])
+            d["compressed_frames"] = sum(1 for f in frs if f.get("rsv1"))
+            d["first_frame"] = ts(frs[0]["lt"]) if frs else None
+            d["last_frame"] = ts(frs[-1]["lt"]) if frs else None
+            cc = [f.get("close_code") for f in frs if f["opcode"] == "close"]
+            if cc:
+                d["close_codes"] = cc
+            return d
+
+        def not_on_wire(side):
+            n = 0
+            samples = side.of("sock")
+            offs = {w["off_end"] for w in wire[side.name]}
+            for f in side.of("tx_frame"):
+                if f["t"] > cap1:
+                    continue
+                lt = left_time(f, samples)
+                if lt is not None and lt < cap0:
+                    continue
+                if f["off_end"] not in offs:
+                    n += 1
+            return n
+
+        est = cl.of("tcp_established")[0]
+        ss = [s for s in sv.of("sock") if cap0 <= s["t"] <= cap1]
+        kern = {}
+        if ss:
+            zs, z0 = 0.0, None
+            for s in ss:
+                if s.get("snd_wnd") == 0:
+                    z0 = z0 or s["t"]
+                    zs = max(zs, s["t"] - z0)
+                else:
+                    z0 = None
+            kern = {"server_total_retrans_during_capture": ss[-1].get("total_retrans", 0) - ss[0].get("total_retrans", 0),
+                    "server_min_snd_wnd": min(s.get("snd_wnd", 0) for s in ss),
+                    "server_max_unacked_segments": max(s.get("unacked", 0) for s in ss),
+                    "server_max_probes_outstanding": max(s.get("probes", 0) for s in ss),
+                    "server_longest_zero_window_s": round(zs, 3)}
+        ws_open = [e["t"] for e in cl.of("ws_open")]
+        facts = {
+            "client": facts_for("client"),
+            "server": facts_for("server"),
+            "tcp_connections": 1,
+            "handshake_in_capture": bool(ws_open and ws_open[0] >= cap0),
+            "fin_from": [k for k, _ in sorted(fin.items(), key=lambda x: x[1])],
+            "fin_at": {k: ts(v) for k, v in fin.items()},
+            "rst_from": [k for k, _ in sorted(rst.items(), key=lambda x: x[1])],
+            "rst_at": {k: ts(v) for k, v in rst.items()},
+            "frames_written_but_not_on_wire": {"client": not_on_wire(cl), "server": not_on_wire(sv)},
+            "peer_logs_cross_check": {
+                "client_frames_read_by_server": sum(1 for e in sv.of("rx_frame") if cap0 <= e["t"] <= cap1),
+                "server_frames_read_by_client": sum(1 for e in cl.of("rx_frame") if cap0 <= e["t"] <= cap1)},
+            "kernel": kern,
+        }
+        exts = [e.get("extensions") for e in cl.of("ws_open") if e.get("extensions")]
+        if exts:
+            facts["extensions"] = exts[0]
+        c = collections.OrderedDict()
+        c["client"] = {"ip": ctx["cip"], "port": ctx["cport"]}
+        c["server"] = {"ip": est["remote"]["ip"], "port": est["remote"]["port"]}
+        c["name"] = cl.ev[0].get("peer") or None
+        c["expected_verdict"] = verdict
+        c["expected_reasons"] = [{"code": r["code"], "side": r["side"]} for r in reasons]
+        c["expected_notes"] = notes
+        if ended_note:
+            c["episodes_note"] = ended_note
+        c["judgement_calls"] = calls
+        c["reason_details"] = reasons
+        c["thresholds_used"] = {k: v for k, v in info.items() if k != "ended"}
+        c["facts"] = facts
+        out_conns.append(c)
+
+    truth = collections.OrderedDict()
+    truth["sample"] = meta["name"]
+    truth["description"] = meta["description"]
+    truth["fault"] = meta["fault"]
+    truth["fault_injected_at"] = ts(fault_at) if fault_at else (
+        ts(min(t for _, _, t in conn_faults)) if conn_faults else None)
+    truth["failed_side"] = None if meta["failed_side"] == "null" else meta["failed_side"]
+    if conn_faults:
+        truth["per_connection_faults"] = [{"client_port": p, "fault": k, "at": ts(t)} for p, k, t in conn_faults]
+    truth["capture_start"] = ts(cap0)
+    truth["capture_end_hint"] = ("tcpdump stopped at %s; the last packet (wspulse's default evaluation "
+                                 "time) is at about %s (estimated from the peers' logs, +-0.1 s)"
+                                 % (ts(cap1), ts(eval_default)))
+    truth["evaluation_time"] = ts(E)
+    flags = []
+    if use_at:
+        flags.append({"flag": "--at", "value": ts(cap1),
+                      "why": "nothing is on the wire during the idle period, so the default evaluation "
+                             "time (last packet, about %s) comes before the silence; judge at the end of "
+                             "the recording instead" % ts(eval_default)})
+    truth["thresholds_flags"] = flags
+    truth["derived_from"] = ("peer logs (frames parsed from the bytes each peer wrote; SIOCOUTQNSD and "
+                             "TCP_INFO samples every 100 ms) and record.sh timings; never the pcap. "
+                             "Expected reasons apply shared/spec/liveness-model.md rules at evaluation_time; "
+                             "judgement_calls lists literal-rule hits left out (or notes kept) and why")
+    if warnings:
+        truth["warnings"] = warnings
+    truth["connections"] = out_conns
+    with open(a.out, "w") as f:
+        json.dump(truth, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
