@@ -228,6 +228,10 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             }
             if let Some(out) = &a.output.output {
                 refuse_to_overwrite_input(out, &inputs)?;
+                let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
+                if dir.is_some_and(|d| !d.is_dir()) {
+                    return Err(format!("-o {}: no such directory", out.display()));
+                }
             }
             Ok(Command::Analyze(Box::new(AnalyzeConfig {
                 inputs,

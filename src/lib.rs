@@ -18,9 +18,11 @@ pub mod time;
 pub mod websocket;
 
 use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use config::{AnalyzeConfig, Color};
+use liveness::Verdict;
 use websocket::session::{Session, SessionSetup};
 
 /// Exit status for errors, as grep and tcpdump use it.
@@ -70,12 +72,13 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let mut buffer = Vec::new();
-    let (warnings, failed) = if config.tcp_view {
+    // Opened once the input is read: an error there leaves no file behind.
+    let open = || Sink::open(config.output.as_deref());
+    let (sink, warnings, failed) = if config.tcp_view {
         let analysis = pipeline::analyze_files(config, |_| ())?;
-        report::write(&analysis.tcp_report(), config.format, color, &mut buffer)
-            .map_err(|e| e.to_string())?;
-        (analysis.warnings, false)
+        let mut sink = open()?;
+        sink.write(|out| report::write(&analysis.tcp_report(), config.format, color, out))?;
+        (sink, analysis.warnings, false)
     } else {
         let ports = (config.ws_ports.clone(), config.tls_ports.clone());
         let thresholds = config.thresholds;
@@ -89,14 +92,21 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
             })
         })?;
         let findings = analysis.findings(&config.thresholds);
-        report::write(&findings, config.format, color, &mut buffer)
-            .map_err(|e| e.to_string())?;
-        let failed = config
-            .fail_on
-            .is_some_and(|worst| findings.connections.iter().any(|c| c.verdict <= worst));
-        (analysis.warnings, failed)
+        let mut sink = open()?;
+        sink.write(|out| report::write(&findings, config.format, color, out))?;
+        let failed = config.fail_on.is_some_and(|worst| {
+            Verdict::ALL.iter().any(|v| {
+                *v <= worst
+                    && findings
+                        .summary
+                        .verdicts
+                        .get(v.name())
+                        .is_some_and(|&n| n > 0)
+            })
+        });
+        (sink, analysis.warnings, failed)
     };
-    emit(config, &buffer)?;
+    sink.finish()?;
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
     }
@@ -109,37 +119,93 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     })
 }
 
-/// Writes the report to `-o FILE` atomically (temporary file, then rename)
-/// or to stdout, where a closed pipe (`| head`) is a normal end.
-fn emit(config: &AnalyzeConfig, bytes: &[u8]) -> Result<(), String> {
-    match &config.output {
-        Some(path) => write_atomically(path, bytes).map_err(|e| format!("{}: {e}", path.display())),
-        None => {
-            let mut stdout = io::stdout().lock();
-            match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
-                _ => Ok(()),
-            }
-        }
-    }
+/// Where the report goes: stdout, where a closed pipe (`| head`) is a
+/// normal end, or `-o FILE`, written to a temporary file beside it and
+/// renamed into place, so a reader never sees half a report. Output streams:
+/// nothing holds the whole report in memory.
+enum Sink {
+    Stdout(io::BufWriter<io::Stdout>),
+    File {
+        out: io::BufWriter<std::fs::File>,
+        tmp: PathBuf,
+        path: PathBuf,
+    },
+    /// The reader went away: write nothing more.
+    Closed,
 }
 
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.wspulse-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Sink, String> {
+        let Some(path) = path else {
+            return Ok(Sink::Stdout(io::BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            )));
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+        let tmp = dir.join(format!(
+            ".{}.wspulse-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        Ok(Sink::File {
+            out: io::BufWriter::new(file),
+            tmp,
+            path: path.to_path_buf(),
+        })
     }
-    result
+
+    fn write(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), String> {
+        let result = match self {
+            Sink::Stdout(out) => f(out),
+            Sink::File { out, .. } => f(out),
+            Sink::Closed => Ok(()),
+        };
+        self.check(result)
+    }
+
+    fn check(&mut self, result: io::Result<()>) -> Result<(), String> {
+        match (result, &*self) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Sink::Stdout(_)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                *self = Sink::Closed;
+                Ok(())
+            }
+            (Err(e), Sink::File { tmp, .. }) => {
+                let _ = std::fs::remove_file(tmp);
+                Err(format!("{}: {e}", tmp.display()))
+            }
+            (Err(e), _) => Err(format!("stdout: {e}")),
+        }
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        match std::mem::replace(&mut self, Sink::Closed) {
+            Sink::Stdout(mut out) => {
+                let result = out.flush();
+                self = Sink::Stdout(out);
+                self.check(result)
+            }
+            Sink::File { out, tmp, path } => {
+                let result = out
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|file| file.sync_all())
+                    .and_then(|()| std::fs::rename(&tmp, &path));
+                if let Err(e) = result {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(format!("{}: {e}", path.display()));
+                }
+                Ok(())
+            }
+            Sink::Closed => Ok(()),
+        }
+    }
 }

@@ -8,8 +8,8 @@ use crate::capture::{FrameRef, Moment};
 use crate::config::{AnalyzeConfig, At};
 use crate::decode::{self, Skip};
 use crate::liveness::Thresholds;
-use crate::report::findings::{ConnectionFindings, Findings, Summary, FINDINGS_SCHEMA};
-use crate::report::model::{CaptureInfo, FileInfo, TcpConnection, TcpReport, TCP_SCHEMA};
+use crate::report::findings::{Findings, LazyFindings, Summary, FINDINGS_SCHEMA};
+use crate::report::model::{CaptureInfo, FileInfo, LazyTcp, TcpReport, TCP_SCHEMA};
 use crate::tcp::{FlowTable, StreamObserver};
 use crate::time::Timestamp;
 use crate::websocket::{Session, SessionKind};
@@ -74,18 +74,14 @@ impl<O: StreamObserver> Analysis<O> {
         }
     }
 
-    pub fn tcp_report(&self) -> TcpReport {
-        let end = self.evaluation_time().unwrap_or_default();
+    pub fn tcp_report(&self) -> TcpReport<'_, O> {
         TcpReport {
             schema: TCP_SCHEMA,
             capture: self.capture_info(),
-            connections: self
-                .table
-                .connections()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| TcpConnection::from_connection(i + 1, c, end))
-                .collect(),
+            connections: LazyTcp {
+                connections: self.table.connections(),
+                at: self.evaluation_time().unwrap_or_default(),
+            },
         }
     }
 }
@@ -202,25 +198,28 @@ impl Analysis<Session> {
         }
     }
 
-    pub fn findings(&mut self, thresholds: &Thresholds) -> Findings {
+    pub fn findings(&mut self, thresholds: &Thresholds) -> Findings<'_> {
         self.adopt_roles();
         let at = self.evaluation_time().unwrap_or_default();
-        let mut connections = Vec::new();
-        let (mut other, mut refused) = (0, 0);
+        let (mut judged, mut other, mut refused) = (Vec::new(), 0, 0);
         for (i, conn) in self.table.connections().iter().enumerate() {
             match conn.observer.kind {
-                _ if conn.observer.is_judged() => {
-                    connections.push(ConnectionFindings::new(i + 1, conn, at, thresholds))
-                }
+                _ if conn.observer.is_judged() => judged.push(i),
                 SessionKind::Refused { .. } => refused += 1,
                 _ => other += 1,
             }
         }
+        let connections = LazyFindings {
+            connections: self.table.connections(),
+            judged,
+            at,
+            thresholds: *thresholds,
+        };
         Findings {
             schema: FINDINGS_SCHEMA,
             capture: self.capture_info(),
             thresholds: *thresholds,
-            summary: Summary::new(&connections, other, refused),
+            summary: Summary::new(connections.verdicts(), other, refused),
             connections,
         }
     }

@@ -18,13 +18,44 @@ use crate::websocket::{Session, SessionKind};
 
 pub const FINDINGS_SCHEMA: &str = "wspulse.findings/1";
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Findings {
+/// The whole document. Connections are built one at a time as they are
+/// written, so a capture of 50,000 connections never holds 50,000 reports.
+#[derive(Serialize)]
+pub struct Findings<'a> {
     pub schema: &'static str,
     pub capture: CaptureInfo,
     pub thresholds: Thresholds,
     pub summary: Summary,
-    pub connections: Vec<ConnectionFindings>,
+    pub connections: LazyFindings<'a>,
+}
+
+/// The judged connections, reported on demand.
+pub struct LazyFindings<'a> {
+    pub connections: &'a [Connection<Session>],
+    /// Indices of the connections that are judged (WebSocket or TLS).
+    pub judged: Vec<usize>,
+    pub at: Timestamp,
+    pub thresholds: Thresholds,
+}
+
+impl LazyFindings<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = ConnectionFindings> + '_ {
+        self.judged.iter().map(|&i| {
+            ConnectionFindings::new(i + 1, &self.connections[i], self.at, &self.thresholds)
+        })
+    }
+
+    pub fn verdicts(&self) -> impl Iterator<Item = Verdict> + '_ {
+        self.judged
+            .iter()
+            .map(|&i| judge(&self.connections[i], self.at, &self.thresholds).verdict)
+    }
+}
+
+impl Serialize for LazyFindings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -231,14 +262,16 @@ impl ConnectionFindings {
 }
 
 impl Summary {
-    pub fn new(connections: &[ConnectionFindings], other: usize, refused: usize) -> Self {
+    pub fn new(verdicts_seen: impl Iterator<Item = Verdict>, other: usize, refused: usize) -> Self {
         let mut verdicts: BTreeMap<&'static str, usize> =
             Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
-        for c in connections {
-            *verdicts.entry(c.verdict.name()).or_default() += 1;
+        let mut connections = 0;
+        for v in verdicts_seen {
+            *verdicts.entry(v.name()).or_default() += 1;
+            connections += 1;
         }
         Summary {
-            connections: connections.len(),
+            connections,
             verdicts,
             other_tcp_connections: other,
             refused_upgrades: refused,

@@ -151,11 +151,33 @@ pub struct ZeroWindowFacts {
     pub open_since: Option<Moment>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct TcpReport {
+#[derive(Serialize)]
+#[serde(bound = "")]
+pub struct TcpReport<'a, O> {
     pub schema: &'static str,
     pub capture: CaptureInfo,
-    pub connections: Vec<TcpConnection>,
+    pub connections: LazyTcp<'a, O>,
+}
+
+/// Every TCP connection, each reported only as it is written.
+pub struct LazyTcp<'a, O> {
+    pub connections: &'a [Connection<O>],
+    pub at: Timestamp,
+}
+
+impl<O> LazyTcp<'_, O> {
+    pub fn iter(&self) -> impl Iterator<Item = TcpConnection> + '_ {
+        self.connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| TcpConnection::from_connection(i + 1, c, self.at))
+    }
+}
+
+impl<O> Serialize for LazyTcp<'_, O> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 fn ms(span: Option<Span>) -> Option<f64> {

@@ -6,7 +6,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::findings::{ConnectionFindings, Findings};
-use super::model::{TcpConnection, TcpReport};
+use super::model::{CaptureInfo, TcpConnection, TcpReport};
 use crate::liveness::Verdict;
 use crate::time::Span;
 
@@ -44,7 +44,11 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-pub fn write_tcp_view(report: &TcpReport, _color: bool, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_tcp_view<O>(
+    report: &TcpReport<'_, O>,
+    _color: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut table = new_table(&[
         "#",
         "client",
@@ -58,18 +62,20 @@ pub fn write_tcp_view(report: &TcpReport, _color: bool, out: &mut dyn Write) -> 
         "max backlog",
         "SRTT",
     ]);
-    for c in &report.connections {
-        table.add_row(tcp_row(c));
+    let mut rows = 0;
+    for c in report.connections.iter() {
+        table.add_row(tcp_row(&c));
+        rows += 1;
     }
     for i in [0, 4, 5, 6, 7, 8, 9, 10] {
         if let Some(col) = table.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    if !report.connections.is_empty() {
+    if rows > 0 {
         writeln!(out, "{table}")?;
     }
-    writeln!(out, "{}", summary_line(report))
+    writeln!(out, "{}", summary_line(&report.capture, rows))
 }
 
 fn tcp_row(c: &TcpConnection) -> Vec<String> {
@@ -94,16 +100,11 @@ fn tcp_row(c: &TcpConnection) -> Vec<String> {
     ]
 }
 
-fn summary_line(report: &TcpReport) -> String {
-    let cap = &report.capture;
+fn summary_line(cap: &CaptureInfo, connections: usize) -> String {
     let mut line = format!(
         "{} TCP connection{} in {} packet{} ({} TCP)",
-        report.connections.len(),
-        if report.connections.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
+        connections,
+        if connections == 1 { "" } else { "s" },
         cap.packets,
         if cap.packets == 1 { "" } else { "s" },
         cap.tcp_packets,
@@ -163,9 +164,28 @@ pub fn write_findings(report: &Findings, color: bool, out: &mut dyn Write) -> io
         "pong p50/max",
     ]);
     let at = report.capture.evaluation_time;
-    let mut rows: Vec<&ConnectionFindings> = report.connections.iter().collect();
-    rows.sort_by_key(|c| (c.verdict, c.id));
-    for c in rows {
+    let mut rows: Vec<(Verdict, usize, Vec<Cell>)> = report
+        .connections
+        .iter()
+        .map(|c| findings_row(&c, at, color))
+        .collect();
+    rows.sort_by_key(|(verdict, id, _)| (*verdict, *id));
+    let count = rows.len();
+    for (_, _, row) in rows {
+        table.add_row(row);
+    }
+    if count > 0 {
+        writeln!(out, "{table}")?;
+    }
+    writeln!(out, "{}", findings_summary(report))
+}
+
+fn findings_row(
+    c: &ConnectionFindings,
+    at: Option<crate::time::Timestamp>,
+    color: bool,
+) -> (Verdict, usize, Vec<Cell>) {
+    {
         let mut reasons: Vec<String> = c
             .reasons
             .iter()
@@ -197,7 +217,7 @@ pub fn write_findings(report: &Findings, color: bool, out: &mut dyn Write) -> io
                 )
             })
             .unwrap_or_else(|| "-".into());
-        table.add_row(vec![
+        let row = vec![
             Cell::new(c.id),
             Cell::new(c.client),
             Cell::new(c.server),
@@ -219,12 +239,9 @@ pub fn write_findings(report: &Findings, color: bool, out: &mut dyn Write) -> io
                 hc.pongs_received + hs.pongs_received
             )),
             Cell::new(latency),
-        ]);
+        ];
+        (c.verdict, c.id, row)
     }
-    if !report.connections.is_empty() {
-        writeln!(out, "{table}")?;
-    }
-    writeln!(out, "{}", findings_summary(report))
 }
 
 fn findings_summary(report: &Findings) -> String {
