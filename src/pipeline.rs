@@ -202,10 +202,18 @@ impl Analysis<Session> {
         self.adopt_roles();
         let at = self.evaluation_time().unwrap_or_default();
         let (mut judged, mut other, mut refused) = (Vec::new(), 0, 0);
+        let (mut tls, mut tls_ports) = (0, std::collections::BTreeSet::new());
         for (i, conn) in self.table.connections().iter().enumerate() {
             match conn.observer.kind {
                 _ if conn.observer.is_judged() => judged.push(i),
                 SessionKind::Refused { .. } => refused += 1,
+                SessionKind::UnnamedTls => {
+                    other += 1;
+                    tls += 1;
+                    if tls_ports.len() < 8 {
+                        tls_ports.insert(conn.server.1);
+                    }
+                }
                 _ => other += 1,
             }
         }
@@ -219,7 +227,12 @@ impl Analysis<Session> {
             schema: FINDINGS_SCHEMA,
             capture: self.capture_info(),
             thresholds: *thresholds,
-            summary: Summary::new(connections.verdicts(), other, refused),
+            summary: Summary::new(
+                connections.verdicts(),
+                other,
+                refused,
+                (tls, tls_ports.into_iter().collect()),
+            ),
             connections,
         }
     }

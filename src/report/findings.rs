@@ -68,6 +68,10 @@ pub struct Summary {
     /// upgrades, other protocols).
     pub other_tcp_connections: usize,
     pub refused_upgrades: usize,
+    /// TLS connections not judged because their port was not named with
+    /// `--tls-port`, and the server ports they used (at most 8).
+    pub unnamed_tls_connections: usize,
+    pub unnamed_tls_ports: Vec<u16>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -262,7 +266,12 @@ impl ConnectionFindings {
 }
 
 impl Summary {
-    pub fn new(verdicts_seen: impl Iterator<Item = Verdict>, other: usize, refused: usize) -> Self {
+    pub fn new(
+        verdicts_seen: impl Iterator<Item = Verdict>,
+        other: usize,
+        refused: usize,
+        tls: (usize, Vec<u16>),
+    ) -> Self {
         let mut verdicts: BTreeMap<&'static str, usize> =
             Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
         let mut connections = 0;
@@ -275,6 +284,8 @@ impl Summary {
             verdicts,
             other_tcp_connections: other,
             refused_upgrades: refused,
+            unnamed_tls_connections: tls.0,
+            unnamed_tls_ports: tls.1,
         }
     }
 }

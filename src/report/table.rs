@@ -275,6 +275,18 @@ fn findings_summary(report: &Findings) -> String {
             }
         ));
     }
+    if s.unnamed_tls_connections > 0 {
+        let ports: Vec<String> = s
+            .unnamed_tls_ports
+            .iter()
+            .map(|p| format!("--tls-port {p}"))
+            .collect();
+        line.push_str(&format!(
+            "; {} of them TLS, not judged (add {} to judge wss)",
+            s.unnamed_tls_connections,
+            ports.join(" ")
+        ));
+    }
     if s.refused_upgrades > 0 {
         line.push_str(&format!("; {} refused upgrade(s)", s.refused_upgrades));
     }

@@ -38,6 +38,9 @@ pub enum SessionKind {
     Refused {
         status: u16,
     },
+    /// TLS on a port not named with `--tls-port`: not judged, but counted
+    /// so the report can say which flag would judge it.
+    UnnamedTls,
     NotWebSocket,
 }
 
@@ -141,6 +144,10 @@ impl Session {
         if self.kind == SessionKind::Tls {
             return Reader::Tls(RecordReader::default());
         }
+        // A TLS handshake record (RFC 8446 §5.1: type 22, version 3.x).
+        if bytes.starts_with(&[0x16, 0x03]) {
+            return Reader::Done;
+        }
         let prefix = &bytes[..bytes.len().min(5)];
         // Any HTTP request line goes to the request parser, so that an
         // Upgrade to something else (docker's `Upgrade: tcp` on a POST) is
@@ -179,6 +186,10 @@ impl Session {
     fn feed(&mut self, side: Side, bytes: &[u8], now: Moment) {
         if let Reader::Start = self.readers[side] {
             self.readers[side] = self.start_reader(side, bytes);
+            if let (Reader::Done, SessionKind::Undecided) = (&self.readers[side], self.kind) {
+                self.kind = SessionKind::UnnamedTls;
+                return self.give_up();
+            }
         }
         let activity = &mut self.activity;
         match &mut self.readers[side] {
