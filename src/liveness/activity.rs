@@ -80,8 +80,9 @@ pub struct SideActivity {
     pub outstanding: Vec<Ping>,
     /// Pongs the other side sent for this side's Pings.
     pub pongs_received: u64,
-    /// Latency of the answers to this side's Pings.
-    pub pong_latency: LatencyHistogram,
+    /// Latency of the answers to this side's Pings; allocated with the
+    /// first answer, since usually only one side pings.
+    pub pong_latency: Option<Box<LatencyHistogram>>,
     /// Pongs this side sent when no Ping was outstanding: a legal one-way
     /// heartbeat (RFC 6455 §5.5.3).
     pub unsolicited_pongs: u64,
@@ -267,7 +268,7 @@ impl Activity {
         p.outstanding.drain(..=index);
         p.pongs_received += 1;
         let latency = now.at.since(ping.at.at);
-        p.pong_latency.record(latency);
+        p.pong_latency.get_or_insert_default().record(latency);
         let me = &mut self.sides[ponger];
         if matched.is_none() {
             me.mismatched_pongs += 1;
@@ -381,7 +382,10 @@ mod tests {
         );
         assert_eq!(s.outstanding[0].payload(), b"3");
         assert_eq!(s.pongs_received, 1);
-        assert_eq!(s.pong_latency.max, Span::from_millis(2100));
+        assert_eq!(
+            s.pong_latency.as_ref().unwrap().max,
+            Span::from_millis(2100)
+        );
         assert_eq!(a.sides.client.mismatched_pongs, 0);
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::model::{wireshark_filter, Address, CaptureInfo, TcpConnection, TcpFacts};
 use crate::capture::FrameRef;
 use crate::liveness::activity::{Activity, CloseFrame, FrameCounts, SideActivity};
+use crate::liveness::cadence::LatencyHistogram;
 use crate::liveness::judge::{judge, Episode, Reason};
 use crate::liveness::{Thresholds, Verdict};
 use crate::side::PerSide;
@@ -185,7 +186,8 @@ fn message_facts(a: &SideActivity) -> MessageFacts {
 }
 
 fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
-    let h = &a.pong_latency;
+    let empty = LatencyHistogram::default();
+    let h = a.pong_latency.as_deref().unwrap_or(&empty);
     HeartbeatFacts {
         pings_sent: a.pings_sent(),
         pongs_received: a.pongs_received,
