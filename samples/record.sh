@@ -8,6 +8,8 @@
 # samples/NAME.truth.json (built by peers/mktruth.py from the peers' own logs),
 # and samples/logs/NAME.tar.gz (those logs). Set WSP_KEEP_LOGS=DIR to also keep
 # the raw logs and peer stdout under DIR/NAME/, WSP_KEEP_WORK=1 to keep the work dir.
+# The wss scenarios use a self-signed certificate made with openssl(1) in the
+# work dir at record time (never kept with the samples).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +27,7 @@ CIP6=fd77::2
 
 ALL=(healthy-pings clean-close rst-abort blackhole-peer stopped-reader lossy-alive
      app-stuck-ponging half-close close-unanswered empty-pong idle-no-heartbeat
-     midstream-port deflate ipv6 mixed-fates)
+     midstream-port deflate ipv6 mixed-fates wss-healthy wss-blackhole)
 
 die() { echo "record.sh: $*" >&2; exit 1; }
 note() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -41,6 +43,11 @@ if ! command -v ethtool >/dev/null; then
   note "ethtool missing: installing it (needed to turn off TSO/GSO/GRO on the veths)"
   timeout 120 apt-get install -y -qq ethtool >/dev/null 2>&1 \
     || note "could not install ethtool; offloads stay on (captured segments may exceed the MTU)"
+fi
+if ! command -v openssl >/dev/null; then
+  note "openssl missing: installing it (needed for the wss scenarios' self-signed certificate)"
+  timeout 120 apt-get install -y -qq openssl >/dev/null 2>&1 \
+    || note "could not install openssl; the wss scenarios will fail"
 fi
 
 WORK=$(mktemp -d /tmp/wsp-rec.XXXXXX)
@@ -273,6 +280,35 @@ end_scenario() {
 }
 
 WS="ws://$SIP:8080/"
+WSS="wss://$SIP:8443/"
+TLS_PORT=8443
+
+# A throwaway self-signed certificate for the wss scenarios, made once per run
+# in the work dir (removed with it on exit; never copied to samples/).
+TLS_DIR=""
+tls_cert() {
+  [[ -n $TLS_DIR ]] && return 0
+  command -v openssl >/dev/null || die "missing tool: openssl (needed for the wss scenarios)"
+  TLS_DIR=$WORK/tls
+  mkdir -p "$TLS_DIR"
+  timeout 30 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" -days 1 -subj "/CN=wspulse-sample" \
+    -addext "subjectAltName=IP:$SIP,IP:$SIP6" >"$TLS_DIR/openssl.out" 2>&1 \
+    || die "openssl could not make a certificate: $(tail -n 3 "$TLS_DIR/openssl.out")"
+  chmod 600 "$TLS_DIR/key.pem"
+}
+
+tls_server() {  # NAME extra-args...  (the websockets server with TLS on $TLS_PORT)
+  tls_cert
+  local name=$1
+  shift
+  server "$name" --port "$TLS_PORT" --tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" "$@"
+}
+
+tls_meta() {  # the truth is judged as wspulse does with --tls-port
+  meta server_port "$TLS_PORT"
+  meta tls_port "$TLS_PORT"
+}
 
 # --- scenarios ----------------------------------------------------------------
 sc_healthy-pings() {
@@ -521,6 +557,38 @@ sc_mixed-fates() {
   sleep_until "$($PY -c "print($t0 + 36)")"
   stop_capture
   kill -CONT "$cpid" 2>/dev/null || true
+  end_scenario $n
+}
+
+sc_wss-healthy() {
+  local n=wss-healthy
+  begin $n "healthy-pings over wss: TLS (self-signed certificate, not verified by the client) on port 8443; 25 s, server Pings every 2 s and pushes text every 1 s, client sends text every 1 s and the server replies; left open. The frames are inside TLS records, so the wire shows no frames: frame counts in facts are 0 (what wspulse can see), the frames the peers wrote are in facts.frames_inside_tls." none null
+  tls_meta
+  start_capture $n
+  tls_server server --reply
+  client client --uri "$WSS" --insecure
+  wait_for "$D/client.jsonl" ws_open 1 10
+  sleep 25
+  stop_capture
+  end_scenario $n
+}
+
+sc_wss-blackhole() {
+  local n=wss-blackhole
+  begin $n "blackhole-peer over wss: TLS (self-signed certificate, not verified by the client) on port 8443; healthy for 9 s, then iptables in the client namespace drops everything in and out: the server keeps writing (TLS records with data and Pings), which Linux retransmits with backoff and no ACK ever comes; capture runs 25 s past the fault. The frames are inside TLS records, so the wire shows no frames: frame counts in facts are 0 (what wspulse can see), the frames the peers wrote are in facts.frames_inside_tls; Pings are not visible, so no ping_unanswered." blackhole client
+  tls_meta
+  meta read_deadline 10
+  start_capture $n
+  tls_server server --reply
+  client client --uri "$WSS" --insecure
+  wait_for "$D/client.jsonl" ws_open 1 10
+  sleep 9
+  ip netns exec "$CNS" iptables -I INPUT -j DROP
+  ip netns exec "$CNS" iptables -I OUTPUT -j DROP
+  meta fault_at "$(now)"
+  meta blackholed client
+  sleep 25
+  stop_capture
   end_scenario $n
 }
 

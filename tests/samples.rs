@@ -210,4 +210,21 @@ samples! {
     permessage_deflate_is_decoded => "deflate",
     ipv6_is_judged_like_ipv4 => "ipv6",
     many_connections_of_mixed_fates => "mixed-fates",
+    wss_healthy_stays_alive => "wss-healthy",
+    wss_blackholed_peer_is_false_alive => "wss-blackhole",
+}
+
+/// Without `--tls-port`, a wss connection is not judged (its frames cannot
+/// be read), and the summary names the flag that would judge it.
+#[test]
+fn unnamed_tls_port_is_counted_and_the_flag_named() {
+    let report = common::json(&["analyze", "--format", "json", "samples/wss-healthy.pcap"]);
+    assert_eq!(report["summary"]["connections"], 0);
+    assert_eq!(report["summary"]["unnamed_tls_connections"], 1);
+    assert_eq!(
+        report["summary"]["unnamed_tls_ports"],
+        serde_json::json!([8443])
+    );
+    let table = common::wspulse(&["analyze", "--color", "never", "samples/wss-healthy.pcap"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("add --tls-port 8443 to judge wss"));
 }

@@ -9,6 +9,8 @@ the WebSocket opened):
   --abort-after T          SO_LINGER 0 + close: the kernel sends a RST
 The socket is created here (optional fixed source port, optional small
 SO_RCVBUF set before connect) and handed to websockets.connect(sock=...).
+For a wss:// URI the client speaks TLS (ssl.SSLContext); --insecure turns
+off certificate and host name checks (the recorder's self-signed certificate).
 After its scenario actions the client stays connected until killed.
 """
 
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -24,7 +27,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 from websockets.legacy.client import WebSocketClientProtocol  # noqa: E402
-from common import Log, LoggingMixin, install_max_life, make_socket  # noqa: E402
+from common import Log, LoggingMixin, TlsRecords, install_max_life, make_socket, tls_info  # noqa: E402
 
 
 async def main():
@@ -43,6 +46,8 @@ async def main():
     ap.add_argument("--close-after", type=float, default=0)
     ap.add_argument("--abort-after", type=float, default=0)
     ap.add_argument("--close-timeout", type=float, default=10)
+    ap.add_argument("--insecure", action="store_true",
+                    help="wss: do not verify the server certificate (self-signed)")
     ap.add_argument("--max-life", type=float, default=150)
     a = ap.parse_args()
     install_max_life(a.max_life)
@@ -60,16 +65,30 @@ async def main():
     sock.connect((host, u.port))
     sock.setblocking(False)
 
+    ctx = None
+    records = None
+    if u.scheme == "wss":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if a.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            ctx.load_default_certs()
+        records = TlsRecords(log)
+        records.install(ctx)
+
     class Proto(LoggingMixin, WebSocketClientProtocol):
         peer_log = log
+        tls_records = records
 
+    tls_kw = {"ssl": ctx, "server_hostname": host} if ctx else {}
     ws = await asyncio.wait_for(websockets.connect(
-        a.uri, sock=sock, create_protocol=Proto,
+        a.uri, sock=sock, create_protocol=Proto, **tls_kw,
         ping_interval=a.ping_interval or None, ping_timeout=None,
         compression=None if a.compression == "none" else "deflate",
         close_timeout=a.close_timeout, max_queue=1024), 10)
     t0 = time.monotonic()
-    log.ev("ws_open", conn=ws.cid, extensions=[e.name for e in ws.extensions])
+    log.ev("ws_open", conn=ws.cid, extensions=[e.name for e in ws.extensions], **tls_info(ws.transport))
 
     async def reader():
         try:

@@ -12,6 +12,12 @@ evidence go in it:
   number of bytes that have left the host = handed - asyncio buffer -
   SIOCOUTQNSD), so the truth builder can tell which frames really left the
   host before a fault or before the capture stopped.
+
+Over TLS (wss) the byte offsets are in the encrypted TCP stream: every TLS
+record a peer writes is logged ("tx_tls_record", from the ssl module's
+message callback, handshake records included), frames are still parsed from
+the plaintext handed to the TLS transport and carry the encrypted offset of
+the record that holds them.
 """
 
 import asyncio
@@ -23,6 +29,7 @@ import socket
 import struct
 import sys
 import time
+import weakref
 
 SIOCOUTQNSD = 0x894B  # bytes in the send queue not yet sent (write_seq - snd_nxt)
 
@@ -129,12 +136,22 @@ class Tap:
     """Wraps a transport's write/write_eof/close/abort to log the exact bytes
     (parsed as frames) and the TCP-level actions, and samples socket state."""
 
-    def __init__(self, log, transport, conn):
+    def __init__(self, log, transport, conn, tls_records=None):
         self.log = log
         self.transport = transport
         self.conn = conn
         self.sock = transport.get_extra_info("socket")
         self.handed = 0
+        # TLS: offsets count encrypted bytes (the TCP stream), from the records
+        # the ssl module reports; the plaintext queued in the TLS layer, its
+        # outgoing buffer and the raw transport's buffer have not left yet
+        self.tls = None
+        sslobj = transport.get_extra_info("ssl_object")
+        if sslobj is not None and tls_records is not None:
+            proto = getattr(transport, "_ssl_protocol", None)  # CPython 3.11 asyncio.sslproto
+            self.tls = {"records": tls_records, "obj": sslobj, "proto": proto,
+                        "raw": getattr(proto, "_transport", None)}
+            tls_records.attach(sslobj, self)
         self.last_sample = None
         self.last_sample_t = 0.0
         self.closed = False
@@ -151,19 +168,56 @@ class Tap:
     def wire_off(self):
         try:
             nsd = outq_nsd(self.sock)
+            if self.tls:
+                held = self.tls["proto"]._outgoing.pending + self.tls["raw"].get_write_buffer_size()
+                return self.handed - held - (nsd or 0)
             return self.handed - self.transport.get_write_buffer_size() - (nsd or 0)
+        except Exception:
+            return None
+
+    def tls_plain_queued(self):
+        """Plaintext handed to the TLS layer but not yet encrypted."""
+        try:
+            p = self.tls["proto"]
+            return self.transport.get_write_buffer_size() - p._outgoing.pending
         except Exception:
             return None
 
     def write(self, data):
         data = bytes(data)
         t_write = round(time.time(), 6)
+        if self.tls:
+            self._w(data)
+            self.tls["records"].flush(self.tls["obj"])  # sets self.handed
+            queued = self.tls_plain_queued()
+            left = self.wire_off()
+            # every frame in this write ends in the last record it produced,
+            # unless the TLS layer kept the plaintext back (then unknown)
+            self._log_write(data, self.handed, left, t_write, tls_end=None if queued else self.handed,
+                            tls_queued=queued)
+            return
         start = self.handed
         self.handed += len(data)
         self._w(data)
         left = self.wire_off()
+        self._log_write(data, start, left, t_write)
+
+    def _log_write(self, data, start, left, t_write, tls_end=False, tls_queued=None):
+        if tls_end is not False:
+            extra = {"tls": True, "tls_plain_queued": tls_queued}
+            if data[:4] in (b"GET ", b"HTTP"):
+                self.log.ev("tx_http", conn=self.conn, off_end=tls_end, wire_off=left,
+                            first_line=data.split(b"\r\n", 1)[0].decode(), **extra)
+                return
+            frames, rest = parse_frames(data)
+            for fr in frames:
+                self.log.ev("tx_frame", conn=self.conn, t_write=t_write, off_end=tls_end, wire_off=left,
+                            **extra, **fr)
+            if rest:
+                self.log.ev("tx_partial", conn=self.conn, bytes=rest)
+            return
         if data[:4] in (b"GET ", b"HTTP"):
-            self.log.ev("tx_http", conn=self.conn, off_start=start, off_end=self.handed,
+            self.log.ev("tx_http", conn=self.conn, off_start=start, off_end=start + len(data),
                         wire_off=left, first_line=data.split(b"\r\n", 1)[0].decode())
             return
         frames, rest = parse_frames(data)
@@ -193,6 +247,8 @@ class Tap:
         return self._abort()
 
     def sample(self, force=False):
+        if self.tls:
+            self.tls["records"].flush(self.tls["obj"])
         ti = tcp_info(self.sock)
         if ti is None:
             return
@@ -219,6 +275,58 @@ class Tap:
             pass
 
 
+class TlsRecords:
+    """Every TLS record a peer writes, from the ssl module's message callback
+    (SSLContext._msg_callback, CPython's debugging hook: called with each
+    record header OpenSSL writes, handshake included). Records are counted per
+    TLS connection from the first byte of its TCP stream; those written before
+    the WebSocket protocol sees the connection (the TLS handshake) are held and
+    logged when its Tap attaches, later ones right after the write that made
+    them, with the bytes that had left the host by then."""
+
+    def __init__(self, log):
+        self.log = log
+        self.state = weakref.WeakKeyDictionary()  # SSLObject -> {off, pending, tap}
+
+    def install(self, ctx):
+        ctx._msg_callback = self.callback
+
+    def callback(self, conn, direction, version, content_type, msg_type, data):
+        if direction != "write" or int(content_type) != 0x100 or len(data) < 5:
+            return  # 0x100: the record header pseudo content type
+        st = self.state.setdefault(conn, {"off": 0, "pending": [], "tap": None})
+        ctype, ver, length = struct.unpack("!BHH", bytes(data[:5]))
+        st["off"] += 5 + length
+        st["pending"].append({"t_rec": round(time.time(), 6), "ctype": ctype,
+                              "version": "%04x" % ver, "len": length, "off_end": st["off"]})
+
+    def attach(self, sslobj, tap):
+        st = self.state.setdefault(sslobj, {"off": 0, "pending": [], "tap": None})
+        st["tap"] = tap
+        self.flush(sslobj)
+
+    def flush(self, sslobj):
+        st = self.state.get(sslobj)
+        if not st or st["tap"] is None:
+            return
+        tap = st["tap"]
+        tap.handed = st["off"]
+        if not st["pending"]:
+            return
+        left = tap.wire_off()
+        for r in st["pending"]:
+            self.log.ev("tx_tls_record", conn=tap.conn, wire_off=left, **r)
+        st["pending"] = []
+
+
+def tls_info(transport):
+    o = transport.get_extra_info("ssl_object")
+    if o is None:
+        return {}
+    c = o.cipher()
+    return {"tls_version": o.version(), "tls_cipher": c[0] if c else None}
+
+
 def conn_id(transport):
     p = transport.get_extra_info("peername")
     s = transport.get_extra_info("sockname")
@@ -230,14 +338,15 @@ class LoggingMixin:
 
     peer_log = None
     keep_open_on_eof = False
+    tls_records = None
 
     def connection_made(self, transport):
         super().connection_made(transport)
         cid = conn_id(transport)
         self.cid = "%s:%s" % (cid["remote"]["ip"], cid["remote"]["port"]) if self.peer_log.role == "server" \
             else "%s:%s" % (cid["local"]["ip"], cid["local"]["port"])
-        self.peer_log.ev("tcp_established", conn=self.cid, **cid)
-        self.tap = Tap(self.peer_log, transport, self.cid)
+        self.peer_log.ev("tcp_established", conn=self.cid, **cid, **tls_info(transport))
+        self.tap = Tap(self.peer_log, transport, self.cid, self.tls_records)
 
     async def read_frame(self, max_size):
         frame = await super().read_frame(max_size)

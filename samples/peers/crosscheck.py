@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Compare each NAME.truth.json's frame counts with what tshark dissects in
-NAME.pcap (a sanity check of the recording, not part of the truth).
+NAME.pcap (a sanity check of the recording, not part of the truth). For wss
+samples (facts.tls_records) also the TLS records per side (tshark decodes the
+port as TLS; retransmitted segments are not counted twice).
 
     samples/peers/crosscheck.py samples/*.truth.json
 """
@@ -29,8 +31,11 @@ def main():
         pcap = tf[: -len(".truth.json")] + ".pcap"
         extra = []
         ports = {c["server"]["port"] for c in t["connections"]}
+        tls_ports = {f["value"] for f in t.get("thresholds_flags", []) if f["flag"] == "--tls-port"}
         for p in ports:
-            if p != 8080:
+            if str(p) in tls_ports:
+                extra += ["-d", "tcp.port==%d,tls" % p]
+            elif p != 8080:
                 extra += ["-d", "tcp.port==%d,websocket" % p]
         rows = tshark(pcap, extra, ["tcp.srcport", "tcp.dstport", "websocket.opcode"], "websocket")
         cnt = collections.Counter()
@@ -51,6 +56,15 @@ def main():
                 print("  %s %-6s %s %s" % (cp, side, "OK  " if ok else "DIFF",
                                            " ".join("%s=%d" % (k, v) for k, v in got.items() if v or want[k])
                                            + ("" if ok else "  truth: %s" % want)))
+                if "tls_records" in c["facts"]:
+                    rows = tshark(pcap, extra, ["tls.record.length"],
+                                  "tls && !tcp.analysis.retransmission && tcp.srcport==%s && tcp.dstport==%s"
+                                  % (src, dst))
+                    got_r = sum(len(r[0].split(",")) for r in rows if r[0])
+                    want_r = c["facts"]["tls_records"][side]["records"]
+                    bad += got_r != want_r
+                    print("  %s %-6s %s tls_records=%d%s" % (cp, side, "OK  " if got_r == want_r else "DIFF",
+                                                          got_r, "" if got_r == want_r else "  truth: %d" % want_r))
     sys.exit(1 if bad else 0)
 
 

@@ -14,6 +14,15 @@ capture) is estimated from the server's TCP_INFO segs_in/segs_out counters
 rules (shared/spec/liveness-model.md) applied to those log-derived facts; the
 kernel's TCP_INFO (unacked, bytes_acked, total_retrans, snd_wnd) gives the
 TCP-level ones.
+
+wss samples (meta tls_port): frames travel inside TLS records, so the wire
+shows records, not frames. The rules are then those wspulse applies with
+--tls-port: TCP-level checks, and each TLS record a side put on the wire
+counts as hearing from it (a cadence after >= 5 records); no heartbeat is
+visible, so the read deadline is the default for an unknown heartbeat unless
+meta read_deadline overrides it (recorded in thresholds_flags). Frame counts
+in facts are 0 (what is visible on the wire); the frames the peers wrote are
+in facts.frames_inside_tls.
 """
 
 import argparse
@@ -65,11 +74,27 @@ def split_ep(key):
 
 
 def left_time(fr, samples):
+    if fr.get("off_end") is None:
+        return None  # TLS: plaintext still queued in the TLS layer, offset unknown
     if fr.get("wire_off") is not None and fr["wire_off"] >= fr["off_end"]:
         return fr["t"]  # logged right after the write call returned
     for s in samples:
         if s["t"] >= fr["t"] and s.get("wire_off") is not None and s["wire_off"] >= fr["off_end"]:
             return s["t"]
+    return None
+
+
+def wire_marks(side):
+    """(time, bytes that had left the host) from everything a side logged."""
+    return sorted((e["t"], e["wire_off"]) for e in side.ev
+                  if e["ev"] in ("sock", "tx_tls_record", "tx_frame", "tx_http")
+                  and e.get("wire_off") is not None)
+
+
+def record_left_time(rec, marks):
+    for t, wo in marks:
+        if t >= rec["t_rec"] and wo >= rec["off_end"]:
+            return max(t, rec["t_rec"])
     return None
 
 
@@ -116,6 +141,21 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
             f["lt"] = lt
             frs.append(f)
         wire[side.name] = frs
+    # TLS records on the wire, per side (same rules as frames)
+    recs = {}
+    for side in (cl, sv):
+        marks = wire_marks(side)
+        rs = []
+        for r in side.of("tx_tls_record"):
+            lt = record_left_time(r, marks)
+            if lt is None or lt < cap0 or lt > cap1:
+                continue
+            if side.name in black and lt >= black[side.name]:
+                continue
+            r = dict(r)
+            r["lt"] = lt
+            rs.append(r)
+        recs[side.name] = rs
     # TCP FIN/RST, per side, from the logs (own action, or the peer seeing it)
     fin, rst = {}, {}
     for side, other in ((cl, sv), (sv, cl)):
@@ -135,23 +175,33 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
     fin = {k: v for k, v in fin.items() if cap0 <= v <= cap1}
     rst = {k: v for k, v in rst.items() if cap0 <= v <= cap1}
     return {"key": key, "cip": cip, "cport": cport, "cl": cl, "sv": sv, "sides": sides,
-            "black": black, "stopped": stopped, "wire": wire, "fin": fin, "rst": rst}
+            "black": black, "stopped": stopped, "wire": wire, "recs": recs, "fin": fin, "rst": rst}
 
 
 HARD = {"peer_unreachable", "zero_window_stall", "ping_unanswered", "read_gap_exceeded",
         "half_closed", "close_handshake_incomplete"}
 
 
-def evaluate(ctx, Et):
-    """The spec's rules at time Et. Returns (verdict, reasons, judgement_calls, notes, info)."""
+def evaluate(ctx, Et, tls=False, read_dl_flag=None):
+    """The spec's rules at time Et. Returns (verdict, reasons, judgement_calls, notes, info).
+
+    tls: frames are not visible (wss): no frame-level rules; each TLS record
+    on the wire counts as activity (read gaps, cadence, idle)."""
     wire, fin, rst, sides = ctx["wire"], ctx["fin"], ctx["rst"], ctx["sides"]
     black, stopped = ctx["black"], ctx["stopped"]
-    W = {n: [f for f in wire[n] if f["lt"] <= Et] for n in ("client", "server")}
+    if tls:
+        W = {n: [] for n in ("client", "server")}
+        R = {n: [r for r in ctx["recs"][n] if r["lt"] <= Et] for n in ("client", "server")}
+    else:
+        W = {n: [f for f in wire[n] if f["lt"] <= Et] for n in ("client", "server")}
+        R = None
     other = {"client": "server", "server": "client"}
     known = [v for v in (median_interval([f["lt"] for f in W[n] if f["opcode"] == "ping"]) for n in W) if v]
     H = min(known) if known else None
     pong_to = 2 * H if H else 10.0
     read_dl = 3 * H if H else 60.0
+    if read_dl_flag is not None:
+        read_dl = read_dl_flag
     reasons, calls, notes = [], [], []
     info = {"heartbeat_interval_s": round(H, 3) if H else None,
             "pong_timeout_s": round(pong_to, 3), "read_deadline_s": round(read_dl, 3)}
@@ -232,9 +282,13 @@ def evaluate(ctx, Et):
         pings = [f for f in W[n] if f["opcode"] == "ping"]
         cadence = len(pings) >= 2 or len(datas) >= 5 or bool(owed[n])
         last = W[n][-1]["lt"] if W[n] else None
+        if tls:  # records pace a side like data messages do
+            cadence = len(R[n]) >= 5
+            last = R[n][-1]["lt"] if R[n] else None
         if cadence and last is not None and Et - last >= read_dl and not ended:
             r = {"code": "read_gap_exceeded", "side": n, "since": ts(last + read_dl),
-                 "evidence": {"last_frame": ts(last), "gap_s": round(Et - last, 3)}}
+                 "evidence": {("last_tls_record" if tls else "last_frame"): ts(last),
+                              "gap_s": round(Et - last, 3)}}
             if n in tcp_stalled_by:
                 r["why_not_expected"] = ("%s's new frames are stuck in its send queue because the peer "
                                          "stopped ACKing/opened no window (%s on the peer): it is not "
@@ -257,7 +311,7 @@ def evaluate(ctx, Et):
                                 "evidence": {"last_data": ts(ld), "median_data_interval_s": round(m, 3),
                                              "data_stall_s": round(stall, 3),
                                              "control_frames_since": len(ctrl_after)}})
-        if n in finE and not ended:
+        if n in finE and not ended and not tls:  # without frames a Close cannot be ruled out
             f = finE[n]
             if not [c for c in closes[n] if c["lt"] <= f] and Et - f >= 5.0:
                 reasons.append({"code": "half_closed", "side": n, "since": ts(f + 5.0),
@@ -268,7 +322,9 @@ def evaluate(ctx, Et):
                 reasons.append({"code": "close_handshake_incomplete", "side": n, "since": ts(c + 5.0),
                                 "evidence": {"close_sent": ts(c), "close_sent_by": o}})
     allf = sorted(W["client"] + W["server"], key=lambda f: f["lt"])
-    if not any(f["opcode"] in ("ping", "pong") for f in allf) and allf and not ended \
+    if tls:  # no Ping/Pong is ever visible; activity is TLS records
+        allf = sorted(R["client"] + R["server"], key=lambda f: f["lt"])
+    if not any(f.get("opcode") in ("ping", "pong") for f in allf) and allf and not ended \
             and Et - allf[-1]["lt"] >= 15.0:
         reasons.append({"code": "no_heartbeat", "side": None, "since": ts(allf[-1]["lt"] + 15.0),
                         "evidence": {"idle_s": round(Et - allf[-1]["lt"], 3)}})
@@ -331,19 +387,34 @@ def main():
         pkt += [t for t in list(ctx["fin"].values()) + list(ctx["rst"].values())]
         for n in ctx["wire"]:
             pkt += [f["lt"] for f in ctx["wire"][n]]
+            pkt += [r["lt"] for r in ctx["recs"][n]]
     eval_default = max(pkt) if pkt else cap1
     use_at = meta.get("at_flag") == "yes"
     E = cap1 if use_at else eval_default
+    tls = bool(meta.get("tls_port"))
+    read_dl_flag = float(meta["read_deadline"]) if meta.get("read_deadline") else None
 
     out_conns = []
     for ctx in ctxs:
         cl, sv, wire, fin, rst = ctx["cl"], ctx["sv"], ctx["wire"], ctx["fin"], ctx["rst"]
-        verdict, reasons, calls, notes, info = evaluate(ctx, E)
+        verdict, reasons, calls, notes, info = evaluate(ctx, E, tls, read_dl_flag)
+        hidden_calls = []
+        if tls:
+            # what the frame-level rules would say if the frames were visible
+            _, plain, _, _, _ = evaluate(ctx, E)
+            have = {(r["code"], r["side"]) for r in reasons}
+            for r in plain:
+                if (r["code"], r["side"]) not in have:
+                    r = dict(r)
+                    r["why_not_expected"] = ("wss: this rule needs frames (from the peers' logs, %s would "
+                                             "hold), but the frames are inside TLS records and not visible "
+                                             "on the wire" % r["code"])
+                    hidden_calls.append(r)
         ended_note = None
         if info["ended"]:
             end_t = min(list(fin.values()) + list(rst.values()) +
                         [f["lt"] for n in wire for f in wire[n] if f["opcode"] == "close"] or [E])
-            _, pre, pcalls, _, _ = evaluate(ctx, end_t - 1e-3)
+            _, pre, pcalls, _, _ = evaluate(ctx, end_t - 1e-3, tls, read_dl_flag)
             reasons = [r for r in pre if r["code"] in HARD]
             calls = pcalls
             if reasons:
@@ -367,6 +438,21 @@ def main():
             if cc:
                 d["close_codes"] = cc
             return d
+
+        def tls_facts(name):
+            rs = ctx["recs"][name]
+            kinds = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data"}
+            cnt = collections.Counter(kinds.get(r["ctype"], str(r["ctype"])) for r in rs)
+            return {"records": len(rs), "by_outer_content_type": dict(sorted(cnt.items())),
+                    "record_bytes": sum(5 + r["len"] for r in rs),
+                    "first_record": ts(rs[0]["lt"]) if rs else None,
+                    "last_record": ts(rs[-1]["lt"]) if rs else None}
+
+        def frames_hidden(d):
+            # what the wire shows: no frames (they are inside TLS records)
+            h = {k: 0 for k in ("text", "binary", "continuation", "ping", "pong", "close")}
+            h.update(data_bytes=0, data_messages=0, compressed_frames=0, first_frame=None, last_frame=None)
+            return h
 
         def not_on_wire(side):
             n = 0
@@ -399,9 +485,10 @@ def main():
                     "server_max_probes_outstanding": max(s.get("probes", 0) for s in ss),
                     "server_longest_zero_window_s": round(zs, 3)}
         ws_open = [e["t"] for e in cl.of("ws_open")]
+        fc, fs = facts_for("client"), facts_for("server")
         facts = {
-            "client": facts_for("client"),
-            "server": facts_for("server"),
+            "client": frames_hidden(fc) if tls else fc,
+            "server": frames_hidden(fs) if tls else fs,
             "tcp_connections": 1,
             "handshake_in_capture": bool(ws_open and ws_open[0] >= cap0),
             "fin_from": [k for k, _ in sorted(fin.items(), key=lambda x: x[1])],
@@ -414,6 +501,16 @@ def main():
                 "server_frames_read_by_client": sum(1 for e in cl.of("rx_frame") if cap0 <= e["t"] <= cap1)},
             "kernel": kern,
         }
+        if tls:
+            facts["frames_note"] = ("wss: the frames are inside TLS records, so the per-opcode counts "
+                                    "above are what the wire shows (0, as wspulse reports); "
+                                    "frames_inside_tls has what the peers wrote and read "
+                                    "(the same on-wire rules), tls_records the records on the wire")
+            facts["frames_inside_tls"] = {"client": fc, "server": fs}
+            facts["tls_records"] = {"client": tls_facts("client"), "server": tls_facts("server")}
+            opened = cl.of("ws_open")
+            if opened and opened[0].get("tls_version"):
+                facts["tls"] = {"version": opened[0]["tls_version"], "cipher": opened[0].get("tls_cipher")}
         exts = [e.get("extensions") for e in cl.of("ws_open") if e.get("extensions")]
         if exts:
             facts["extensions"] = exts[0]
@@ -426,7 +523,7 @@ def main():
         c["expected_notes"] = notes
         if ended_note:
             c["episodes_note"] = ended_note
-        c["judgement_calls"] = calls
+        c["judgement_calls"] = calls + hidden_calls
         c["reason_details"] = reasons
         c["thresholds_used"] = {k: v for k, v in info.items() if k != "ended"}
         c["facts"] = facts
@@ -452,6 +549,17 @@ def main():
                       "why": "nothing is on the wire during the idle period, so the default evaluation "
                              "time (last packet, about %s) comes before the silence; judge at the end of "
                              "the recording instead" % ts(eval_default)})
+    if tls:
+        flags.append({"flag": "--tls-port", "value": meta["tls_port"],
+                      "why": "wss: the server on this port speaks TLS, so frames are not visible; "
+                             "without the flag wspulse does not judge the connection (TCP-level "
+                             "checks and TLS record gaps only)"})
+    if read_dl_flag is not None:
+        flags.append({"flag": "--read-deadline", "value": "%gs" % read_dl_flag,
+                      "why": "TLS hides the heartbeat, so the default read deadline is the one for an "
+                             "unknown heartbeat (60 s), longer than the fault lasts in this capture; "
+                             "%g s makes the silence after the fault a read gap (the healthy TLS "
+                             "record cadence before it is about 1 s per side)" % read_dl_flag})
     truth["thresholds_flags"] = flags
     truth["derived_from"] = ("peer logs (frames parsed from the bytes each peer wrote; SIOCOUTQNSD and "
                              "TCP_INFO samples every 100 ms) and record.sh timings; never the pcap. "

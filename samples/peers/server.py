@@ -6,19 +6,21 @@ Per connection: logs every frame in/out, replies to each client message
 --push-size bytes. The query string of the request path can override
 push_interval and push_size per connection (used by mixed-fates).
 The library sends Pings every --ping-interval seconds with ping_timeout=None,
-so it never closes a connection on its own.
+so it never closes a connection on its own. With --tls-cert/--tls-key it
+serves wss (ssl.SSLContext, TLS records logged, see common.TlsRecords).
 """
 
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 from websockets.legacy.server import WebSocketServerProtocol  # noqa: E402
-from common import Log, LoggingMixin, install_max_life  # noqa: E402
+from common import Log, LoggingMixin, TlsRecords, install_max_life, tls_info  # noqa: E402
 
 
 def filler(prefix, size):
@@ -39,6 +41,8 @@ async def main():
     ap.add_argument("--compression", choices=["none", "deflate"], default="none")
     ap.add_argument("--keep-open-on-eof", action="store_true",
                     help="on a FIN from the client, keep the connection open and keep writing")
+    ap.add_argument("--tls-cert", help="PEM certificate: serve wss (TLS) instead of ws")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     ap.add_argument("--max-life", type=float, default=150)
     a = ap.parse_args()
     install_max_life(a.max_life)
@@ -46,16 +50,25 @@ async def main():
     log = Log(a.log, "server")
     log.ev("start", pid=os.getpid(), args=vars(a), websockets=websockets.__version__)
 
+    ctx = None
+    records = None
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        records = TlsRecords(log)
+        records.install(ctx)
+
     class Proto(LoggingMixin, WebSocketServerProtocol):
         peer_log = log
         keep_open_on_eof = a.keep_open_on_eof
+        tls_records = records
 
     async def handler(ws, path=None):
         q = urllib.parse.parse_qs(urllib.parse.urlparse(ws.path).query)
         push_interval = float(q.get("push_interval", [a.push_interval])[0])
         push_size = int(q.get("push_size", [a.push_size])[0])
         log.ev("ws_open", conn=ws.cid, path=ws.path, push_interval=push_interval,
-               push_size=push_size, extensions=[e.name for e in ws.extensions])
+               push_size=push_size, extensions=[e.name for e in ws.extensions], **tls_info(ws.transport))
 
         async def pusher():
             n = 0
@@ -84,9 +97,9 @@ async def main():
         handler, a.host, a.port, create_protocol=Proto,
         ping_interval=a.ping_interval or None, ping_timeout=None,
         compression=None if a.compression == "none" else "deflate",
-        close_timeout=10, max_queue=1024,
+        close_timeout=10, max_queue=1024, ssl=ctx,
     ):
-        log.ev("listening", host=a.host, port=a.port)
+        log.ev("listening", host=a.host, port=a.port, tls=ctx is not None)
         await asyncio.sleep(a.max_life)
 
 
