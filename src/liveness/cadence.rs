@@ -15,6 +15,8 @@ pub struct Cadence {
     ring: [i64; CADENCE_WINDOW],
     len: u8,
     next: u8,
+    /// Recomputed when an interval arrives, read on every frame.
+    median: Option<Span>,
     pub events: u64,
 }
 
@@ -24,6 +26,10 @@ impl Cadence {
             self.ring[self.next as usize] = at.since(prev).nanos().max(0);
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
+            let mut sorted = self.ring;
+            let window = &mut sorted[..self.len as usize];
+            window.sort_unstable();
+            self.median = Some(Span::from_nanos(window[window.len() / 2]));
         }
         self.last = Some(at);
         self.events += 1;
@@ -31,12 +37,7 @@ impl Cadence {
 
     /// The median interval, once there is at least one interval.
     pub fn median(&self) -> Option<Span> {
-        if self.len == 0 {
-            return None;
-        }
-        let mut v: Vec<i64> = self.ring[..self.len as usize].to_vec();
-        v.sort_unstable();
-        Some(Span::from_nanos(v[v.len() / 2]))
+        self.median
     }
 }
 
