@@ -132,6 +132,13 @@ except OSError: sys.exit(1)' "$SIP" && return 0
 D=""       # scenario work dir
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$D/meta.tsv"; }
 
+event_time() {  # LOG EVENT: the time of each EVENT a peer logged
+  $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e["ev"]==sys.argv[2]: print(e["t"])' "$1" "$2"
+}
+
 start_capture() {  # NAME
   local pcap=$D/$1.pcap
   # --immediate-mode: without it libpcap hands packets over in blocks (up to
@@ -344,10 +351,7 @@ sc_rst-abort() {
   client client --uri "$WS" --abort-after 9
   wait_for "$D/client.jsonl" ws_open 1 10
   wait_for "$D/client.jsonl" tx_rst 1 20
-  meta fault_at "$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="tx_rst": print(e["t"])' "$D/client.jsonl")"
+  meta fault_at "$(event_time "$D/client.jsonl" tx_rst)"
   sleep 3
   stop_capture
   end_scenario $n
@@ -419,10 +423,7 @@ sc_app-stuck-ponging() {
   client client --uri "$WS" --stop-sending-after 8.5
   wait_for "$D/client.jsonl" ws_open 1 10
   wait_for "$D/client.jsonl" app_stop_sending 1 15
-  meta fault_at "$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="app_stop_sending": print(e["t"])' "$D/client.jsonl")"
+  meta fault_at "$(event_time "$D/client.jsonl" app_stop_sending)"
   sleep 27
   stop_capture
   end_scenario $n
@@ -436,10 +437,7 @@ sc_half-close() {
   raw_client client --host "$SIP" --port 8080 --send-interval 1 --half-close-after 9
   wait_for "$D/client.jsonl" ws_open 1 10
   wait_for "$D/client.jsonl" tx_fin 1 15
-  meta fault_at "$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="tx_fin": print(e["t"])' "$D/client.jsonl")"
+  meta fault_at "$(event_time "$D/client.jsonl" tx_fin)"
   sleep 23
   stop_capture
   end_scenario $n
@@ -453,10 +451,7 @@ sc_close-unanswered() {
   client client --uri "$WS" --close-after 9 --close-timeout 60
   wait_for "$D/client.jsonl" ws_open 1 10
   wait_for "$D/client.jsonl" close_start 1 15
-  meta fault_at "$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="close_start": print(e["t"])' "$D/client.jsonl")"
+  meta fault_at "$(event_time "$D/client.jsonl" close_start)"
   sleep 23
   stop_capture
   end_scenario $n
