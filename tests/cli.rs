@@ -312,3 +312,116 @@ fn mutated_captures_never_panic() {
         }
     }
 }
+
+#[test]
+fn fail_on_turns_a_verdict_into_exit_1() {
+    let blackhole = "samples/blackhole-peer.pcap";
+    assert_eq!(
+        wspulse(&["analyze", "--fail-on", "false_alive", blackhole])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        wspulse(&["analyze", "--fail-on", "suspect", blackhole])
+            .status
+            .code(),
+        Some(1),
+        "suspect or worse"
+    );
+    assert_eq!(
+        wspulse(&["analyze", blackhole]).status.code(),
+        Some(0),
+        "no --fail-on: the run worked"
+    );
+    let healthy = "samples/healthy-pings.pcap";
+    assert_eq!(
+        wspulse(&["analyze", "--fail-on", "suspect", healthy])
+            .status
+            .code(),
+        Some(0)
+    );
+    let stuck = "samples/app-stuck-ponging.pcap";
+    assert_eq!(
+        wspulse(&["analyze", "--fail-on", "false_alive", stuck])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        wspulse(&["analyze", "--fail-on", "suspect", stuck])
+            .status
+            .code(),
+        Some(1)
+    );
+}
+
+/// `--at` judges the state at an earlier instant: before the client was
+/// black-holed the connection was alive, and packets after it are left out.
+#[test]
+fn at_judges_an_earlier_instant() {
+    let truth: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("samples/blackhole-peer.truth.json")).unwrap(),
+    )
+    .unwrap();
+    let fault = truth["fault_injected_at"].as_str().unwrap();
+    // One second before the fault, as RFC 3339 with an offset.
+    let secs: f64 = fault[17..26].parse().unwrap();
+    assert!(
+        secs >= 1.0,
+        "fault at {fault}: pick a sample time that does not cross a minute"
+    );
+    let before = format!("{}{:09.6}+00:00", &fault[..17], secs - 1.0);
+    let early = common::json(&[
+        "analyze",
+        "--format",
+        "json",
+        "--at",
+        &before,
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert_eq!(
+        early["connections"][0]["verdict"], "alive",
+        "{}",
+        early["connections"][0]["reasons"]
+    );
+    assert!(early["capture"]["after_evaluation_time"].as_u64().unwrap() > 0);
+    assert_eq!(
+        early["capture"]["evaluation_time"].as_str().unwrap()[..19],
+        before[..19]
+    );
+
+    // Seconds after the first packet work too, and the end gives false_alive.
+    let late = common::json(&[
+        "analyze",
+        "--format",
+        "json",
+        "--at",
+        "1h",
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert_eq!(late["connections"][0]["verdict"], "false_alive");
+    let bad = wspulse(&[
+        "analyze",
+        "--at",
+        "yesterday",
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
+
+#[test]
+fn ndjson_is_one_connection_per_line() {
+    let out = wspulse(&["analyze", "--format", "ndjson", "samples/mixed-fates.pcap"]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines
+        .iter()
+        .all(|c| c["verdict"].is_string() && c["client"]["port"].is_u64()));
+}
