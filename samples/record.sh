@@ -27,7 +27,7 @@ CIP6=fd77::2
 
 ALL=(healthy-pings clean-close rst-abort blackhole-peer stopped-reader lossy-alive
      app-stuck-ponging half-close close-unanswered empty-pong idle-no-heartbeat
-     midstream-port deflate ipv6 mixed-fates wss-healthy wss-blackhole)
+     midstream-port deflate ipv6 mixed-fates wss-healthy wss-blackhole stall-recovers)
 
 die() { echo "record.sh: $*" >&2; exit 1; }
 note() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -583,6 +583,37 @@ sc_wss-blackhole() {
   meta fault_at "$(now)"
   meta blackholed client
   sleep 25
+  stop_capture
+  end_scenario $n
+}
+
+sc_stall-recovers() {
+  local n=stall-recovers
+  begin $n "stopped-reader that recovers: client with SO_RCVBUF 4096; the server pushes 512 B every 100 ms (smaller than stopped-reader's 2 KB so that 35 s of flowing data stay under 300 KB of pcap) and Pings every 2 s; after ~8 s the client process is SIGSTOPped (just before a server Ping, which leaves and stays unanswered): its kernel fills the tiny receive buffer and advertises a zero window; ~12 s later it is SIGCONTed: it reads the backlog, reopens its window, answers the Pings and sends again; then ~15 s of healthy traffic and the capture stops with the connection still open. Past stalls are expected_episodes (times from the peers' logs and 100 ms TCP_INFO samples, +-0.5 s)." sigstop client
+  start_capture $n
+  server server --reply --push-interval 0.1 --push-size 512
+  client client --uri "$WS" --rcvbuf 4096
+  wait_for "$D/client.jsonl" ws_open 1 10
+  local cpid key t
+  cpid=$(log_pid "$D/client.jsonl")
+  sleep 7.5
+  key=$($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e["ev"]=="ws_open": print(e["conn"]); break' "$D/client.jsonl")
+  t=$(next_ping_minus "$D/server.jsonl" "$key" 0.12)
+  sleep_until "$t"
+  kill -STOP "$cpid"
+  meta fault_at "$(now)"
+  meta stopped client
+  sleep 12
+  local pongs
+  pongs=$(grep -c '"ev":"tx_frame".*"opcode":"pong"' "$D/client.jsonl" || true)
+  kill -CONT "$cpid"
+  meta resumed_at "$(now)"
+  # the resumed client must really be back: it reads the backlog and answers the Ping
+  wait_for "$D/client.jsonl" '"ev":"tx_frame".*"opcode":"pong"' $((pongs + 1)) 5
+  sleep 15
   stop_capture
   end_scenario $n
 }

@@ -97,6 +97,7 @@ fn check(name: &str) {
             note_codes(&expected["expected_notes"]),
             "{label}: notes"
         );
+        check_episodes(&label, &expected["expected_episodes"], &got["episodes"]);
         let facts = &expected["facts"];
         check_tcp(&label, facts, &got["tcp"]);
         // Frames on the wire: what each peer logged writing, less what its
@@ -124,6 +125,36 @@ fn check(name: &str) {
                 }
             }
         }
+    }
+}
+
+/// Past stalls that recovered: the same codes and sides, each starting and
+/// ending within half a second of what the peers' logs show.
+fn check_episodes(label: &str, expected: &Value, got: &Value) {
+    let empty = Vec::new();
+    let expected = expected.as_array().unwrap_or(&empty);
+    let got = got.as_array().unwrap();
+    assert_eq!(
+        codes(&Value::from(got.clone())),
+        codes(&Value::from(expected.clone())),
+        "{label}: episodes"
+    );
+    let secs = |v: &Value| {
+        let t = v.as_str().unwrap();
+        // Same day in every sample: seconds since midnight is enough.
+        let h: f64 = t[11..13].parse().unwrap();
+        let m: f64 = t[14..16].parse().unwrap();
+        let s: f64 = t[17..t.len() - 1].parse().unwrap();
+        h * 3600.0 + m * 60.0 + s
+    };
+    for e in expected {
+        let found = got.iter().any(|g| {
+            g["code"] == e["code"]
+                && g["side"] == e["side"]
+                && (secs(&g["start"]) - secs(&e["start"])).abs() < 0.5
+                && (secs(&g["end"]) - secs(&e["end"])).abs() < 0.5
+        });
+        assert!(found, "{label}: episode {e} not found in {got:?}");
     }
 }
 
@@ -212,6 +243,7 @@ samples! {
     many_connections_of_mixed_fates => "mixed-fates",
     wss_healthy_stays_alive => "wss-healthy",
     wss_blackholed_peer_is_false_alive => "wss-blackhole",
+    recovered_stalls_are_episodes_of_an_alive_connection => "stall-recovers",
 }
 
 /// Without `--tls-port`, a wss connection is not judged (its frames cannot

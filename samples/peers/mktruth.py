@@ -110,8 +110,8 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
     black, stopped = {}, {}
     if meta.get("blackholed") == "client" and fault_at:
         black["client"] = fault_at
-    if meta.get("stopped") == "client" and fault_at:
-        stopped["client"] = fault_at
+    if meta.get("stopped") == "client" and fault_at and not meta.get("resumed_at"):
+        stopped["client"] = fault_at  # a resumed (SIGCONT) client samples its socket again
     for port, kind, t in conn_faults:
         if port == cport:
             if kind == "blackhole":
@@ -204,7 +204,8 @@ def evaluate(ctx, Et, tls=False, read_dl_flag=None):
         read_dl = read_dl_flag
     reasons, calls, notes = [], [], []
     info = {"heartbeat_interval_s": round(H, 3) if H else None,
-            "pong_timeout_s": round(pong_to, 3), "read_deadline_s": round(read_dl, 3)}
+            "pong_timeout_s": round(pong_to, 3), "read_deadline_s": round(read_dl, 3),
+            "_pong_to": pong_to, "_read_dl": read_dl}
     closes = {n: [f for f in W[n] if f["opcode"] == "close"] for n in W}
     finE = {n: t for n, t in fin.items() if t <= Et}
     rstE = {n: t for n, t in rst.items() if t <= Et}
@@ -346,6 +347,145 @@ def evaluate(ctx, Et, tls=False, read_dl_flag=None):
     return verdict, reasons, calls, notes, info
 
 
+def pong_pairing(pings, pongs):
+    """The spec's Ping/Pong pairing over on-wire frames: [(ping, removed_at or None)].
+    A Pong answers the latest outstanding Ping with an equal payload, else the
+    latest one; answering a Ping supersedes every older outstanding Ping."""
+    evs = sorted([(f["lt"], 0, f) for f in pings] + [(f["lt"], 1, f) for f in pongs],
+                 key=lambda x: (x[0], x[1]))
+    out, done = [], []
+    for t, kind, f in evs:
+        if kind == 0:
+            out.append(f)
+        elif out:
+            idx = next((i for i in range(len(out) - 1, -1, -1)
+                        if out[i]["payload_hex"] == f["payload_hex"]), None)
+            if idx is None:
+                idx = len(out) - 1
+            done += [(p, t) for p in out[:idx + 1]]
+            out = out[idx + 1:]
+    return done + [(p, None) for p in out]
+
+
+def merge(iv):
+    """Merge overlapping (start, end, extra) intervals; extra of the first kept."""
+    res = []
+    for a, b, x in sorted(iv, key=lambda v: v[0]):
+        if res and a <= res[-1][1]:
+            res[-1][1] = max(res[-1][1], b)
+        else:
+            res.append([a, b, x])
+    return res
+
+
+def episodes(ctx, Et, info, cap0, tls=False):
+    """Past stalls that recovered before Et (the spec's episodes: code, side,
+    start, end), from the same log-derived facts the reasons use. start is when
+    the stall began (zero window first seen by the sender's kernel; the Ping put
+    on the wire; the last frame before the silence; the last ACK advance), end
+    when it ended (window reopened; the Pong, or a later answer that superseded
+    it; the next frame; the ACK moved), and only stalls that lasted past their
+    threshold count. Stalls still holding at Et are reasons, not episodes.
+    Returns (episodes, judgement_calls)."""
+    wire, sides, black, stopped = ctx["wire"], ctx["sides"], ctx["black"], ctx["stopped"]
+    other = {"client": "server", "server": "client"}
+    pong_to, read_dl = info["_pong_to"], info["_read_dl"]
+    eps, calls = [], []
+    tcp_eps = []  # (receiver side at fault, start, end): the sender's frames were stuck
+    for n in ("client", "server"):
+        o = other[n]  # o sends, n should ACK / open its window
+        if o in black or o in stopped:
+            continue
+        S = [s for s in sides[o].of("sock") if s["t"] <= Et]
+        # zero window: runs of snd_wnd == 0 in the sender's TCP_INFO samples; it
+        # reopened by the first sample showing a window, or earlier if a frame
+        # of the sender left the host before that sample (it needed a window)
+        sent = sorted(f["lt"] for f in (ctx["recs"][o] if tls else wire[o]))
+        z0 = None
+        for s in S:
+            if s.get("snd_wnd") == 0:
+                z0 = z0 or s["t"]
+                continue
+            if z0 is not None:
+                z1 = min([s["t"]] + [t for t in sent if z0 < t < s["t"]])
+                if z1 - z0 >= 5.0 and z1 >= cap0:
+                    eps.append({"code": "zero_window_stall", "side": n, "start": z0, "end": z1,
+                                "held_from": z0 + 5.0,
+                                "evidence": {"sender_kernel": o, "zero_window_first_sample": ts(z0),
+                                             "window_open_sample": ts(s["t"]),
+                                             "window_after": s.get("snd_wnd"),
+                                             "first_frame_sent_after": ts(z1) if z1 < s["t"] else None}})
+                    tcp_eps.append((n, z0, z1))
+            z0 = None
+        # ACK stall with retransmissions that ended with the ACK moving
+        if S:
+            adv_t, prev, base = S[0]["t"], S[0].get("bytes_acked"), S[0]
+            last = S[0]
+            for s in S[1:]:
+                if s.get("bytes_acked") != prev:
+                    stall = max(5.0, 4 * last.get("rtt", 0) / 1e6)
+                    rtx = last.get("total_retrans", 0) - base.get("total_retrans", 0)
+                    if last.get("unacked", 0) > 0 and s["t"] - adv_t >= stall and rtx >= 2 \
+                            and s["t"] >= cap0:
+                        eps.append({"code": "peer_unreachable", "side": n, "start": adv_t, "end": s["t"],
+                                    "held_from": adv_t + stall,
+                                    "evidence": {"sender_kernel": o,
+                                                 "sender_kernel_retransmissions": rtx}})
+                        tcp_eps.append((n, adv_t, s["t"]))
+                    adv_t, prev, base = s["t"], s.get("bytes_acked"), s
+                last = s
+    if tls:
+        F = {n: [r for r in ctx["recs"][n] if r["lt"] <= Et] for n in ("client", "server")}
+    else:
+        F = {n: [f for f in wire[n] if f["lt"] <= Et] for n in ("client", "server")}
+    pairs = {}
+    for pinger in ("client", "server"):
+        ponger = other[pinger]
+        if tls:
+            pairs[ponger] = []
+            continue
+        pairs[ponger] = pong_pairing([f for f in F[pinger] if f["opcode"] == "ping"],
+                                     [f for f in F[ponger] if f["opcode"] == "pong"])
+        late = [(p["lt"], t, p) for p, t in pairs[ponger] if t is not None and t - p["lt"] >= pong_to]
+        for a, b, p in merge(late):
+            eps.append({"code": "ping_unanswered", "side": ponger, "start": a, "end": b,
+                        "held_from": a + pong_to,
+                        "evidence": {"ping_payload_hex": p["payload_hex"], "ping_sent": ts(a),
+                                     "answered_at": ts(b), "latency_s": round(b - a, 3)}})
+    for n in ("client", "server"):
+        fr = F[n]
+        closes = [f["lt"] for f in fr if not tls and f["opcode"] == "close"]
+        for i in range(1, len(fr)):
+            a, b = fr[i - 1]["lt"], fr[i]["lt"]
+            if b - a < read_dl:
+                continue
+            before = fr[:i]
+            if tls:
+                cadence = len(before) >= 5
+            else:
+                cadence = (sum(1 for f in before if f["opcode"] == "ping") >= 2 or
+                           sum(1 for f in before if f["opcode"] in DATA and f["fin"]) >= 5 or
+                           any(p["lt"] < b and (t is None or t >= b) for p, t in pairs[n]))
+            if not cadence:
+                continue
+            e = {"code": "read_gap_exceeded", "side": n, "start": a, "end": b, "held_from": a + read_dl,
+                 "evidence": {"last_frame_before": ts(a), "next_frame": ts(b), "gap_s": round(b - a, 3)}}
+            stuck = [(c, s0, s1) for c, s0, s1 in tcp_eps if c == other[n] and s0 < b and s1 > a]
+            if stuck:
+                e["why_not_expected"] = ("%s's frames were stuck in its send queue while the peer stalled "
+                                         "its TCP (%s, %s to %s): it was not silent by choice"
+                                         % (n, other[n], ts(stuck[0][1]), ts(stuck[0][2])))
+                calls.append(e)
+            elif closes and closes[0] <= a:
+                e["why_not_expected"] = ("%s sent a Close and was legitimately silent while it waited "
+                                         "for the Close back" % n)
+                calls.append(e)
+            else:
+                eps.append(e)
+    key = lambda e: (e["start"], e["code"], e["side"])
+    return sorted(eps, key=key), sorted(calls, key=key)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -398,6 +538,13 @@ def main():
     for ctx in ctxs:
         cl, sv, wire, fin, rst = ctx["cl"], ctx["sv"], ctx["wire"], ctx["fin"], ctx["rst"]
         verdict, reasons, calls, notes, info = evaluate(ctx, E, tls, read_dl_flag)
+        # past stalls that recovered: up to the evaluation time, or for an ended
+        # connection up to its end (what held then is in episodes_note)
+        ep_end = E
+        if info["ended"]:
+            ep_end = min(list(fin.values()) + list(rst.values()) +
+                         [f["lt"] for n in wire for f in wire[n] if f["opcode"] == "close"] or [E]) - 1e-3
+        eps, ep_calls = episodes(ctx, ep_end, info, cap0, tls)
         hidden_calls = []
         if tls:
             # what the frame-level rules would say if the frames were visible
@@ -523,9 +670,20 @@ def main():
         c["expected_notes"] = notes
         if ended_note:
             c["episodes_note"] = ended_note
-        c["judgement_calls"] = calls + hidden_calls
+        def ep_out(e, extra=()):
+            d = {"code": e["code"], "side": e["side"], "start": ts(e["start"]), "end": ts(e["end"])}
+            for k in extra:
+                d[k] = e[k] if k != "held_from" else ts(e[k])
+            return d
+        if eps or ep_calls:  # only then (the field is new; older truths have none)
+            c["expected_episodes"] = [ep_out(e) for e in eps]
+        c["judgement_calls"] = calls + hidden_calls + [
+            ep_out(e, ("held_from", "evidence", "why_not_expected")) for e in ep_calls]
         c["reason_details"] = reasons
-        c["thresholds_used"] = {k: v for k, v in info.items() if k != "ended"}
+        if eps:
+            c["episode_details"] = [dict(ep_out(e, ("held_from", "evidence")),
+                                         duration_s=round(e["end"] - e["start"], 3)) for e in eps]
+        c["thresholds_used"] = {k: v for k, v in info.items() if k != "ended" and not k.startswith("_")}
         c["facts"] = facts
         out_conns.append(c)
 
@@ -535,6 +693,8 @@ def main():
     truth["fault"] = meta["fault"]
     truth["fault_injected_at"] = ts(fault_at) if fault_at else (
         ts(min(t for _, _, t in conn_faults)) if conn_faults else None)
+    if meta.get("resumed_at"):
+        truth["fault_cleared_at"] = ts(float(meta["resumed_at"]))
     truth["failed_side"] = None if meta["failed_side"] == "null" else meta["failed_side"]
     if conn_faults:
         truth["per_connection_faults"] = [{"client_port": p, "fault": k, "at": ts(t)} for p, k, t in conn_faults]
@@ -565,6 +725,11 @@ def main():
                              "TCP_INFO samples every 100 ms) and record.sh timings; never the pcap. "
                              "Expected reasons apply shared/spec/liveness-model.md rules at evaluation_time; "
                              "judgement_calls lists literal-rule hits left out (or notes kept) and why")
+    if any("expected_episodes" in c for c in out_conns):
+        truth["derived_from"] += ("; expected_episodes (past stalls that recovered before evaluation_time: "
+                                  "start when the stall began, end when it ended; episode_details has "
+                                  "when each rule began to hold and the evidence) come from the same logs "
+                                  "and 100 ms kernel samples, so their times are approximate (+-0.5 s)")
     if warnings:
         truth["warnings"] = warnings
     truth["connections"] = out_conns

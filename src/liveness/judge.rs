@@ -646,8 +646,27 @@ fn past_episodes(conn: &Connection<Session>, ws: &Activity, th: &Thresholds) -> 
             }
         }
         for p in &ws.sides[side].episodes {
+            if p.code == Code::ReadGapExceeded && writes_blocked(conn, side, p.start.at, p.end.at) {
+                continue; // the peer's fault, as for a current read gap
+            }
             push(p.code, Some(side), p.start, p.end);
         }
     }
     out
+}
+
+/// Whether the peer blocked `side`'s writes at some point in `[from, to]`:
+/// a zero window it advertised, or an ACK stall with retransmissions of
+/// `side`'s bytes. A silence then is not `side`'s.
+fn writes_blocked(conn: &Connection<Session>, side: Side, from: Timestamp, to: Timestamp) -> bool {
+    let overlaps = |start: Timestamp, end: Timestamp| start <= to && end >= from;
+    let zw = &conn.endpoints[side.other()].zero_window;
+    let stall = &conn.endpoints[side].ack_stall;
+    zw.episodes.iter().any(|z| overlaps(z.start.at, z.end.at))
+        || zw.open.is_some_and(|o| o.at <= to)
+        || stall
+            .episodes
+            .iter()
+            .any(|s| overlaps(s.start.at, s.end.at))
+        || (stall.retransmissions > 0 && stall.since.is_some_and(|s| s.at <= to))
 }
