@@ -250,6 +250,28 @@ print(t)
 EOF
 }
 
+blackhole_client() {  # the client vanishes: drop everything in and out of its namespace
+  ip netns exec "$CNS" iptables -I INPUT -j DROP
+  ip netns exec "$CNS" iptables -I OUTPUT -j DROP
+  meta fault_at "$(now)"
+  meta blackholed client
+}
+
+stop_client_before_ping() {  # PID: SIGSTOP the client just before the server's next Ping,
+  # so that Ping leaves the server and stays unanswered (rather than queueing
+  # behind data that the zero window holds back)
+  local key t
+  key=$($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e["ev"]=="ws_open": print(e["conn"]); break' "$D/client.jsonl")
+  t=$(next_ping_minus "$D/server.jsonl" "$key" 0.12)
+  sleep_until "$t"
+  kill -STOP "$1"
+  meta fault_at "$(now)"
+  meta stopped client
+}
+
 finish() {  # NAME: build truth, copy outputs
   local name=$1
   $PY "$PEERS/mktruth.py" --dir "$D" --out "$HERE/$name.truth.json"
@@ -365,10 +387,7 @@ sc_blackhole-peer() {
   client client --uri "$WS"
   wait_for "$D/client.jsonl" ws_open 1 10
   sleep 9
-  ip netns exec "$CNS" iptables -I INPUT -j DROP
-  ip netns exec "$CNS" iptables -I OUTPUT -j DROP
-  meta fault_at "$(now)"
-  meta blackholed client
+  blackhole_client
   sleep 25
   stop_capture
   end_scenario $n
@@ -381,18 +400,10 @@ sc_stopped-reader() {
   server server --reply --push-interval 0.1 --push-size 2048
   client client --uri "$WS" --rcvbuf 4096
   wait_for "$D/client.jsonl" ws_open 1 10
-  local cpid key t
+  local cpid
   cpid=$(log_pid "$D/client.jsonl")
   sleep 7.5
-  key=$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="ws_open": print(e["conn"]); break' "$D/client.jsonl")
-  t=$(next_ping_minus "$D/server.jsonl" "$key" 0.12)
-  sleep_until "$t"
-  kill -STOP "$cpid"
-  meta fault_at "$(now)"
-  meta stopped client
+  stop_client_before_ping "$cpid"
   sleep 25
   stop_capture
   kill -CONT "$cpid" 2>/dev/null || true
@@ -578,10 +589,7 @@ sc_wss-blackhole() {
   client client --uri "$WSS" --insecure
   wait_for "$D/client.jsonl" ws_open 1 10
   sleep 9
-  ip netns exec "$CNS" iptables -I INPUT -j DROP
-  ip netns exec "$CNS" iptables -I OUTPUT -j DROP
-  meta fault_at "$(now)"
-  meta blackholed client
+  blackhole_client
   sleep 25
   stop_capture
   end_scenario $n
@@ -594,18 +602,10 @@ sc_stall-recovers() {
   server server --reply --push-interval 0.1 --push-size 512
   client client --uri "$WS" --rcvbuf 4096
   wait_for "$D/client.jsonl" ws_open 1 10
-  local cpid key t
+  local cpid
   cpid=$(log_pid "$D/client.jsonl")
   sleep 7.5
-  key=$($PY -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e["ev"]=="ws_open": print(e["conn"]); break' "$D/client.jsonl")
-  t=$(next_ping_minus "$D/server.jsonl" "$key" 0.12)
-  sleep_until "$t"
-  kill -STOP "$cpid"
-  meta fault_at "$(now)"
-  meta stopped client
+  stop_client_before_ping "$cpid"
   sleep 12
   local pongs
   pongs=$(grep -c '"ev":"tx_frame".*"opcode":"pong"' "$D/client.jsonl" || true)
