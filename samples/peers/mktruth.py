@@ -118,6 +118,12 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
                 black["client"] = t
             elif kind == "sigstop":
                 stopped["client"] = t
+    def on_wire(lt, name):
+        """Left the host inside the capture window, and not into a black hole."""
+        if lt is None or lt < cap0 or lt > cap1:
+            return False
+        return not (name in black and lt >= black[name])
+
     # frames on the wire, per side. TCP delivers in order and the peers log
     # every frame they read, so the k-th frame one side wrote is the k-th frame
     # the other side read: its read time bounds a left time known only from a
@@ -133,9 +139,7 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
                 lt = min(lt, rx[k]["t"])
             if lt is not None and fr.get("t_write") is not None:
                 lt = max(lt, fr["t_write"])
-            if lt is None or lt < cap0 or lt > cap1:
-                continue
-            if side.name in black and lt >= black[side.name]:
+            if not on_wire(lt, side.name):
                 continue
             f = dict(fr)
             f["lt"] = lt
@@ -148,9 +152,7 @@ def conn_context(key, sides, meta, conn_faults, cap0, cap1, fault_at):
         rs = []
         for r in side.of("tx_tls_record"):
             lt = record_left_time(r, marks)
-            if lt is None or lt < cap0 or lt > cap1:
-                continue
-            if side.name in black and lt >= black[side.name]:
+            if not on_wire(lt, side.name):
                 continue
             r = dict(r)
             r["lt"] = lt
