@@ -19,17 +19,15 @@ pub enum Delivery<'a> {
     Gap(u64),
 }
 
-/// Why a hole was given up on.
+/// Why a hole was given up on (counted in `GapStats`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GapCause {
+enum GapCause {
     /// The receiver ACKed bytes the capture does not have.
     Acked,
     /// A buffer cap was reached while waiting for the hole to fill.
     Overflow,
     /// The stream ended (FIN, RST, eviction, end of capture) with a hole.
     Flush,
-    /// The packet was cut by the capture's snaplen.
-    Snaplen,
 }
 
 /// A buffer cap that refused out-of-order bytes; the assembler recovers by
@@ -150,7 +148,7 @@ impl Assembler {
         wire_len: u32,
         limits: AssemblerLimits,
         budget: &mut Budget,
-        out: &mut impl FnMut(Delivery<'_>, GapCause),
+        out: &mut impl FnMut(Delivery<'_>),
     ) -> Result<(), Overflow> {
         if wire_len == 0 {
             return Ok(());
@@ -182,12 +180,7 @@ impl Assembler {
     /// The receiver acknowledged up to `ack`: anything before it that we do
     /// not have will never come (a retransmission would not be sent), so it
     /// is a gap now rather than at the end of the stream.
-    pub fn acked(
-        &mut self,
-        ack: Seq,
-        budget: &mut Budget,
-        out: &mut impl FnMut(Delivery<'_>, GapCause),
-    ) {
+    pub fn acked(&mut self, ack: Seq, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         if let Some(next) = self.next {
             let ahead = ack.diff(next);
             if ahead > 0 && ahead <= MAX_AHEAD {
@@ -198,7 +191,7 @@ impl Assembler {
 
     /// The stream is over: deliver what is buffered, with gaps for the holes,
     /// and return the memory.
-    pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>, GapCause)) {
+    pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         if let Some(last) = self.pending.last() {
             let end = last.end();
             self.skip_to(end, GapCause::Flush, budget, out);
@@ -212,26 +205,26 @@ impl Assembler {
         data: &[u8],
         wire_len: u32,
         budget: &mut Budget,
-        out: &mut impl FnMut(Delivery<'_>, GapCause),
+        out: &mut impl FnMut(Delivery<'_>),
     ) {
         let next = self.next.unwrap_or(seq);
         let skip = next.bytes_after(seq) as usize;
         let end = seq + wire_len;
         if skip < data.len() {
-            out(Delivery::Data(&data[skip..]), GapCause::Flush);
+            out(Delivery::Data(&data[skip..]));
         }
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
         let cut = end.bytes_after(captured_end.max(next));
         if cut > 0 {
             self.gaps.snaplen_bytes += u64::from(cut);
-            out(Delivery::Gap(u64::from(cut)), GapCause::Snaplen);
+            out(Delivery::Gap(u64::from(cut)));
         }
         self.next = Some(end.max(next));
         self.drain(budget, out);
     }
 
     /// Delivers buffered chunks that the stream has reached.
-    fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>, GapCause)) {
+    fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         let Some(mut next) = self.next else { return };
         let mut done = 0;
         for chunk in &self.pending {
@@ -240,7 +233,7 @@ impl Assembler {
             }
             let skip = next.bytes_after(chunk.start) as usize;
             if skip < chunk.data.len() {
-                out(Delivery::Data(&chunk.data[skip..]), GapCause::Flush);
+                out(Delivery::Data(&chunk.data[skip..]));
                 next = chunk.end();
             }
             done += 1;
@@ -260,7 +253,7 @@ impl Assembler {
         target: Seq,
         cause: GapCause,
         budget: &mut Budget,
-        out: &mut impl FnMut(Delivery<'_>, GapCause),
+        out: &mut impl FnMut(Delivery<'_>),
     ) {
         while let Some(next) = self.next {
             if target.diff(next) <= 0 {
@@ -275,9 +268,9 @@ impl Assembler {
                 match cause {
                     GapCause::Acked => self.gaps.acked_unseen += len,
                     GapCause::Overflow => self.gaps.overflow_bytes += len,
-                    GapCause::Flush | GapCause::Snaplen => self.gaps.flushed_bytes += len,
+                    GapCause::Flush => self.gaps.flushed_bytes += len,
                 }
-                out(Delivery::Gap(len), cause);
+                out(Delivery::Gap(len));
             }
             self.next = Some(hole_end);
             self.drain(budget, out);
@@ -399,22 +392,21 @@ mod tests {
                 wire,
                 self.limits,
                 &mut self.budget,
-                &mut |d, _| Self::push_delivery(out, d),
+                &mut |d| Self::push_delivery(out, d),
             )
         }
 
         fn ack(&mut self, off: u32) {
             let out = &mut self.out;
-            self.asm
-                .acked(Seq(BASE) + off, &mut self.budget, &mut |d, _| {
-                    Self::push_delivery(out, d)
-                });
+            self.asm.acked(Seq(BASE) + off, &mut self.budget, &mut |d| {
+                Self::push_delivery(out, d)
+            });
         }
 
         fn flush(&mut self) {
             let out = &mut self.out;
             self.asm
-                .flush(&mut self.budget, &mut |d, _| Self::push_delivery(out, d));
+                .flush(&mut self.budget, &mut |d| Self::push_delivery(out, d));
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::assembler::{AssemblerLimits, Budget, Delivery, GapCause};
+use super::assembler::{AssemblerLimits, Budget, Delivery};
 use super::endpoint::Endpoint;
 use super::StreamObserver;
 use crate::capture::Moment;
@@ -277,8 +277,8 @@ impl<O: StreamObserver> Connection<O> {
         };
         let peer_side = side.other();
         peer.on_ack(ack, now);
-        peer.assembler.acked(data_end, budget, &mut |d, cause| {
-            deliver(observer, peer_side, d, cause, now)
+        peer.assembler.acked(data_end, budget, &mut |d| {
+            deliver(observer, peer_side, d, now)
         });
         peer.note_backlog(now);
         if *state == TcpState::Opening && !seg.flags.syn() && side == Side::Client {
@@ -373,14 +373,11 @@ impl<O: StreamObserver> Connection<O> {
 
         if len > 0 {
             me.assembler.start_at(data_seq);
-            let result = me.assembler.segment(
-                data_seq,
-                seg.payload,
-                len,
-                limits,
-                budget,
-                &mut |d, cause| deliver(observer, side, d, cause, now),
-            );
+            let result =
+                me.assembler
+                    .segment(data_seq, seg.payload, len, limits, budget, &mut |d| {
+                        deliver(observer, side, d, now)
+                    });
             *overflows += u32::from(result.is_err());
         }
 
@@ -393,9 +390,8 @@ impl<O: StreamObserver> Connection<O> {
                 _ if peer.fin.is_some() => TcpState::Closed,
                 _ => TcpState::HalfClosed,
             };
-            me.assembler.flush(budget, &mut |d, cause| {
-                deliver(observer, side, d, cause, now)
-            });
+            me.assembler
+                .flush(budget, &mut |d| deliver(observer, side, d, now));
         }
     }
 
@@ -437,20 +433,14 @@ impl<O: StreamObserver> Connection<O> {
             ..
         } = self;
         for side in Side::BOTH {
-            endpoints[side].assembler.flush(budget, &mut |d, cause| {
-                deliver(observer, side, d, cause, now)
-            });
+            endpoints[side]
+                .assembler
+                .flush(budget, &mut |d| deliver(observer, side, d, now));
         }
     }
 }
 
-fn deliver<O: StreamObserver>(
-    observer: &mut O,
-    side: Side,
-    d: Delivery<'_>,
-    _cause: GapCause,
-    now: Moment,
-) {
+fn deliver<O: StreamObserver>(observer: &mut O, side: Side, d: Delivery<'_>, now: Moment) {
     match d {
         Delivery::Data(bytes) => observer.on_data(side, bytes, now),
         Delivery::Gap(len) => observer.on_gap(side, len, now),
