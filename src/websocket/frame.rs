@@ -519,12 +519,6 @@ impl FrameDecoder {
         self.role.or(self.inferred_masked.map(Role::from_masked))
     }
 
-    /// Sets the sender once the caller knows it (e.g. from the other
-    /// direction's masking).
-    pub fn set_role(&mut self, role: Role) {
-        self.role = Some(role);
-    }
-
     /// Feeds the next in-order bytes of the stream.
     pub fn on_data(&mut self, bytes: &[u8], out: &mut impl FnMut(Event<'_>)) {
         let mut rest = bytes;
@@ -989,31 +983,6 @@ fn prefix_plausible(prefix: &[u8], cfg: DecoderConfig, masked: Option<bool>) -> 
         ..h
     };
     control_ok && as_short.plausible(cfg, masked)
-}
-
-/// Whether `prefix` (e.g. the first bytes of one direction of a connection
-/// caught without its handshake) starts with WebSocket frames: a plausible
-/// header whose frame is followed by another plausible header with the
-/// same MASK bit, or a single plausible frame that fills `prefix` exactly.
-/// RSV1 is accepted on Text/Binary frames, since an extension may have been
-/// negotiated unseen. Returns the MASK bit (`true`: the sender is the client).
-pub fn looks_like_websocket(prefix: &[u8]) -> Option<bool> {
-    let cfg = DecoderConfig {
-        permessage_deflate: true,
-    };
-    let h = FrameHeader::parse_lenient(prefix)?;
-    if !h.plausible(cfg, None) {
-        return None;
-    }
-    let end = usize::try_from(h.frame_len()?).ok()?;
-    let masked = h.mask.is_some();
-    match prefix.get(end..)? {
-        [] => Some(masked),
-        next => {
-            let n = FrameHeader::parse_lenient(next)?;
-            n.plausible(cfg, Some(masked)).then_some(masked)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1753,35 +1722,6 @@ mod tests {
         assert!(feed(&mut dec, &[&s]).is_empty());
         let mut dec = FrameDecoder::new_midstream(Some(Role::Server), DecoderConfig::default());
         assert_eq!(frames(&feed(&mut dec, &[&s])).len(), 2);
-    }
-
-    #[test]
-    fn looks_like_websocket_detection() {
-        let mut two = encode(true, 1, Some(KEY), b"hello");
-        two.extend(encode(true, 9, Some(KEY), b""));
-        assert_eq!(looks_like_websocket(&two), Some(true));
-        assert_eq!(
-            looks_like_websocket(&encode(true, 2, None, &[1; 300])),
-            Some(false)
-        );
-        assert_eq!(
-            looks_like_websocket(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-            None
-        );
-        assert_eq!(
-            looks_like_websocket(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]),
-            None
-        ); // TLS
-           // Mixed masking between two frames is not one direction of WebSocket.
-        let mut mixed = encode(true, 1, Some(KEY), b"hello");
-        mixed.extend(encode(true, 1, None, b"x"));
-        assert_eq!(looks_like_websocket(&mixed), None);
-        // A frame that is only partly there proves nothing.
-        assert_eq!(
-            looks_like_websocket(&encode(true, 1, None, b"hello")[..5]),
-            None
-        );
-        assert_eq!(looks_like_websocket(&[]), None);
     }
 
     #[test]
