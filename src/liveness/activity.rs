@@ -263,9 +263,11 @@ impl Activity {
         }
         let matched = outstanding.iter().rposition(|p| p.payload() == payload);
         let index = matched.unwrap_or(outstanding.len() - 1);
-        let ping = outstanding[index].clone();
         let p = &mut self.sides[pinger];
-        p.outstanding.drain(..=index);
+        // The answered Ping and every older one leave together.
+        let Some(ping) = p.outstanding.drain(..=index).next_back() else {
+            return;
+        };
         p.pongs_received += 1;
         let latency = now.at.since(ping.at.at);
         p.pong_latency.get_or_insert_default().record(latency);
