@@ -9,6 +9,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod evidence;
 pub mod liveness;
 pub mod pipeline;
 pub mod report;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::capture::file::{read_file, CaptureError};
 use crate::capture::filter::PacketFilter;
-use crate::capture::{FrameRef, Moment};
 use crate::config::{AnalyzeConfig, At};
 use crate::decode::{self, Skip};
+use crate::evidence::{FrameRef, Moment};
 use crate::liveness::Thresholds;
 use crate::report::findings::{Findings, LazyFindings, Summary, FINDINGS_SCHEMA};
 use crate::report::model::{CaptureInfo, FileInfo, LazyTcp, TcpReport, TCP_SCHEMA};

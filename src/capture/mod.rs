@@ -5,17 +5,8 @@
 pub mod file;
 pub mod filter;
 
-use serde::Serialize;
-
+pub use crate::evidence::{FrameRef, Moment};
 use crate::time::Timestamp;
-
-/// Where a packet sits in the user's input: file index (0-based, in the
-/// order given) and frame number as Wireshark counts it (1-based, per file).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct FrameRef {
-    pub file: u32,
-    pub frame: u64,
-}
 
 /// Link-layer header types we can strip, by their LINKTYPE_ value
 /// (<https://www.tcpdump.org/linktypes.html>).
@@ -59,11 +50,4 @@ pub struct Packet<'a> {
     pub data: &'a [u8],
     /// Length on the wire; more than `data.len()` when snaplen cut it.
     pub orig_len: u32,
-}
-
-/// When something happened and which packet shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Moment {
-    pub at: Timestamp,
-    pub frame: FrameRef,
 }

@@ -7,6 +7,7 @@
 //! kind and reported, never guessed at.
 
 pub mod link;
+pub mod seq;
 
 use std::net::IpAddr;
 
@@ -14,7 +15,7 @@ use etherparse::{LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice}
 use serde::Serialize;
 
 use crate::capture::Packet;
-use crate::tcp::seq::Seq;
+use seq::Seq;
 
 /// TCP flag bits (RFC 9293 §3.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

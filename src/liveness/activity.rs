@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::cadence::{Cadence, LatencyHistogram};
 use super::{Code, Thresholds, DATA_CADENCE_MESSAGES};
-use crate::capture::Moment;
+use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
@@ -327,7 +327,7 @@ fn close_frame(payload: &[u8], at: Moment) -> CloseFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::FrameRef;
+    use crate::evidence::FrameRef;
     use crate::time::Timestamp;
 
     fn at(ms: i64) -> Moment {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::activity::Activity;
 use super::{Code, Kind, Thresholds, Verdict, DATA_CADENCE_MESSAGES};
-use crate::capture::{FrameRef, Moment};
+use crate::evidence::{FrameRef, Moment};
 use crate::side::Side;
 use crate::tcp::{Connection, TcpState};
 use crate::time::{Span, Timestamp};

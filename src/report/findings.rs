@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::model::{wireshark_filter, Address, CaptureInfo, TcpConnection, TcpFacts};
-use crate::capture::FrameRef;
+use crate::evidence::FrameRef;
 use crate::liveness::activity::{Activity, CloseFrame, FrameCounts, SideActivity};
 use crate::liveness::cadence::LatencyHistogram;
 use crate::liveness::judge::{judge, Episode, Reason};

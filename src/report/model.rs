@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::capture::{FrameRef, Moment};
 use crate::decode::Skip;
+use crate::evidence::{FrameRef, Moment};
 use crate::side::{PerSide, Side};
 use crate::tcp::endpoint::Endpoint;
 use crate::tcp::table::{Limits, TableStats};

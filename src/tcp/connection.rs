@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::assembler::{AssemblerLimits, Budget, Delivery};
 use super::endpoint::Endpoint;
 use super::StreamObserver;
-use crate::capture::Moment;
 use crate::decode::Segment;
+use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
 use crate::time::Span;
 

@@ -5,7 +5,7 @@
 use super::assembler::Assembler;
 use super::rtt::RttEstimator;
 use super::seq::Seq;
-use crate::capture::Moment;
+use crate::evidence::Moment;
 use crate::time::{Span, Timestamp};
 
 /// Recovered stalls kept per endpoint; the newest are dropped past this (the

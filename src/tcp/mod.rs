@@ -9,10 +9,10 @@ pub mod assembler;
 pub mod connection;
 pub mod endpoint;
 pub mod rtt;
-pub mod seq;
+pub use crate::decode::seq;
 pub mod table;
 
-use crate::capture::Moment;
+use crate::evidence::Moment;
 use crate::side::Side;
 
 pub use connection::{Connection, RoleSource, TcpState};

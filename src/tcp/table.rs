@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::assembler::{AssemblerLimits, Budget};
 use super::connection::{Connection, Endpoints};
 use super::StreamObserver;
-use crate::capture::Moment;
 use crate::decode::Segment;
+use crate::evidence::Moment;
 use crate::time::Span;
 
 /// Every limit that keeps memory bounded, with its default.

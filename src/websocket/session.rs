@@ -11,7 +11,7 @@ use super::handshake::{
     UpgradeRequest, UpgradeResponse,
 };
 use super::tls::RecordReader;
-use crate::capture::Moment;
+use crate::evidence::Moment;
 use crate::liveness::activity::Activity;
 use crate::liveness::Thresholds;
 use crate::side::{PerSide, Side};
