@@ -23,8 +23,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use config::{AnalyzeConfig, Color};
-use liveness::Verdict;
-use websocket::session::{Session, SessionSetup};
+use pipeline::Tracked;
+use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
+use report::model::{TcpConnection, TCP_SCHEMA};
+use report::{table, Exporter, TableKind};
+use tcp::Retirement;
+use time::Timestamp;
+use websocket::SessionSetup;
 
 /// Exit status for errors, as grep and tcpdump use it.
 pub const EXIT_ERROR: u8 = 2;
@@ -62,7 +67,8 @@ fn report_errors(result: Result<ExitCode, String>) -> ExitCode {
     }
 }
 
-/// `wspulse analyze`: read every input in one pass, then report.
+/// `wspulse analyze`: read every input in one pass; connections are
+/// judged and written as they retire, the rest when the input ends.
 fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     let color = match config.color {
         Color::Always => true,
@@ -73,43 +79,25 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    // Opened once the input is read: an error there leaves no file behind.
-    let open = || Sink::open(config.output.as_deref());
-    let (sink, warnings, failed) = if config.tcp_view {
-        let analysis = pipeline::analyze_files(config, |_| ())?;
-        let mut sink = open()?;
-        sink.write(|out| report::write(&analysis.tcp_report(), config.format, color, out))?;
-        (sink, analysis.warnings, false)
+    let mut sink = Sink::open(config.output.as_deref())?;
+    let result = if config.tcp_view {
+        tcp_view(config, color, &mut sink)
     } else {
-        let ports = (config.ws_ports.clone(), config.tls_ports.clone());
-        let thresholds = config.thresholds;
-        let mut analysis = pipeline::analyze_files(config, |seg| {
-            let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
-            Session::new(SessionSetup {
-                roles_known: seg.flags.syn() || on(&ports.0) || on(&ports.1),
-                ws_port: on(&ports.0),
-                tls_port: on(&ports.1),
-                thresholds,
-            })
-        })?;
-        let findings = analysis.findings(&config.thresholds);
-        let mut sink = open()?;
-        sink.write(|out| report::write(&findings, config.format, color, out))?;
-        let failed = config.fail_on.is_some_and(|worst| {
-            Verdict::ALL.iter().any(|v| {
-                *v <= worst
-                    && findings
-                        .summary
-                        .verdicts
-                        .get(v.name())
-                        .is_some_and(|&n| n > 0)
-            })
-        });
-        (sink, analysis.warnings, failed)
+        findings(config, color, &mut sink)
+    };
+    let (warnings, failed, limits) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            sink.abort();
+            return Err(e);
+        }
     };
     sink.finish()?;
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
+    }
+    for limit in &limits {
+        eprintln!("wspulse: note: {limit}");
     }
     Ok(if !warnings.is_empty() {
         ExitCode::from(EXIT_ERROR)
@@ -118,6 +106,114 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The wall clock, read by the command line only (the core takes time as
+/// a parameter).
+fn wall_clock() -> Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_nanos(i64::try_from(now.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> report::Head {
+    report::Head {
+        schema,
+        inputs: config
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| report::InputInfo {
+                index: i as u32,
+                path: input.display(),
+            })
+            .collect(),
+        thresholds: thresholds.then_some(config.thresholds),
+    }
+}
+
+/// What a run leaves for stderr: warnings, whether `--fail-on` matched,
+/// and the limits it hit.
+type RunOutcome = (Vec<capture::file::CaptureError>, bool, Vec<String>);
+
+fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
+    let mut exporter = Exporter::new(
+        config.format,
+        color,
+        TableKind::Tcp,
+        head(config, TCP_SCHEMA, false),
+    );
+    let mut error = Ok(());
+    let mut count = 0u64;
+    let pass = pipeline::analyze_files(config, |_| (), &wall_clock, &mut |r| {
+        count += 1;
+        if error.is_ok() {
+            let c = TcpConnection::from_connection(r.id, &r.conn, r.at.at);
+            error = sink.write(|out| exporter.connection(&c, || table::tcp_row(&c), out));
+        }
+    })?;
+    error?;
+    let capture = pass.capture_info(config.limits);
+    let line = table::tcp_summary_line(&capture, count);
+    let limits = table::limits_hit(&capture);
+    let tail = report::Tail::<()> {
+        capture,
+        summary: None,
+        warnings: pass.warnings.iter().map(|w| w.to_string()).collect(),
+    };
+    sink.write(|out| exporter.finish(&tail, &line, out))?;
+    Ok((pass.warnings, false, limits))
+}
+
+fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
+    let mut exporter = Exporter::new(
+        config.format,
+        color,
+        TableKind::Findings,
+        head(config, FINDINGS_SCHEMA, true),
+    );
+    let (ws_ports, tls_ports) = (&config.ws_ports, &config.tls_ports);
+    let thresholds = config.thresholds;
+    let new_observer = |seg: &decode::Segment<'_>| {
+        let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
+        let setup = SessionSetup {
+            roles_known: seg.flags.syn() || on(ws_ports) || on(tls_ports),
+            ws_port: on(ws_ports),
+            tls_port: on(tls_ports),
+        };
+        Tracked::new(setup, thresholds)
+    };
+    let mut summary = Summary::default();
+    let mut error = Ok(());
+    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
+        let session = &r.conn.observer.session;
+        if !session.is_judged() {
+            summary.count(session, None, r.conn.server.1);
+            return;
+        }
+        let retired = (r.cause != Retirement::Open).then_some(r.cause);
+        let at = judged_at(&r.conn.observer.judge, retired, r.at);
+        let c = ConnectionFindings::new(r.id, &r.conn, at, retired);
+        summary.count(session, Some(c.verdict), r.conn.server.1);
+        if error.is_ok() {
+            error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));
+        }
+    })?;
+    error?;
+    let capture = pass.capture_info(config.limits);
+    let line = table::findings_summary_line(&summary, &capture);
+    let failed = config
+        .fail_on
+        .is_some_and(|worst| summary.any_at_least(worst));
+    let limits = table::limits_hit(&capture);
+    let tail = report::Tail {
+        capture,
+        summary: Some(summary),
+        warnings: pass.warnings.iter().map(|w| w.to_string()).collect(),
+    };
+    sink.write(|out| exporter.finish(&tail, &line, out))?;
+    Ok((pass.warnings, failed, limits))
 }
 
 /// Where the report goes: stdout, where a closed pipe (`| head`) is a
@@ -184,6 +280,13 @@ impl Sink {
                 Err(format!("{}: {e}", tmp.display()))
             }
             (Err(e), _) => Err(format!("stdout: {e}")),
+        }
+    }
+
+    /// Gives up: a partly written `-o` file is removed.
+    fn abort(&mut self) {
+        if let Sink::File { tmp, .. } = std::mem::replace(self, Sink::Closed) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 

@@ -412,7 +412,7 @@ fn at_judges_an_earlier_instant() {
 }
 
 #[test]
-fn ndjson_is_one_connection_per_line() {
+fn ndjson_is_a_header_one_connection_per_line_and_a_summary() {
     let out = wspulse(&["analyze", "--format", "ndjson", "samples/mixed-fates.pcap"]);
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
@@ -420,8 +420,16 @@ fn ndjson_is_one_connection_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 6);
-    assert!(lines
-        .iter()
-        .all(|c| c["verdict"].is_string() && c["client"]["port"].is_u64()));
+    assert_eq!(lines.len(), 8);
+    assert_eq!(lines[0]["type"], "header");
+    assert_eq!(lines[0]["schema"], "wspulse.findings/1");
+    assert_eq!(lines[0]["inputs"][0]["path"], "samples/mixed-fates.pcap");
+    let conns = &lines[1..7];
+    assert!(conns.iter().all(|c| c["type"] == "connection"
+        && c["verdict"].is_string()
+        && c["client"]["port"].is_u64()));
+    let summary = &lines[7];
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["summary"]["connections"], 6);
+    assert!(summary["capture"]["evaluation_time"].is_string());
 }

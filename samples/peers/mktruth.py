@@ -275,7 +275,10 @@ def evaluate(ctx, Et, tls=False, read_dl_flag=None):
 
     for n in ("client", "server"):
         o = other[n]
-        if owed[n] and not ended:
+        # Spec, "who can be charged": after its own FIN or Close a side owes
+        # no more Pongs, heartbeats or data.
+        done = n in finE or bool([c for c in closes[n] if c["lt"] <= Et])
+        if owed[n] and not ended and not done:
             p = owed[n][0]
             if Et - p["lt"] >= pong_to:
                 reasons.append({"code": "ping_unanswered", "side": n, "since": ts(p["lt"] + pong_to),
@@ -301,6 +304,10 @@ def evaluate(ctx, Et, tls=False, read_dl_flag=None):
             elif closes[n]:
                 r["why_not_expected"] = ("%s sent a Close and is legitimately silent while it waits "
                                          "for the Close back" % n)
+                calls.append(r)
+            elif n in finE:
+                r["why_not_expected"] = ("%s sent FIN: it owes no more frames; the FIN itself is "
+                                         "judged by half_closed" % n)
                 calls.append(r)
             else:
                 reasons.append(r)

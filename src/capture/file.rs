@@ -86,6 +86,8 @@ fn open_path(p: &Path) -> Result<File, CaptureError> {
 pub struct FileOutcome {
     pub packets: u64,
     pub bytes: u64,
+    /// When the capture says it stopped (pcapng `isb_endtime`), if it does.
+    pub recorded_end: Option<Timestamp>,
 }
 
 /// Reads one capture file, calling `on_packet` for every packet record in

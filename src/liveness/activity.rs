@@ -1,21 +1,18 @@
 //! What each side of a WebSocket connection wrote, recorded in stream order
-//! with bounded memory: frame counts, data cadence, Ping/Pong pairing and
-//! latency, Close frames, violations, and the past silences (episodes) that
-//! cannot be reconstructed at the end.
+//! with bounded memory: frame counts, cadences, Ping/Pong pairing and
+//! latency, Close frames, violations. Thresholds are not known here: the
+//! rules read this record.
 
 use serde::Serialize;
 
-use super::cadence::{Cadence, LatencyHistogram};
-use super::{Code, Thresholds, DATA_CADENCE_MESSAGES};
-use crate::evidence::Moment;
-use crate::side::{PerSide, Side};
+use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
+use super::event::Mark;
+use crate::side::PerSide;
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// Outstanding Pings kept per side; the newest win (the spec's bound).
 pub const MAX_OUTSTANDING_PINGS: usize = 8;
-/// Past episodes kept per side; later ones are counted, not kept.
-pub const MAX_EPISODES: usize = 16;
 /// Violations kept as examples per side; all are counted.
 pub const MAX_VIOLATION_SAMPLES: usize = 8;
 
@@ -35,7 +32,10 @@ pub struct FrameCounts {
 /// A Ping waiting for its Pong.
 #[derive(Clone, Debug)]
 pub struct Ping {
-    pub at: Moment,
+    pub mark: Mark,
+    /// The owner's blocked time when the Ping was sent (see
+    /// `Transport::blocked`): time it could not answer is not charged.
+    pub owner_blocked: Span,
     len: u8,
     payload: [u8; 125],
 }
@@ -47,20 +47,18 @@ impl Ping {
 }
 
 /// A Close frame (RFC 6455 §5.5.1): status code and reason, if present.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CloseFrame {
     pub code: Option<u16>,
     pub reason: String,
-    #[serde(flatten)]
-    pub at: Moment,
+    pub mark: Mark,
 }
 
-/// A past stall or silence that ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PastEpisode {
-    pub code: Code,
-    pub start: Moment,
-    pub end: Moment,
+/// A Pong that answered a Ping, for the rules that look at answers.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub ping: Ping,
+    pub latency: Span,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -70,10 +68,13 @@ pub struct SideActivity {
     /// Payload bytes of data frames (as on the wire: compressed if RSV1).
     pub data_bytes: u64,
     message_open: bool,
-    pub first_frame: Option<Moment>,
-    pub last_frame: Option<Moment>,
-    pub last_data: Option<Moment>,
-    pub last_control: Option<Moment>,
+    pub first_frame: Option<Mark>,
+    pub last_frame: Option<Mark>,
+    /// This side's blocked time at its last frame (for read gaps).
+    pub blocked_at_last_frame: Span,
+    pub last_data: Option<Mark>,
+    pub blocked_at_last_data: Span,
+    pub last_control: Option<Mark>,
     pub data_cadence: Cadence,
     pub ping_cadence: Cadence,
     /// Pings this side sent that no Pong has answered yet (oldest first).
@@ -88,117 +89,97 @@ pub struct SideActivity {
     pub unsolicited_pongs: u64,
     /// Pongs this side sent whose payload echoed no outstanding Ping.
     pub mismatched_pongs: u32,
-    pub first_mismatch: Option<(Moment, Vec<u8>, Vec<u8>)>,
+    pub first_mismatch: Option<(Mark, Vec<u8>, Vec<u8>)>,
+    /// Pongs whose payload the capture cut (they answer, unchecked).
+    pub pongs_payload_unknown: u64,
     pub close: Option<CloseFrame>,
     pub violations: u32,
-    pub violation_samples: Vec<(&'static str, Moment)>,
+    pub violation_samples: Vec<(&'static str, Mark)>,
     /// Stream bytes the capture missed.
     pub gap_bytes: u64,
     pub resyncs: u32,
-    /// Past silences and late answers, with this side at fault.
-    pub episodes: Vec<PastEpisode>,
-    pub episodes_dropped: u32,
+    /// Data messages sent after the other side had written since this
+    /// side's previous one (replies), and without (unprompted).
+    pub replies: u64,
+    pub unprompted: u64,
+    /// The other side wrote a data message or a Ping since this side's
+    /// last data message.
+    asked: bool,
 }
 
 impl SideActivity {
-    /// A cadence to hold this side to: Pings, or enough data messages.
+    /// This side's own heartbeat cadence (its Pings), once learned.
+    pub fn heartbeat(&self) -> Option<Span> {
+        self.ping_cadence.learned(HEARTBEAT_INTERVALS)
+    }
+
+    /// This side's data cadence, once learned (five data messages).
+    pub fn data_interval(&self) -> Option<Span> {
+        self.data_cadence.learned(DATA_INTERVALS)
+    }
+
+    /// A cadence of its own to hold this side to: Pings, or data.
     pub fn has_cadence(&self) -> bool {
-        self.ping_cadence.events >= 2 || self.data_messages >= DATA_CADENCE_MESSAGES
+        self.heartbeat().is_some() || self.data_interval().is_some()
+    }
+
+    /// Whether this side only answers: no Pings of its own, and its data
+    /// messages (if any) are mostly replies to the other side's.
+    pub fn answers_only(&self) -> bool {
+        self.frames.ping == 0 && self.unprompted * 4 <= self.replies.max(1)
     }
 
     pub fn pings_sent(&self) -> u64 {
         self.frames.ping
     }
-
-    fn push_episode(&mut self, episode: PastEpisode) {
-        if self.episodes.len() < MAX_EPISODES {
-            self.episodes.push(episode);
-        } else {
-            self.episodes_dropped += 1;
-        }
-    }
 }
 
-/// Both sides' activity, plus the thresholds episodes are measured with.
-#[derive(Clone, Debug)]
+/// Both sides' activity.
+#[derive(Clone, Debug, Default)]
 pub struct Activity {
     pub sides: PerSide<SideActivity>,
-    thresholds: Thresholds,
+}
+
+/// What a frame did, for the judge to hand to the rules.
+pub enum Outcome {
+    Nothing,
+    /// A Pong answered this Ping of the other side.
+    Answered(Answer),
 }
 
 impl Activity {
-    pub fn new(thresholds: Thresholds) -> Self {
-        Activity {
-            sides: PerSide::default(),
-            thresholds,
-        }
-    }
-
-    pub fn swap_sides(&mut self) {
-        self.sides.swap();
-    }
-
-    /// The heartbeat interval that paces `side`: its own Pings, or else the
-    /// Pings it answers.
-    pub fn heartbeat(&self, side: Side) -> Option<Span> {
-        self.sides[side]
-            .ping_cadence
-            .median()
-            .or_else(|| self.sides[side.other()].ping_cadence.median())
-    }
-
-    /// Whether `side` owes a Pong: the other side has a Ping outstanding.
-    pub fn owes_pong(&self, side: Side) -> bool {
-        !self.sides[side.other()].outstanding.is_empty()
-    }
-
-    pub fn read_deadline(&self, side: Side) -> Span {
-        self.thresholds.read_deadline(self.heartbeat(side))
-    }
-
-    pub fn pong_timeout(&self, pinger: Side) -> Span {
-        self.thresholds
-            .pong_timeout(self.sides[pinger].ping_cadence.median())
-    }
-
     /// Something `side` wrote that counts as hearing from it (a frame, or a
     /// TLS record when frames are not visible).
-    pub fn heard(&mut self, side: Side, now: Moment) {
-        let judged = self.sides[side].has_cadence() || self.owes_pong(side);
-        let deadline = self.read_deadline(side);
+    pub fn heard(&mut self, side: crate::side::Side, mark: Mark, blocked: Span) {
         let me = &mut self.sides[side];
-        if let Some(last) = me.last_frame {
-            if judged && now.at.since(last.at) > deadline {
-                me.push_episode(PastEpisode {
-                    code: Code::ReadGapExceeded,
-                    start: last,
-                    end: now,
-                });
-            }
-        }
-        me.first_frame.get_or_insert(now);
-        me.last_frame = Some(now);
+        me.first_frame.get_or_insert(mark);
+        me.last_frame = Some(mark);
+        me.blocked_at_last_frame = blocked;
     }
 
     /// A TLS record (wss): visible activity without frames. Records pace a
     /// side like data messages do.
-    pub fn on_record(&mut self, side: Side, len: u64, now: Moment) {
-        self.heard(side, now);
+    pub fn on_record(&mut self, side: crate::side::Side, len: u64, mark: Mark, floor: Span) {
         let me = &mut self.sides[side];
         me.data_messages += 1;
         me.data_bytes += len;
-        me.data_cadence.event(now.at);
-        me.last_data = Some(now);
+        me.data_cadence.event(mark.at, floor);
+        me.last_data = Some(mark);
+        me.blocked_at_last_data = me.blocked_at_last_frame;
     }
 
+    /// A frame from `side`; `payload` is a control frame's payload, `None`
+    /// when the capture cut it. `owner_blocked` is the other side's blocked
+    /// time now (stored with a Ping).
     pub fn on_frame(
         &mut self,
-        side: Side,
+        side: crate::side::Side,
         header: &FrameHeader,
         payload: Option<&[u8]>,
-        now: Moment,
-    ) {
-        self.heard(side, now);
+        mark: Mark,
+        floor: Span,
+        owner_blocked: Span,
+    ) -> Outcome {
         let me = &mut self.sides[side];
         match header.opcode {
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
@@ -211,273 +192,135 @@ impl Activity {
                 // frame and ends with the first frame that has FIN set.
                 if header.opcode != Opcode::Continuation && !me.message_open {
                     me.data_messages += 1;
-                    me.data_cadence.event(now.at);
+                    me.data_cadence.event(mark.at, floor);
+                    if std::mem::take(&mut me.asked) {
+                        me.replies += 1;
+                    } else {
+                        me.unprompted += 1;
+                    }
+                    self.sides[side.other()].asked = true;
                 }
+                let me = &mut self.sides[side];
                 me.message_open = !header.fin;
                 me.data_bytes += header.payload_len;
-                me.last_data = Some(now);
+                me.last_data = Some(mark);
+                me.blocked_at_last_data = me.blocked_at_last_frame;
+                Outcome::Nothing
             }
             Opcode::Ping => {
                 me.frames.ping += 1;
-                me.last_control = Some(now);
-                me.ping_cadence.event(now.at);
+                me.last_control = Some(mark);
+                me.ping_cadence.event(mark.at, floor);
                 if me.outstanding.len() == MAX_OUTSTANDING_PINGS {
                     me.outstanding.remove(0);
                 }
                 let payload = payload.unwrap_or_default();
                 let mut ping = Ping {
-                    at: now,
+                    mark,
+                    owner_blocked,
                     len: payload.len().min(125) as u8,
                     payload: [0; 125],
                 };
                 ping.payload[..ping.len as usize].copy_from_slice(&payload[..ping.len as usize]);
                 me.outstanding.push(ping);
+                self.sides[side.other()].asked = true;
+                Outcome::Nothing
             }
             Opcode::Pong => {
                 me.frames.pong += 1;
-                me.last_control = Some(now);
-                self.on_pong(side, payload.unwrap_or_default(), now);
+                me.last_control = Some(mark);
+                self.on_pong(side, payload, mark)
             }
             Opcode::Close => {
                 me.frames.close += 1;
-                me.last_control = Some(now);
+                me.last_control = Some(mark);
                 if me.close.is_none() {
-                    me.close = Some(close_frame(payload.unwrap_or_default(), now));
+                    me.close = Some(close_frame(payload.unwrap_or_default(), mark));
                 }
+                Outcome::Nothing
             }
-            Opcode::Reserved(_) => me.frames.reserved += 1,
+            Opcode::Reserved(_) => {
+                me.frames.reserved += 1;
+                Outcome::Nothing
+            }
         }
     }
 
     /// RFC 6455 §5.5.3: a Pong answers the most recent outstanding Ping with
-    /// an equal payload, or else the most recent one (a mismatch, noted).
+    /// an equal payload, or else the most recent one (a mismatch, noted; a
+    /// payload the capture cut answers the most recent, unchecked).
     /// Answering supersedes every older outstanding Ping, since an endpoint
     /// may answer only the latest.
-    fn on_pong(&mut self, ponger: Side, payload: &[u8], now: Moment) {
+    fn on_pong(
+        &mut self,
+        ponger: crate::side::Side,
+        payload: Option<&[u8]>,
+        mark: Mark,
+    ) -> Outcome {
         let pinger = ponger.other();
-        let timeout = self.pong_timeout(pinger);
         let outstanding = &self.sides[pinger].outstanding;
         if outstanding.is_empty() {
             self.sides[ponger].unsolicited_pongs += 1;
-            return;
+            return Outcome::Nothing;
         }
-        let matched = outstanding.iter().rposition(|p| p.payload() == payload);
+        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.payload() == p));
         let index = matched.unwrap_or(outstanding.len() - 1);
         let p = &mut self.sides[pinger];
         // The answered Ping and every older one leave together.
         let Some(ping) = p.outstanding.drain(..=index).next_back() else {
-            return;
+            return Outcome::Nothing;
         };
         p.pongs_received += 1;
-        let latency = now.at.since(ping.at.at);
+        let latency = mark.at.since(ping.mark.at);
         p.pong_latency.get_or_insert_default().record(latency);
         let me = &mut self.sides[ponger];
-        if matched.is_none() {
-            me.mismatched_pongs += 1;
-            if me.first_mismatch.is_none() {
-                me.first_mismatch = Some((now, ping.payload().to_vec(), payload.to_vec()));
+        match (payload, matched) {
+            (None, _) => me.pongs_payload_unknown += 1,
+            (Some(got), None) => {
+                me.mismatched_pongs += 1;
+                if me.first_mismatch.is_none() {
+                    me.first_mismatch = Some((mark, ping.payload().to_vec(), got.to_vec()));
+                }
             }
+            (Some(_), Some(_)) => {}
         }
-        if latency > timeout {
-            me.push_episode(PastEpisode {
-                code: Code::PingUnanswered,
-                start: ping.at,
-                end: now,
-            });
-        }
+        Outcome::Answered(Answer { ping, latency })
     }
 
-    pub fn on_violation(&mut self, side: Side, code: &'static str, now: Moment) {
+    pub fn on_violation(&mut self, side: crate::side::Side, code: &'static str, mark: Mark) {
         let me = &mut self.sides[side];
         me.violations += 1;
         if me.violation_samples.len() < MAX_VIOLATION_SAMPLES {
-            me.violation_samples.push((code, now));
+            me.violation_samples.push((code, mark));
         }
     }
 
-    pub fn on_gap(&mut self, side: Side, len: u64) {
+    pub fn on_gap(&mut self, side: crate::side::Side, len: u64) {
         self.sides[side].gap_bytes += len;
     }
 
-    pub fn on_resync(&mut self, side: Side) {
+    pub fn on_resync(&mut self, side: crate::side::Side) {
         let me = &mut self.sides[side];
         me.resyncs += 1;
         // Whether a message was open is unknown after a resync.
         me.message_open = false;
     }
 
+    /// Whether either side ever sent a Ping or a Pong.
     pub fn any_heartbeat(&self) -> bool {
-        Side::BOTH
-            .iter()
-            .any(|&s| self.sides[s].frames.ping > 0 || self.sides[s].frames.pong > 0)
+        let s = &self.sides;
+        s.client.frames.ping + s.client.frames.pong + s.server.frames.ping + s.server.frames.pong
+            > 0
     }
 }
 
 /// RFC 6455 §5.5.1: an optional 2-byte status code, then a UTF-8 reason.
-fn close_frame(payload: &[u8], at: Moment) -> CloseFrame {
+fn close_frame(payload: &[u8], mark: Mark) -> CloseFrame {
     let code = payload.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let reason = payload
         .get(2..)
         .map(String::from_utf8_lossy)
         .unwrap_or_default()
         .into_owned();
-    CloseFrame { code, reason, at }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::evidence::FrameRef;
-    use crate::time::Timestamp;
-
-    fn at(ms: i64) -> Moment {
-        Moment {
-            at: Timestamp::from_nanos(ms * 1_000_000),
-            frame: FrameRef {
-                file: 0,
-                frame: ms as u64,
-            },
-        }
-    }
-
-    fn header(opcode: Opcode, fin: bool, len: u64) -> FrameHeader {
-        FrameHeader {
-            fin,
-            rsv: 0,
-            opcode,
-            mask: None,
-            payload_len: len,
-            header_len: 2,
-        }
-    }
-
-    fn ping(a: &mut Activity, side: Side, payload: &[u8], ms: i64) {
-        a.on_frame(
-            side,
-            &header(Opcode::Ping, true, payload.len() as u64),
-            Some(payload),
-            at(ms),
-        );
-    }
-
-    fn pong(a: &mut Activity, side: Side, payload: &[u8], ms: i64) {
-        a.on_frame(
-            side,
-            &header(Opcode::Pong, true, payload.len() as u64),
-            Some(payload),
-            at(ms),
-        );
-    }
-
-    #[test]
-    fn a_pong_answers_the_latest_equal_ping_and_supersedes_older_ones() {
-        let mut a = Activity::new(Thresholds::default());
-        ping(&mut a, Side::Server, b"1", 0);
-        ping(&mut a, Side::Server, b"2", 2000);
-        ping(&mut a, Side::Server, b"3", 4000);
-        pong(&mut a, Side::Client, b"2", 4100);
-        let s = &a.sides.server;
-        assert_eq!(
-            s.outstanding.len(),
-            1,
-            "ping 1 superseded, ping 3 still waits"
-        );
-        assert_eq!(s.outstanding[0].payload(), b"3");
-        assert_eq!(s.pongs_received, 1);
-        assert_eq!(
-            s.pong_latency.as_ref().unwrap().max,
-            Span::from_millis(2100)
-        );
-        assert_eq!(a.sides.client.mismatched_pongs, 0);
-    }
-
-    #[test]
-    fn an_unequal_pong_answers_the_latest_and_is_noted() {
-        let mut a = Activity::new(Thresholds::default());
-        ping(&mut a, Side::Server, b"abc", 0);
-        ping(&mut a, Side::Server, b"def", 1000);
-        pong(&mut a, Side::Client, b"", 1010);
-        assert!(a.sides.server.outstanding.is_empty());
-        assert_eq!(a.sides.client.mismatched_pongs, 1);
-        let (_, expected, got) = a.sides.client.first_mismatch.clone().unwrap();
-        assert_eq!(
-            (expected.as_slice(), got.as_slice()),
-            (&b"def"[..], &b""[..])
-        );
-    }
-
-    #[test]
-    fn a_pong_with_no_ping_is_a_one_way_heartbeat() {
-        let mut a = Activity::new(Thresholds::default());
-        pong(&mut a, Side::Client, b"", 0);
-        assert_eq!(a.sides.client.unsolicited_pongs, 1);
-        assert_eq!(a.sides.client.mismatched_pongs, 0);
-    }
-
-    #[test]
-    fn outstanding_pings_are_bounded_newest_win() {
-        let mut a = Activity::new(Thresholds::default());
-        for i in 0..20 {
-            ping(&mut a, Side::Client, &[i], i64::from(i) * 1000);
-        }
-        let out = &a.sides.client.outstanding;
-        assert_eq!(out.len(), MAX_OUTSTANDING_PINGS);
-        assert_eq!(out.last().unwrap().payload(), &[19]);
-    }
-
-    #[test]
-    fn a_late_pong_and_a_long_silence_become_episodes() {
-        let mut a = Activity::new(Thresholds::default());
-        // server pings every 2 s; the client answers, then falls silent 20 s
-        for i in 0..5 {
-            ping(&mut a, Side::Server, &[i], i64::from(i) * 2000);
-            pong(&mut a, Side::Client, &[i], i64::from(i) * 2000 + 5);
-        }
-        ping(&mut a, Side::Server, b"x", 10_000);
-        pong(&mut a, Side::Client, b"x", 30_000);
-        let episodes: Vec<Code> = a.sides.client.episodes.iter().map(|e| e.code).collect();
-        assert_eq!(episodes, vec![Code::ReadGapExceeded, Code::PingUnanswered]);
-        assert_eq!(a.sides.client.episodes[1].start, at(10_000));
-    }
-
-    #[test]
-    fn fragmented_messages_count_once() {
-        let mut a = Activity::new(Thresholds::default());
-        a.on_frame(Side::Client, &header(Opcode::Text, false, 10), None, at(0));
-        a.on_frame(
-            Side::Client,
-            &header(Opcode::Continuation, false, 10),
-            None,
-            at(1),
-        );
-        a.on_frame(
-            Side::Client,
-            &header(Opcode::Continuation, true, 5),
-            None,
-            at(2),
-        );
-        a.on_frame(Side::Client, &header(Opcode::Binary, true, 7), None, at(3));
-        let c = &a.sides.client;
-        assert_eq!(c.data_messages, 2);
-        assert_eq!(c.data_bytes, 32);
-        assert_eq!(
-            (c.frames.text, c.frames.continuation, c.frames.binary),
-            (1, 2, 1)
-        );
-    }
-
-    #[test]
-    fn close_frames_keep_code_and_reason() {
-        let mut a = Activity::new(Thresholds::default());
-        let body = [&1001u16.to_be_bytes()[..], b"going away"].concat();
-        a.on_frame(
-            Side::Server,
-            &header(Opcode::Close, true, body.len() as u64),
-            Some(&body),
-            at(5),
-        );
-        let close = a.sides.server.close.as_ref().unwrap();
-        assert_eq!(close.code, Some(1001));
-        assert_eq!(close.reason, "going away");
-    }
+    CloseFrame { code, reason, mark }
 }

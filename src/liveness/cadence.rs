@@ -9,6 +9,10 @@ const CADENCE_WINDOW: usize = 15;
 /// messages): the median of the last 15 intervals. A running window rather
 /// than all history, so a connection that changes pace is judged by its
 /// current one, and memory stays fixed.
+///
+/// Per the spec's cadence rule, events closer together than the floor
+/// (`max(1 s, 4 × SRTT)`, given by the caller) are one burst, not intervals:
+/// two Pings in one segment do not make a 0 s heartbeat.
 #[derive(Clone, Debug, Default)]
 pub struct Cadence {
     last: Option<Timestamp>,
@@ -17,25 +21,46 @@ pub struct Cadence {
     next: u8,
     /// Recomputed when an interval arrives, read on every frame.
     median: Option<Span>,
+    /// Every event, bursts included.
     pub events: u64,
+    /// Intervals counted (bursts excluded).
+    pub intervals: u64,
 }
 
+/// Intervals a heartbeat cadence needs before it counts (four heartbeats).
+pub const HEARTBEAT_INTERVALS: u64 = 3;
+/// Intervals a data cadence needs (five data messages).
+pub const DATA_INTERVALS: u64 = 4;
+
 impl Cadence {
-    pub fn event(&mut self, at: Timestamp) {
+    /// An event at `at`; one closer than `floor` to the previous counted
+    /// event belongs to the same burst.
+    pub fn event(&mut self, at: Timestamp, floor: Span) {
+        self.events += 1;
         if let Some(prev) = self.last {
-            self.ring[self.next as usize] = at.since(prev).nanos().max(0);
+            let interval = at.since(prev);
+            if interval < floor {
+                return;
+            }
+            self.ring[self.next as usize] = interval.nanos();
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
+            self.intervals += 1;
             let mut sorted = self.ring;
             let window = &mut sorted[..self.len as usize];
             window.sort_unstable();
             self.median = Some(Span::from_nanos(window[window.len() / 2]));
         }
         self.last = Some(at);
-        self.events += 1;
     }
 
-    /// The median interval, once there is at least one interval.
+    /// The median interval, once at least `min_intervals` were seen.
+    pub fn learned(&self, min_intervals: u64) -> Option<Span> {
+        self.median.filter(|_| self.intervals >= min_intervals)
+    }
+
+    /// The median interval of whatever was seen, learned or not (for
+    /// reports).
     pub fn median(&self) -> Option<Span> {
         self.median
     }
@@ -103,14 +128,39 @@ mod tests {
         Timestamp::from_nanos(ms * 1_000_000)
     }
 
+    const FLOOR: Span = Span::from_secs(1);
+
+    #[test]
+    fn a_burst_is_one_heartbeat_not_an_interval() {
+        let mut c = Cadence::default();
+        c.event(t(0), FLOOR);
+        c.event(t(0), FLOOR);
+        c.event(t(3), FLOOR);
+        assert_eq!((c.events, c.intervals, c.median()), (3, 0, None));
+        for at in [2000, 4000] {
+            c.event(t(at), FLOOR);
+        }
+        assert_eq!(c.median(), Some(Span::from_millis(2000)));
+        assert_eq!(
+            c.learned(HEARTBEAT_INTERVALS),
+            None,
+            "two intervals are not enough"
+        );
+        c.event(t(6000), FLOOR);
+        assert_eq!(
+            c.learned(HEARTBEAT_INTERVALS),
+            Some(Span::from_millis(2000))
+        );
+    }
+
     #[test]
     fn cadence_is_the_median_of_recent_intervals() {
         let mut c = Cadence::default();
         assert_eq!(c.median(), None);
-        c.event(t(0));
+        c.event(t(0), FLOOR);
         assert_eq!(c.median(), None);
         for (i, at) in [2000, 4000, 6100, 8000, 30000].iter().enumerate() {
-            c.event(t(*at));
+            c.event(t(*at), FLOOR);
             assert!(c.median().is_some(), "after {i}");
         }
         // intervals 2000, 2000, 2100, 1900, 22000 → median 2000
@@ -118,10 +168,10 @@ mod tests {
         // a new pace takes over once it fills most of the window
         let mut at = 30000;
         for _ in 0..15 {
-            at += 500;
-            c.event(t(at));
+            at += 1500;
+            c.event(t(at), FLOOR);
         }
-        assert_eq!(c.median(), Some(Span::from_millis(500)));
+        assert_eq!(c.median(), Some(Span::from_millis(1500)));
     }
 
     #[test]

@@ -1,672 +1,469 @@
-//! The verdict: at one instant, which of the spec's reasons hold, and the
-//! evidence for each (numbers, and frames to open in Wireshark).
+//! One connection's judge: events in, a verdict out at any instant.
 //!
-//! Every rule reads facts recorded during the pass (TCP endpoints, the
-//! WebSocket activity) and the evaluation time; none reads a clock.
+//! [`Judge::on_event`] takes events in time order; [`Judge::judge`] answers
+//! for any instant at or after the last event (the caller feeds nothing
+//! past the instant it asks about). As in smoltcp's `poll(timestamp)`, time
+//! is a parameter: the judge never reads a clock.
 
 use serde::Serialize;
 
-use super::activity::Activity;
-use super::{Code, Kind, Thresholds, Verdict, DATA_CADENCE_MESSAGES};
-use crate::evidence::{FrameRef, Moment};
-use crate::side::Side;
-use crate::tcp::{Connection, TcpState};
+use super::activity::{Activity, Outcome};
+use super::event::{Event, EventKind, Mark, TcpEvent, TcpInfo, WsEvent};
+use super::rules::{self, Checks, View};
+use super::transport::{ProbeRun, Stall, Transport, ZeroWindow};
+use super::{Code, Kind, Thresholds, Verdict};
+use crate::evidence::EvidenceRef;
+use crate::side::{PerSide, Side};
 use crate::time::{Span, Timestamp};
-use crate::websocket::{Session, SessionKind};
 
-/// The numbers behind a reason. Only the fields that apply are printed.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Evidence {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backlog_bytes: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retransmissions: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zero_window_probes: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gap_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub threshold_s: Option<f64>,
-    /// Hex of the Ping payload that went unanswered or was echoed wrongly.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ping_payload: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pong_payload: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outstanding_pings: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub missed_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub close_code: Option<u16>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<&'static str>,
-    /// Capture frames that show it.
-    pub frames: Vec<FrameRef>,
+/// What the judge can see of the application: WebSocket frames, or only
+/// TLS records (wss without keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Frames,
+    TlsRecords,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// The numbers behind a reason, for the report to print (only those that
+/// apply are set). Spans are exact; rounding is the report's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    pub backlog_bytes: Option<u32>,
+    pub retransmissions: Option<u32>,
+    pub window: Option<u32>,
+    pub probes: Option<u32>,
+    /// How long the condition has held (time the side could not act
+    /// deducted, where a rule does so).
+    pub gap: Option<Span>,
+    pub threshold: Option<Span>,
+    /// Share of the recent window the condition held (slow_reader).
+    pub share: Option<f64>,
+    pub ping_payload: Option<Vec<u8>>,
+    pub pong_payload: Option<Vec<u8>>,
+    pub outstanding_pings: Option<usize>,
+    pub count: Option<u64>,
+    pub missed_bytes: Option<u64>,
+    pub close_code: Option<u16>,
+    pub interval: Option<Span>,
+    pub violations: Vec<&'static str>,
+}
+
+/// A reason (or a note) that holds at the instant judged.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Reason {
     pub code: Code,
-    pub kind: Kind,
-    /// The endpoint at fault; null for `no_heartbeat`.
+    /// The endpoint at fault; `None` for `no_heartbeat` and some notes.
     pub side: Option<Side>,
-    /// When the condition began (the stall's start, the silent side's last
-    /// frame, the unanswered Ping…).
+    /// When the condition began.
     pub since: Timestamp,
-    pub detail: String,
-    pub evidence: Evidence,
+    pub facts: Facts,
+    /// What proves it, oldest first.
+    pub evidence: Vec<EvidenceRef>,
+}
+
+impl Reason {
+    pub fn kind(&self) -> Kind {
+        self.code.kind()
+    }
+}
+
+/// Something owed at the instant judged whose threshold has not passed:
+/// it becomes a reason at `due` if nothing arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub code: Code,
+    pub side: Option<Side>,
+    pub since: Timestamp,
+    pub due: Timestamp,
 }
 
 /// A stall or silence that ended (recovered, or with the connection).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Episode {
     pub code: Code,
     pub side: Option<Side>,
-    pub start: Timestamp,
-    pub end: Timestamp,
-    pub duration_s: f64,
-    pub frames: [FrameRef; 2],
+    pub start: Mark,
+    pub end: Mark,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
+    pub pending: Vec<Pending>,
     pub notes: Vec<Reason>,
     pub episodes: Vec<Episode>,
+    /// Episodes beyond the bound, counted only.
+    pub episodes_dropped: u32,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Past episodes kept per connection; later ones are counted, not kept.
+pub const MAX_EPISODES: usize = 32;
+
+/// A probe's previous TCP_INFO reading, to turn cumulative counters into
+/// events.
+#[derive(Clone, Copy, Debug, Default)]
+struct LastInfo {
+    bytes_acked: u64,
+    total_retrans: u32,
 }
 
-fn secs(span: Span) -> f64 {
-    (span.secs_f64() * 1e3).round() / 1e3
+/// The judge of one connection.
+#[derive(Clone, Debug)]
+pub struct Judge {
+    th: Thresholds,
+    visibility: Visibility,
+    tcp: PerSide<Transport>,
+    ws: Activity,
+    first: Option<Mark>,
+    last: Option<Mark>,
+    episodes: Vec<Episode>,
+    episodes_dropped: u32,
+    info: Option<Box<LastInfo>>,
 }
 
-/// Judges `conn` at `at`. The connection holds the state as of `at` (the
-/// pipeline stops feeding it there).
-pub fn judge(conn: &Connection<Session>, at: Timestamp, th: &Thresholds) -> Judgement {
-    let session = &conn.observer;
-    let ws = &session.activity;
-    let frames_visible = matches!(session.kind, SessionKind::WebSocket { .. });
+impl Judge {
+    pub fn new(th: Thresholds, visibility: Visibility) -> Self {
+        Judge {
+            th,
+            visibility,
+            tcp: PerSide::default(),
+            ws: Activity::default(),
+            first: None,
+            last: None,
+            episodes: Vec::new(),
+            episodes_dropped: 0,
+            info: None,
+        }
+    }
 
-    let both_close = ws.sides.client.close.is_some() && ws.sides.server.close.is_some();
-    let both_fin = conn.endpoints.client.fin.is_some() && conn.endpoints.server.fin.is_some();
-    let end = closing_moment(conn, ws);
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.th
+    }
 
-    let mut notes = notes(conn, ws, both_close, both_fin);
-    let mut episodes = past_episodes(conn, ws, th);
+    pub fn visibility(&self) -> Visibility {
+        self.visibility
+    }
 
-    let verdict = if both_close || both_fin || conn.state == TcpState::Closed {
-        Some(Verdict::Closed)
-    } else if conn.state == TcpState::Reset {
-        Some(Verdict::Aborted)
-    } else {
-        None
-    };
+    /// What each side wrote (frame counts, heartbeats, Close frames).
+    pub fn activity(&self) -> &Activity {
+        &self.ws
+    }
 
-    if let Some(verdict) = verdict {
-        // Ended: the hard reasons that held just before the end become
-        // episodes ending there.
-        if let Some(end) = end {
-            let before = Timestamp::from_nanos(end.at.nanos() - 1);
-            for r in hard_reasons(conn, ws, before, th, frames_visible) {
+    /// What the judge knows of `side`'s TCP.
+    pub fn transport(&self, side: Side) -> &Transport {
+        &self.tcp[side]
+    }
+
+    /// The first and last events' marks.
+    pub fn span(&self) -> Option<(Mark, Mark)> {
+        self.first.zip(self.last)
+    }
+
+    /// The roles turned out the other way round: per-side state follows.
+    pub fn swap_sides(&mut self) {
+        self.tcp.swap();
+        self.ws.sides.swap();
+        for e in &mut self.episodes {
+            e.side = e.side.map(Side::other);
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            th: &self.th,
+            frames: self.visibility == Visibility::Frames,
+            tcp: &self.tcp,
+            ws: &self.ws,
+            first: self.first.unwrap_or_default(),
+        }
+    }
+
+    fn push_episode(&mut self, episode: Option<Episode>) {
+        let Some(episode) = episode else { return };
+        if self.episodes.len() < MAX_EPISODES {
+            self.episodes.push(episode);
+        } else {
+            self.episodes_dropped += 1;
+        }
+    }
+
+    /// Takes one event. Events come in time order.
+    pub fn on_event(&mut self, event: &Event<'_>) {
+        let mark = event.mark;
+        self.first.get_or_insert(mark);
+        self.last = Some(mark);
+        match event.kind {
+            EventKind::Tcp(e) => self.on_tcp(event.side, e, mark),
+            EventKind::Ws(e) => self.on_ws(event.side, e, mark),
+            EventKind::TcpInfo(info) => self.on_tcp_info(event.side, info, mark),
+        }
+    }
+
+    fn on_tcp(&mut self, side: Side, event: TcpEvent, mark: Mark) {
+        let peer = side.other();
+        match event {
+            TcpEvent::Window {
+                window,
+                scale_known,
+            } => {
+                // Any segment answers the peer's keep-alives and probes.
+                self.tcp[peer].probes = None;
+                let me = &mut self.tcp[side];
+                me.last_segment = Some(mark);
+                me.window = Some(window);
+                me.scale_known = scale_known;
+                match (window, me.zero_window) {
+                    (0, None) => {
+                        me.zero_window = Some(ZeroWindow {
+                            since: mark,
+                            probes: 0,
+                        })
+                    }
+                    (1.., Some(open)) => {
+                        me.zero_window = None;
+                        let ep = rules::zero_window_stall::on_reopen(&self.th, side, open, mark);
+                        if ep.is_some() {
+                            self.tcp[side].zero_window_stall_ended = Some(mark.at);
+                        }
+                        self.push_episode(ep);
+                    }
+                    _ => {}
+                }
+            }
+            TcpEvent::Acked { in_flight, srtt } => {
+                let ep = rules::peer_unreachable::on_ack(&self.view(), side, mark);
+                self.push_episode(ep);
+                let me = &mut self.tcp[side];
+                me.in_flight = in_flight;
+                me.srtt = srtt.or(me.srtt);
+                me.stall = (in_flight > 0).then_some(Stall {
+                    since: mark,
+                    retransmissions: 0,
+                    first_retransmission: None,
+                    last_retransmission: None,
+                });
+            }
+            TcpEvent::Sent {
+                len,
+                retransmission,
+                in_flight,
+            } => {
+                let me = &mut self.tcp[side];
+                me.in_flight = in_flight;
+                me.probes = None;
+                if len > 0 {
+                    me.last_payload = Some(mark);
+                }
+                if in_flight > 0 && me.stall.is_none() {
+                    me.stall = Some(Stall {
+                        since: mark,
+                        retransmissions: 0,
+                        first_retransmission: None,
+                        last_retransmission: None,
+                    });
+                }
+                if retransmission {
+                    me.retransmissions += 1;
+                    if let Some(stall) = &mut me.stall {
+                        stall.retransmissions += 1;
+                        stall.first_retransmission.get_or_insert(mark);
+                        stall.last_retransmission = Some(mark);
+                    }
+                }
+            }
+            TcpEvent::Probe { zero_window } => {
+                let me = &mut self.tcp[side];
+                if zero_window {
+                    me.zero_window_probes += 1;
+                } else {
+                    me.keepalives += 1;
+                }
+                me.probes = Some(match me.probes {
+                    Some(run) => ProbeRun {
+                        count: run.count + 1,
+                        last: mark,
+                        ..run
+                    },
+                    None => ProbeRun {
+                        count: 1,
+                        first: mark,
+                        last: mark,
+                    },
+                });
+                if let (true, Some(z)) = (zero_window, &mut self.tcp[peer].zero_window) {
+                    z.probes += 1;
+                }
+            }
+            TcpEvent::Fin => {
+                self.tcp[side].fin.get_or_insert(mark);
+            }
+            TcpEvent::Rst => {
+                self.tcp[side].rst.get_or_insert(mark);
+            }
+            TcpEvent::Missed { bytes } => {
+                let me = &mut self.tcp[side];
+                me.missed_bytes += bytes;
+                me.first_missed.get_or_insert(mark);
+            }
+        }
+        self.update_blocked(mark.at);
+    }
+
+    /// Re-derives, after a TCP fact, which side cannot send and whose
+    /// window is closed.
+    fn update_blocked(&mut self, now: Timestamp) {
+        for side in Side::BOTH {
+            let (me, peer) = (&self.tcp[side], &self.tcp[side.other()]);
+            let blocked = peer.window_closed(me.in_flight) || me.stalled();
+            let closed = me.window_closed(peer.in_flight);
+            let me = &mut self.tcp[side];
+            me.blocked.set(blocked, now);
+            me.note_window_closed(closed, now);
+            if let Some(spans) = &mut me.closed_window {
+                spans.trim(Timestamp::from_nanos(
+                    now.nanos()
+                        .saturating_sub(rules::slow_reader::WINDOW.nanos()),
+                ));
+            }
+        }
+    }
+
+    fn on_ws(&mut self, side: Side, event: WsEvent<'_>, mark: Mark) {
+        let floor = self.floor();
+        match event {
+            WsEvent::Frame {
+                header,
+                control_payload,
+            } => {
+                self.heard(side, mark);
+                let owner_blocked = self.tcp[side.other()].blocked.at(mark.at);
+                let outcome =
+                    self.ws
+                        .on_frame(side, &header, control_payload, mark, floor, owner_blocked);
+                if let Outcome::Answered(answer) = outcome {
+                    let ep = rules::ping_unanswered::on_answer(&self.view(), side, &answer, mark);
+                    self.push_episode(ep);
+                }
+            }
+            WsEvent::Record { len } => {
+                self.heard(side, mark);
+                self.ws.on_record(side, len, mark, floor);
+            }
+            WsEvent::Violation { code } => self.ws.on_violation(side, code, mark),
+            WsEvent::Resynced => self.ws.on_resync(side),
+            WsEvent::Gap { len } => self.ws.on_gap(side, len),
+        }
+    }
+
+    /// A frame or record from `side`: a silence that just ended may have
+    /// been a read gap.
+    fn heard(&mut self, side: Side, mark: Mark) {
+        let ep = rules::read_gap_exceeded::on_heard(&self.view(), side, mark);
+        self.push_episode(ep);
+        let blocked = self.tcp[side].blocked.at(mark.at);
+        self.ws.heard(side, mark, blocked);
+    }
+
+    /// A probe's reading of its own socket (`side` is the probe's side):
+    /// cumulative counters become the same TCP facts packets give.
+    fn on_tcp_info(&mut self, side: Side, info: TcpInfo, mark: Mark) {
+        let last = *self.info.get_or_insert_default().as_ref();
+        let in_flight = info
+            .unacked_segments
+            .saturating_mul(info.snd_mss.max(1))
+            .saturating_add(info.notsent_bytes);
+        let peer = side.other();
+        let window = TcpEvent::Window {
+            window: info.snd_wnd,
+            scale_known: true,
+        };
+        self.on_tcp(peer, window, mark);
+        if info.bytes_acked > last.bytes_acked {
+            let srtt = Some(info.srtt);
+            self.on_tcp(side, TcpEvent::Acked { in_flight, srtt }, mark);
+        }
+        let retrans = info.total_retrans.saturating_sub(last.total_retrans);
+        for i in 0..retrans.clamp(1, 16) {
+            let sent = TcpEvent::Sent {
+                len: 0,
+                retransmission: i < retrans,
+                in_flight,
+            };
+            self.on_tcp(side, sent, mark);
+        }
+        if let Some(l) = &mut self.info {
+            l.bytes_acked = info.bytes_acked;
+            l.total_retrans = info.total_retrans;
+        }
+    }
+
+    /// The floor under every threshold derived from a cadence.
+    fn floor(&self) -> Span {
+        let srtt = self.tcp.client.srtt.max(self.tcp.server.srtt);
+        super::floor(srtt)
+    }
+
+    /// The verdict at `at`, with its reasons, what is pending, notes and
+    /// past episodes. `at` must not be before the last event.
+    pub fn judge(&self, at: Timestamp) -> Judgement {
+        let view = self.view();
+        let notes = rules::notes::check(&view);
+        let mut episodes = self.episodes.clone();
+        let end = rules::closing(&view);
+        if let Some((verdict, end)) = end {
+            // Ended: the hard reasons that held just before the end become
+            // episodes ending there.
+            let before = Timestamp::from_nanos(end.at.nanos().saturating_sub(1));
+            let mut checks = Checks::default();
+            rules::check_all(&view, before, &mut checks);
+            for r in checks.reasons.iter().filter(|r| r.kind() == Kind::Hard) {
                 episodes.push(Episode {
                     code: r.code,
                     side: r.side,
-                    start: r.since,
-                    end: end.at,
-                    duration_s: secs(end.at.since(r.since)),
-                    frames: [
-                        r.evidence.frames.first().copied().unwrap_or(end.frame),
-                        end.frame,
-                    ],
+                    start: Mark {
+                        at: r.since,
+                        evidence: r.evidence.first().copied().unwrap_or(end.evidence),
+                    },
+                    end,
                 });
             }
+            episodes.sort_by_key(|e| e.start.at);
+            return Judgement {
+                verdict,
+                reasons: Vec::new(),
+                pending: Vec::new(),
+                notes,
+                episodes,
+                episodes_dropped: self.episodes_dropped,
+            };
         }
-        episodes.sort_by_key(|e| e.start);
-        return Judgement {
+        let mut checks = Checks::default();
+        rules::check_all(&view, at, &mut checks);
+        let hard = checks.reasons.iter().any(|r| r.kind() == Kind::Hard);
+        let verdict = if hard {
+            Verdict::FalseAlive
+        } else if !checks.reasons.is_empty() {
+            Verdict::Suspect
+        } else {
+            Verdict::Alive
+        };
+        episodes.sort_by_key(|e| e.start.at);
+        checks.pending.sort_by_key(|p| p.due);
+        Judgement {
             verdict,
-            reasons: Vec::new(),
+            reasons: checks.reasons,
+            pending: checks.pending,
             notes,
             episodes,
-        };
-    }
-
-    let mut reasons = hard_reasons(conn, ws, at, th, frames_visible);
-    let hard = !reasons.is_empty();
-    reasons.extend(soft_reasons(conn, ws, at, th, frames_visible));
-    let verdict = if hard {
-        Verdict::FalseAlive
-    } else if !reasons.is_empty() {
-        Verdict::Suspect
-    } else {
-        Verdict::Alive
-    };
-    notes.sort_by_key(|n| n.code);
-    episodes.sort_by_key(|e| e.start);
-    Judgement {
-        verdict,
-        reasons,
-        notes,
-        episodes,
-    }
-}
-
-/// The packet that ended the connection: the RST, or the later of the two
-/// FINs / Close frames.
-fn closing_moment(conn: &Connection<Session>, ws: &Activity) -> Option<Moment> {
-    let e = &conn.endpoints;
-    if let Some(side) = conn.reset_by {
-        return e[side].rst;
-    }
-    let fins = e
-        .client
-        .fin
-        .zip(e.server.fin)
-        .map(|(a, b)| a.max_by_key_at(b));
-    let closes = ws
-        .sides
-        .client
-        .close
-        .as_ref()
-        .zip(ws.sides.server.close.as_ref())
-        .map(|(a, b)| a.at.max_by_key_at(b.at));
-    match (fins, closes) {
-        (Some(f), Some(c)) => Some(f.min_by_key_at(c)),
-        (f, c) => f.or(c),
-    }
-}
-
-trait ByTime {
-    fn max_by_key_at(self, other: Self) -> Self;
-    fn min_by_key_at(self, other: Self) -> Self;
-}
-
-impl ByTime for Moment {
-    fn max_by_key_at(self, other: Moment) -> Moment {
-        if other.at > self.at {
-            other
-        } else {
-            self
-        }
-    }
-    fn min_by_key_at(self, other: Moment) -> Moment {
-        if other.at < self.at {
-            other
-        } else {
-            self
-        }
-    }
-}
-
-fn reason(
-    code: Code,
-    side: Option<Side>,
-    since: Timestamp,
-    detail: String,
-    evidence: Evidence,
-) -> Reason {
-    Reason {
-        code,
-        kind: code.kind(),
-        side,
-        since,
-        detail,
-        evidence,
-    }
-}
-
-fn hard_reasons(
-    conn: &Connection<Session>,
-    ws: &Activity,
-    at: Timestamp,
-    th: &Thresholds,
-    frames_visible: bool,
-) -> Vec<Reason> {
-    let mut out = Vec::new();
-    let tcp_open = !matches!(conn.state, TcpState::Closed | TcpState::Reset);
-
-    for sender in Side::BOTH {
-        let e = &conn.endpoints[sender];
-        let peer = sender.other();
-        // peer_unreachable: our bytes wait, unacknowledged, past the ACK
-        // stall, and we retransmitted them (the peer is not ACKing).
-        let stall = &e.ack_stall;
-        if let Some(since) = stall.since {
-            let limit = th.ack_stall(e.rtt.srtt());
-            let waited = at.since(since.at);
-            if e.backlog() > 0
-                && waited > limit
-                && stall.retransmissions >= th.ack_stall_retransmissions
-            {
-                let mut frames = vec![since.frame];
-                frames.extend(stall.first_retransmission.map(|m| m.frame));
-                frames.extend(stall.last_retransmission.map(|m| m.frame));
-                frames.dedup();
-                out.push(reason(
-                    Code::PeerUnreachable,
-                    Some(peer),
-                    since.at,
-                    format!(
-                        "{} has not acknowledged {} bytes from the {} for {:.1}s ({} retransmissions; stall threshold {:.1}s)",
-                        peer.name(),
-                        e.backlog(),
-                        sender.name(),
-                        waited.secs_f64(),
-                        stall.retransmissions,
-                        limit.secs_f64()
-                    ),
-                    Evidence {
-                        backlog_bytes: Some(e.backlog()),
-                        retransmissions: Some(stall.retransmissions),
-                        gap_s: Some(secs(waited)),
-                        threshold_s: Some(secs(limit)),
-                        frames,
-                        ..Evidence::default()
-                    },
-                ));
-            }
+            episodes_dropped: self.episodes_dropped,
         }
     }
 
-    for side in Side::BOTH {
-        // zero_window_stall: this side advertises a zero window, held.
-        let zw = &conn.endpoints[side].zero_window;
-        if let Some(open) = zw.open {
-            let held = at.since(open.at);
-            if held >= th.zero_window {
-                out.push(reason(
-                    Code::ZeroWindowStall,
-                    Some(side),
-                    open.at,
-                    format!(
-                        "{} has advertised a zero receive window for {:.1}s: its application stopped reading ({} probes from the {})",
-                        side.name(),
-                        held.secs_f64(),
-                        zw.probes_in_open,
-                        side.other().name()
-                    ),
-                    Evidence {
-                        window: Some(0),
-                        zero_window_probes: Some(zw.probes_in_open),
-                        gap_s: Some(secs(held)),
-                        threshold_s: Some(secs(th.zero_window)),
-                        frames: vec![open.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
+    /// The instant the connection ended (its later FIN or Close, or its
+    /// RST), if it did.
+    pub fn ended(&self) -> Option<(Verdict, Mark)> {
+        rules::closing(&self.view())
     }
-
-    if frames_visible {
-        for pinger in Side::BOTH {
-            // ping_unanswered: the oldest outstanding Ping is older than the
-            // pong timeout. Older ones were superseded by answering only.
-            let owner = pinger.other();
-            let timeout = ws.pong_timeout(pinger);
-            let outstanding = &ws.sides[pinger].outstanding;
-            if let Some(ping) = outstanding.iter().find(|p| at.since(p.at.at) > timeout) {
-                let waited = at.since(ping.at.at);
-                out.push(reason(
-                    Code::PingUnanswered,
-                    Some(owner),
-                    ping.at.at,
-                    format!(
-                        "{} has not answered a Ping sent {:.1}s ago (pong timeout {:.1}s; {} Ping(s) outstanding)",
-                        owner.name(),
-                        waited.secs_f64(),
-                        timeout.secs_f64(),
-                        outstanding.len()
-                    ),
-                    Evidence {
-                        ping_payload: Some(hex(ping.payload())),
-                        outstanding_pings: Some(outstanding.len()),
-                        gap_s: Some(secs(waited)),
-                        threshold_s: Some(secs(timeout)),
-                        frames: vec![ping.at.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
-    }
-
-    for side in Side::BOTH {
-        // read_gap_exceeded: a side with a cadence (or a Pong owed) has
-        // written nothing for longer than the read deadline. Not silent,
-        // though, is a side whose writes the peer is blocking (bytes
-        // unacknowledged and retransmitted, or a zero window from the
-        // peer): that is the peer's fault, reported on the peer. And a side
-        // that sent Close may send nothing more (RFC 6455 §5.5.1).
-        let me = &ws.sides[side];
-        let e = &conn.endpoints[side];
-        let zero_window = conn.endpoints[side.other()].zero_window.open.is_some();
-        let blocked = zero_window || (e.backlog() > 0 && e.ack_stall.retransmissions > 0);
-        let judged = me.has_cadence() || (frames_visible && ws.owes_pong(side));
-        if let (Some(last), true, false) = (me.last_frame, judged, blocked || me.close.is_some()) {
-            let deadline = ws.read_deadline(side);
-            let gap = at.since(last.at);
-            if gap > deadline {
-                let what = if frames_visible {
-                    "frame"
-                } else {
-                    "TLS record"
-                };
-                out.push(reason(
-                    Code::ReadGapExceeded,
-                    Some(side),
-                    last.at,
-                    format!(
-                        "no {what} from the {} for {:.1}s (read deadline {:.1}s)",
-                        side.name(),
-                        gap.secs_f64(),
-                        deadline.secs_f64()
-                    ),
-                    Evidence {
-                        gap_s: Some(secs(gap)),
-                        threshold_s: Some(secs(deadline)),
-                        frames: vec![last.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
-    }
-
-    for side in Side::BOTH {
-        let other = side.other();
-        let fin = conn.endpoints[side].fin;
-        let close = ws.sides[side].close.as_ref();
-        // half_closed: FIN with no Close frame before it, the other side
-        // still open past the timeout (RFC 6455 §7.1.1 wants Close first).
-        if let Some(fin) = fin {
-            let no_close_first = close.is_none_or(|c| c.at.at > fin.at);
-            let other_open = tcp_open && conn.endpoints[other].fin.is_none();
-            let held = at.since(fin.at);
-            if no_close_first && other_open && held > th.half_close_timeout && frames_visible {
-                out.push(reason(
-                    Code::HalfClosed,
-                    Some(side),
-                    fin.at,
-                    format!(
-                        "{} sent FIN without a WebSocket Close {:.1}s ago; the {} still holds the connection open",
-                        side.name(),
-                        held.secs_f64(),
-                        other.name()
-                    ),
-                    Evidence {
-                        gap_s: Some(secs(held)),
-                        threshold_s: Some(secs(th.half_close_timeout)),
-                        frames: vec![fin.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
-        // close_handshake_incomplete: Close sent, none back, TCP open.
-        if let (Some(close), None, true) = (close, ws.sides[other].close.as_ref(), tcp_open) {
-            let waited = at.since(close.at.at);
-            if waited > th.close_timeout {
-                out.push(reason(
-                    Code::CloseHandshakeIncomplete,
-                    Some(other),
-                    close.at.at,
-                    format!(
-                        "{} sent Close{} {:.1}s ago and the {} has not answered it (RFC 6455 §5.5.1)",
-                        side.name(),
-                        close.code.map(|c| format!(" {c}")).unwrap_or_default(),
-                        waited.secs_f64(),
-                        other.name()
-                    ),
-                    Evidence {
-                        close_code: close.code,
-                        gap_s: Some(secs(waited)),
-                        threshold_s: Some(secs(th.close_timeout)),
-                        frames: vec![close.at.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
-    }
-    out
-}
-
-fn soft_reasons(
-    conn: &Connection<Session>,
-    ws: &Activity,
-    at: Timestamp,
-    th: &Thresholds,
-    frames_visible: bool,
-) -> Vec<Reason> {
-    let mut out = Vec::new();
-    if frames_visible {
-        for side in Side::BOTH {
-            // app_stall_control_only: data had a cadence and stopped, while
-            // control frames (Pongs, Pings) still flow.
-            let me = &ws.sides[side];
-            let (Some(last_data), Some(last_control)) = (me.last_data, me.last_control) else {
-                continue;
-            };
-            if me.data_messages < DATA_CADENCE_MESSAGES {
-                continue;
-            }
-            let deadline = ws.read_deadline(side);
-            let stall = th.data_stall(me.data_cadence.median(), deadline);
-            let quiet = at.since(last_data.at);
-            if quiet > stall
-                && last_control.at > last_data.at
-                && at.since(last_control.at) <= deadline
-            {
-                out.push(reason(
-                    Code::AppStallControlOnly,
-                    Some(side),
-                    last_data.at,
-                    format!(
-                        "{} still sends control frames but no data for {:.1}s (it had a data message every {:.1}s; stall threshold {:.1}s)",
-                        side.name(),
-                        quiet.secs_f64(),
-                        me.data_cadence.median().unwrap_or_default().secs_f64(),
-                        stall.secs_f64()
-                    ),
-                    Evidence {
-                        gap_s: Some(secs(quiet)),
-                        threshold_s: Some(secs(stall)),
-                        count: Some(me.data_messages),
-                        frames: vec![last_data.frame, last_control.frame],
-                        ..Evidence::default()
-                    },
-                ));
-            }
-        }
-    }
-
-    // no_heartbeat: idle past the threshold, and nothing on this connection
-    // would notice a dead peer (no Ping/Pong, no TCP keep-alive).
-    let e = &conn.endpoints;
-    let keepalives = e.client.keepalives + e.server.keepalives;
-    let last_heard = [e.client.last_payload, e.server.last_payload]
-        .into_iter()
-        .flatten()
-        .max_by_key(|m| m.at);
-    if let Some(last) = last_heard {
-        let idle = at.since(last.at);
-        if idle > th.idle && !ws.any_heartbeat() && keepalives == 0 {
-            out.push(reason(
-                Code::NoHeartbeat,
-                None,
-                last.at,
-                format!(
-                    "idle for {:.1}s with no Ping/Pong and no TCP keep-alive ever seen: a dead peer would look the same",
-                    idle.secs_f64()
-                ),
-                Evidence {
-                    gap_s: Some(secs(idle)),
-                    threshold_s: Some(secs(th.idle)),
-                    frames: vec![last.frame],
-                    ..Evidence::default()
-                },
-            ));
-        }
-    }
-
-    for side in Side::BOTH {
-        // capture_loss: the receiver ACKed bytes the capture never saw.
-        let missed = e[side].assembler.gaps.acked_unseen;
-        if missed > 0 {
-            out.push(reason(
-                Code::CaptureLoss,
-                Some(side),
-                conn.first.at,
-                format!(
-                    "the capture missed {missed} bytes the {} sent (the {} acknowledged them): findings about this direction may be incomplete",
-                    side.name(),
-                    side.other().name()
-                ),
-                Evidence {
-                    missed_bytes: Some(missed),
-                    frames: Vec::new(),
-                    ..Evidence::default()
-                },
-            ));
-        }
-    }
-    out
-}
-
-fn notes(
-    conn: &Connection<Session>,
-    ws: &Activity,
-    both_close: bool,
-    both_fin: bool,
-) -> Vec<Reason> {
-    let mut out = Vec::new();
-    for side in Side::BOTH {
-        let me = &ws.sides[side];
-        if let Some((at, ping, pong)) = &me.first_mismatch {
-            out.push(reason(
-                Code::PongPayloadMismatch,
-                Some(side),
-                at.at,
-                format!(
-                    "{} answered {} Ping(s) with a Pong whose payload differs (RFC 6455 §5.5.3 requires an echo)",
-                    side.name(),
-                    me.mismatched_pongs
-                ),
-                Evidence {
-                    ping_payload: Some(hex(ping)),
-                    pong_payload: Some(hex(pong)),
-                    count: Some(u64::from(me.mismatched_pongs)),
-                    frames: vec![at.frame],
-                    ..Evidence::default()
-                },
-            ));
-        }
-        if me.violations > 0 {
-            let mut codes: Vec<&'static str> =
-                me.violation_samples.iter().map(|(c, _)| *c).collect();
-            codes.dedup();
-            let first = me
-                .violation_samples
-                .first()
-                .map(|(_, m)| *m)
-                .unwrap_or(conn.first);
-            out.push(reason(
-                Code::ProtocolViolation,
-                Some(side),
-                first.at,
-                format!(
-                    "{} broke RFC 6455 framing rules {} time(s): {}",
-                    side.name(),
-                    me.violations,
-                    codes.join(", ")
-                ),
-                Evidence {
-                    count: Some(u64::from(me.violations)),
-                    violations: codes,
-                    frames: me.violation_samples.iter().map(|(_, m)| m.frame).collect(),
-                    ..Evidence::default()
-                },
-            ));
-        }
-    }
-    let reset = conn.state == TcpState::Reset;
-    if (both_fin || reset) && !both_close {
-        let e = &conn.endpoints;
-        let end = conn
-            .reset_by
-            .and_then(|s| e[s].rst)
-            .or(e.client.fin)
-            .or(e.server.fin);
-        let fin = end.unwrap_or(conn.last);
-        out.push(reason(
-            Code::CloseWithoutWebsocketClose,
-            None,
-            fin.at,
-            "TCP closed without the WebSocket closing handshake (RFC 6455 §7.1.5: abnormal closure, 1006)".into(),
-            Evidence {
-                frames: vec![fin.frame],
-                ..Evidence::default()
-            },
-        ));
-    }
-    out
-}
-
-fn past_episodes(conn: &Connection<Session>, ws: &Activity, th: &Thresholds) -> Vec<Episode> {
-    let mut out = Vec::new();
-    let mut push = |code, side, start: Moment, end: Moment| {
-        out.push(Episode {
-            code,
-            side,
-            start: start.at,
-            end: end.at,
-            duration_s: secs(end.at.since(start.at)),
-            frames: [start.frame, end.frame],
-        })
-    };
-    for side in Side::BOTH {
-        let e = &conn.endpoints[side];
-        let limit = th.ack_stall(e.rtt.srtt());
-        for s in &e.ack_stall.episodes {
-            if s.end.at.since(s.start.at) > limit && s.count >= th.ack_stall_retransmissions {
-                push(Code::PeerUnreachable, Some(side.other()), s.start, s.end);
-            }
-        }
-        for z in &e.zero_window.episodes {
-            if z.end.at.since(z.start.at) >= th.zero_window {
-                push(Code::ZeroWindowStall, Some(side), z.start, z.end);
-            }
-        }
-        for p in &ws.sides[side].episodes {
-            if p.code == Code::ReadGapExceeded && writes_blocked(conn, side, p.start.at, p.end.at) {
-                continue; // the peer's fault, as for a current read gap
-            }
-            push(p.code, Some(side), p.start, p.end);
-        }
-    }
-    out
-}
-
-/// Whether the peer blocked `side`'s writes at some point in `[from, to]`:
-/// a zero window it advertised, or an ACK stall with retransmissions of
-/// `side`'s bytes. A silence then is not `side`'s.
-fn writes_blocked(conn: &Connection<Session>, side: Side, from: Timestamp, to: Timestamp) -> bool {
-    let overlaps = |start: Timestamp, end: Timestamp| start <= to && end >= from;
-    let zw = &conn.endpoints[side.other()].zero_window;
-    let stall = &conn.endpoints[side].ack_stall;
-    zw.episodes.iter().any(|z| overlaps(z.start.at, z.end.at))
-        || zw.open.is_some_and(|o| o.at <= to)
-        || stall
-            .episodes
-            .iter()
-            .any(|s| overlaps(s.start.at, s.end.at))
-        || (stall.retransmissions > 0 && stall.since.is_some_and(|s| s.at <= to))
 }

@@ -2,13 +2,27 @@
 //! closes) and what TCP shows (ACK progress, windows, FIN/RST), decide at
 //! one instant whether a connection is really alive, and prove it.
 //!
-//! `activity` records, in one pass and bounded memory, the per-side facts
-//! that cannot be recovered later (ping/pong pairing, cadences, gaps);
-//! `judge` turns those and the TCP facts into a verdict with reasons.
+//! The judge takes [`event::Event`]s, one connection at a time, and answers
+//! [`judge::Judge::judge`] for any instant at or after the last event:
+//!
+//! - `event`: the input vocabulary (TCP facts, WebSocket frames, a probe's
+//!   TCP_INFO readings), each with its time and evidence reference;
+//! - `transport` and `activity`: what the judge remembers of each side's TCP
+//!   and WebSocket traffic, in bounded memory;
+//! - `rules`: one file per reason code, holding its current check, its
+//!   past-episode detection and its tests;
+//! - `judge`: the per-connection state machine and the verdict.
+//!
+//! Nothing here reads a clock, names a capture, or formats output.
 
 pub mod activity;
 pub mod cadence;
+pub mod event;
 pub mod judge;
+pub mod rules;
+pub mod transport;
+
+pub use judge::{Episode, Facts, Judge, Judgement, Pending, Reason, Visibility};
 
 use serde::Serialize;
 
@@ -59,24 +73,33 @@ impl Default for Thresholds {
     }
 }
 
-/// Data messages a side must have sent before its data cadence counts.
-pub const DATA_CADENCE_MESSAGES: u64 = 5;
+/// The least any threshold derived from a cadence may be: max(1 s, 4 ×
+/// SRTT) (the spec's cadence rule), so a burst or a fast LAN never makes a
+/// deadline of a few milliseconds.
+pub fn floor(srtt: Option<Span>) -> Span {
+    Span::from_secs(1).max(srtt.map_or(Span::ZERO, |s| s * 4))
+}
 
 impl Thresholds {
-    pub fn pong_timeout(&self, heartbeat: Option<Span>) -> Span {
+    /// 2 × the heartbeat interval when known (at least `floor`), else 10 s;
+    /// a value given by flag wins.
+    pub fn pong_timeout(&self, heartbeat: Option<Span>, floor: Span) -> Span {
         self.pong_timeout
-            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(10), |h| h * 2))
+            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(10), |h| (h * 2).max(floor)))
     }
 
-    pub fn read_deadline(&self, heartbeat: Option<Span>) -> Span {
+    /// 3 × the heartbeat interval when known (at least `floor`), else 60 s.
+    pub fn read_deadline(&self, heartbeat: Option<Span>, floor: Span) -> Span {
         self.read_deadline
-            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(60), |h| h * 3))
+            .unwrap_or_else(|| heartbeat.map_or(Span::from_secs(60), |h| (h * 3).max(floor)))
     }
 
+    /// max(the flag, 4 × SRTT).
     pub fn ack_stall(&self, srtt: Option<Span>) -> Span {
         self.ack_stall.max(srtt.map_or(Span::ZERO, |s| s * 4))
     }
 
+    /// max(5 × the median data interval, the read deadline).
     pub fn data_stall(&self, median_interval: Option<Span>, read_deadline: Span) -> Span {
         self.data_stall.unwrap_or_else(|| {
             median_interval.map_or(read_deadline, |m| (m * 5).max(read_deadline))
@@ -140,6 +163,7 @@ pub enum Code {
     AppStallControlOnly,
     NoHeartbeat,
     CaptureLoss,
+    SlowReader,
     PongPayloadMismatch,
     ProtocolViolation,
     CloseWithoutWebsocketClose,
@@ -162,7 +186,10 @@ impl Code {
             | Code::ReadGapExceeded
             | Code::HalfClosed
             | Code::CloseHandshakeIncomplete => Kind::Hard,
-            Code::AppStallControlOnly | Code::NoHeartbeat | Code::CaptureLoss => Kind::Soft,
+            Code::AppStallControlOnly
+            | Code::NoHeartbeat
+            | Code::CaptureLoss
+            | Code::SlowReader => Kind::Soft,
             Code::PongPayloadMismatch
             | Code::ProtocolViolation
             | Code::CloseWithoutWebsocketClose => Kind::Note,
@@ -180,6 +207,7 @@ impl Code {
             Code::AppStallControlOnly => "app_stall_control_only",
             Code::NoHeartbeat => "no_heartbeat",
             Code::CaptureLoss => "capture_loss",
+            Code::SlowReader => "slow_reader",
             Code::PongPayloadMismatch => "pong_payload_mismatch",
             Code::ProtocolViolation => "protocol_violation",
             Code::CloseWithoutWebsocketClose => "close_without_websocket_close",

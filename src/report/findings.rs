@@ -6,58 +6,19 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{wireshark_filter, Address, CaptureInfo, TcpConnection, TcpFacts};
-use crate::evidence::FrameRef;
-use crate::liveness::activity::{Activity, CloseFrame, FrameCounts, SideActivity};
+use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
+use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
+use crate::evidence::{FrameRef, Moment};
+use crate::liveness::activity::{FrameCounts, SideActivity};
 use crate::liveness::cadence::LatencyHistogram;
-use crate::liveness::judge::{judge, Episode, Reason};
-use crate::liveness::{Thresholds, Verdict};
+use crate::liveness::{Judge, Verdict, Visibility};
+use crate::pipeline::Tracked;
 use crate::side::PerSide;
-use crate::tcp::{Connection, RoleSource};
+use crate::tcp::{Connection, Retirement, RoleSource};
 use crate::time::{Span, Timestamp};
 use crate::websocket::{Session, SessionKind};
 
 pub const FINDINGS_SCHEMA: &str = "wspulse.findings/1";
-
-/// The whole document. Connections are built one at a time as they are
-/// written, so a capture of 50,000 connections never holds 50,000 reports.
-#[derive(Serialize)]
-pub struct Findings<'a> {
-    pub schema: &'static str,
-    pub capture: CaptureInfo,
-    pub thresholds: Thresholds,
-    pub summary: Summary,
-    pub connections: LazyFindings<'a>,
-}
-
-/// The judged connections, reported on demand.
-pub struct LazyFindings<'a> {
-    pub connections: &'a [Connection<Session>],
-    /// Indices of the connections that are judged (WebSocket or TLS).
-    pub judged: Vec<usize>,
-    pub at: Timestamp,
-    pub thresholds: Thresholds,
-}
-
-impl LazyFindings<'_> {
-    pub fn iter(&self) -> impl Iterator<Item = ConnectionFindings> + '_ {
-        self.judged.iter().map(|&i| {
-            ConnectionFindings::new(i + 1, &self.connections[i], self.at, &self.thresholds)
-        })
-    }
-
-    pub fn verdicts(&self) -> impl Iterator<Item = Verdict> + '_ {
-        self.judged
-            .iter()
-            .map(|&i| judge(&self.connections[i], self.at, &self.thresholds).verdict)
-    }
-}
-
-impl Serialize for LazyFindings<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
-    }
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -141,23 +102,42 @@ pub struct HeartbeatFacts {
     pub pong_latency_ms: Latency,
 }
 
+/// A Close frame as reported: its status code (RFC 6455 §7.4) and reason,
+/// and where it was sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct CloseJson {
+    pub code: Option<u16>,
+    pub reason: String,
+    pub at: Timestamp,
+    pub frame: crate::evidence::EvidenceRef,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionFindings {
-    pub id: usize,
+    pub id: u64,
     pub client: Address,
     pub server: Address,
     pub role_source: RoleSource,
     pub transport: Transport,
     pub handshake: HandshakeInfo,
     pub verdict: Verdict,
-    pub reasons: Vec<Reason>,
-    pub notes: Vec<Reason>,
-    pub episodes: Vec<Episode>,
+    /// The instant the verdict holds for: the evaluation time, or, for a
+    /// connection that retired before it, the instant it retired.
+    pub judged_at: Timestamp,
+    /// Why the connection left the table before the evaluation time
+    /// (`closed`, `aborted`, `idle`), or null when it was still open.
+    pub retired: Option<Retirement>,
+    pub reasons: Vec<ReasonJson>,
+    /// Owed at `judged_at` and not yet due: each becomes a reason at `due`
+    /// if nothing arrives.
+    pub pending: Vec<PendingJson>,
+    pub notes: Vec<ReasonJson>,
+    pub episodes: Vec<EpisodeJson>,
     /// WebSocket frames by the side that sent them (what tshark counts).
     pub frames: PerSide<FrameCounts>,
     pub messages: PerSide<MessageFacts>,
     pub heartbeat: PerSide<HeartbeatFacts>,
-    pub close: PerSide<Option<CloseFrame>>,
+    pub close: PerSide<Option<CloseJson>>,
     pub wireshark_filter: String,
     pub tcp: TcpFacts,
 }
@@ -230,64 +210,117 @@ fn handshake_info(session: &Session) -> HandshakeInfo {
     info
 }
 
+/// The instant a connection is judged at: its end if it closed or aborted,
+/// its last packet plus the flow timeout if it idled out, else the
+/// evaluation time.
+pub fn judged_at(judge: &Judge, retired: Option<Retirement>, at: Moment) -> Timestamp {
+    match retired {
+        Some(Retirement::Closed | Retirement::Aborted) => {
+            judge.ended().map_or(at.at, |(_, m)| m.at.min(at.at))
+        }
+        _ => at.at,
+    }
+}
+
 impl ConnectionFindings {
+    /// Judges `conn` at `judged_at` and builds its findings.
     pub fn new(
-        id: usize,
-        conn: &Connection<Session>,
-        at: Timestamp,
-        thresholds: &Thresholds,
+        id: u64,
+        conn: &Connection<Tracked>,
+        judged_at: Timestamp,
+        retired: Option<Retirement>,
     ) -> Self {
-        let judgement = judge(conn, at, thresholds);
-        let session = &conn.observer;
-        let ws: &Activity = &session.activity;
-        let tcp = TcpConnection::from_connection(id, conn, at);
+        let Tracked { session, judge } = &conn.observer;
+        let judgement = judge.judge(judged_at);
+        let ws = judge.activity();
+        let tcp = TcpConnection::from_connection(id, conn, judged_at);
         let (client, server) = (Address::from(conn.client), Address::from(conn.server));
         ConnectionFindings {
             id,
             client,
             server,
             role_source: conn.role_source,
-            transport: if session.kind == SessionKind::Tls {
+            transport: if judge.visibility() == Visibility::TlsRecords {
                 Transport::Tls
             } else {
                 Transport::Websocket
             },
             handshake: handshake_info(session),
             verdict: judgement.verdict,
-            reasons: judgement.reasons,
-            notes: judgement.notes,
-            episodes: judgement.episodes,
+            judged_at,
+            retired,
+            reasons: judgement.reasons.iter().map(ReasonJson::from).collect(),
+            pending: judgement
+                .pending
+                .iter()
+                .map(|p| PendingJson::new(p, judged_at))
+                .collect(),
+            notes: judgement.notes.iter().map(ReasonJson::from).collect(),
+            episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
             frames: ws.sides.map(|_, a| a.frames),
             messages: ws.sides.map(|_, a| message_facts(a)),
             heartbeat: ws.sides.map(|_, a| heartbeat_facts(a)),
-            close: ws.sides.map(|_, a| a.close.clone()),
+            close: ws.sides.map(|_, a| {
+                a.close.as_ref().map(|c| CloseJson {
+                    code: c.code,
+                    reason: c.reason.clone(),
+                    at: c.mark.at,
+                    frame: c.mark.evidence,
+                })
+            }),
             wireshark_filter: wireshark_filter(client, server),
             tcp: tcp.tcp,
         }
     }
 }
 
-impl Summary {
-    pub fn new(
-        verdicts_seen: impl Iterator<Item = Verdict>,
-        other: usize,
-        refused: usize,
-        tls: (usize, Vec<u16>),
-    ) -> Self {
-        let mut verdicts: BTreeMap<&'static str, usize> =
-            Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
-        let mut connections = 0;
-        for v in verdicts_seen {
-            *verdicts.entry(v.name()).or_default() += 1;
-            connections += 1;
-        }
+/// Whether a session is reported in the findings (WebSocket, or TLS on a
+/// `--tls-port`), or only counted.
+pub fn is_judged(session: &Session) -> bool {
+    session.is_judged()
+}
+
+impl Default for Summary {
+    fn default() -> Self {
         Summary {
-            connections,
-            verdicts,
-            other_tcp_connections: other,
-            refused_upgrades: refused,
-            unnamed_tls_connections: tls.0,
-            unnamed_tls_ports: tls.1,
+            connections: 0,
+            verdicts: Verdict::ALL.iter().map(|v| (v.name(), 0)).collect(),
+            other_tcp_connections: 0,
+            refused_upgrades: 0,
+            unnamed_tls_connections: 0,
+            unnamed_tls_ports: Vec::new(),
         }
+    }
+}
+
+impl Summary {
+    /// Counts one connection as it leaves: judged, or only counted.
+    pub fn count(&mut self, session: &Session, verdict: Option<Verdict>, server_port: u16) {
+        if let Some(v) = verdict {
+            *self.verdicts.entry(v.name()).or_default() += 1;
+            self.connections += 1;
+            return;
+        }
+        match session.kind {
+            SessionKind::Refused { .. } => self.refused_upgrades += 1,
+            SessionKind::UnnamedTls => {
+                self.other_tcp_connections += 1;
+                self.unnamed_tls_connections += 1;
+                if self.unnamed_tls_ports.len() < 8
+                    && !self.unnamed_tls_ports.contains(&server_port)
+                {
+                    self.unnamed_tls_ports.push(server_port);
+                    self.unnamed_tls_ports.sort_unstable();
+                }
+            }
+            _ => self.other_tcp_connections += 1,
+        }
+    }
+
+    /// Whether any connection has `worst` or a worse verdict.
+    pub fn any_at_least(&self, worst: Verdict) -> bool {
+        Verdict::ALL
+            .iter()
+            .any(|v| *v <= worst && self.verdicts.get(v.name()).is_some_and(|&n| n > 0))
     }
 }

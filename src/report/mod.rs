@@ -1,8 +1,16 @@
-//! Reports: the findings model (the JSON contract) first, then one printer
-//! per format. Printers read the model only, never TCP state.
+//! Reports: the findings model (the JSON contract) first, then one exporter
+//! per format. Exporters read the model only, never TCP state or the judge.
+//!
+//! Connections are written as they retire, so memory follows the
+//! connections open at once: JSON and NDJSON stream each connection out;
+//! the table keeps one compact row per connection and prints at the end.
+//! What is known only at the end (capture counts, the summary) comes last:
+//! in JSON as the `capture` and `summary` members after `connections`, in
+//! NDJSON as the final `summary` line.
 
 pub mod findings;
 pub mod model;
+pub mod reasons;
 pub mod table;
 
 use std::io::{self, Write};
@@ -10,54 +18,210 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::config::Format;
+use crate::liveness::{Thresholds, Verdict};
+use model::CaptureInfo;
 
-/// A report document: serializable whole (`json`), one connection per line
-/// (`ndjson`), or as a table for people. Connections are produced one at a
-/// time, so output streams.
-pub trait Document: Serialize {
-    fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()>;
-    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()>;
+/// What a report opens with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Head {
+    pub schema: &'static str,
+    /// Inputs with their index (the `file` of every frame reference).
+    pub inputs: Vec<InputInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
 }
 
-fn ndjson<T: Serialize>(items: impl Iterator<Item = T>, out: &mut dyn Write) -> io::Result<()> {
-    for item in items {
-        serde_json::to_writer(&mut *out, &item)?;
-        writeln!(out)?;
-    }
-    Ok(())
+#[derive(Clone, Debug, Serialize)]
+pub struct InputInfo {
+    pub index: u32,
+    pub path: String,
 }
 
-impl<O> Document for model::TcpReport<'_, O> {
-    fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()> {
-        ndjson(self.connections.iter(), out)
-    }
-    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()> {
-        table::write_tcp_view(self, color, out)
-    }
+/// What a report closes with, known once the input ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tail<S: Serialize> {
+    pub capture: CaptureInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<S>,
+    pub warnings: Vec<String>,
 }
 
-impl Document for findings::Findings<'_> {
-    fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()> {
-        ndjson(self.connections.iter(), out)
-    }
-    fn write_table(&self, color: bool, out: &mut dyn Write) -> io::Result<()> {
-        table::write_findings(self, color, out)
-    }
+/// One table row: sorted by verdict (worst first), then id.
+pub struct Row {
+    pub verdict: Option<Verdict>,
+    pub id: u64,
+    pub cells: Vec<String>,
 }
 
-/// Writes a report in the chosen format.
-pub fn write<D: Document>(
-    report: &D,
+/// Which table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    Tcp,
+    Findings,
+}
+
+/// Writes one report, connection by connection, in one format.
+pub struct Exporter {
     format: Format,
     color: bool,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    match format {
-        Format::Table => report.write_table(color, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
+    kind: TableKind,
+    head: Head,
+    started: bool,
+    written: u64,
+    rows: Vec<Row>,
+}
+
+impl Exporter {
+    pub fn new(format: Format, color: bool, kind: TableKind, head: Head) -> Self {
+        Exporter {
+            format,
+            color,
+            kind,
+            head,
+            started: false,
+            written: 0,
+            rows: Vec::new(),
         }
-        Format::Ndjson => report.write_ndjson(out),
     }
+
+    /// The opening, written with the first connection (or at the end), so
+    /// an input that cannot be read leaves no half report on stdout.
+    fn start(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if std::mem::replace(&mut self.started, true) {
+            return Ok(());
+        }
+        match self.format {
+            Format::Table => Ok(()),
+            Format::Json => {
+                write!(out, "{{\n  \"schema\": ")?;
+                serde_json::to_writer(&mut *out, &self.head.schema)?;
+                write!(out, ",\n  \"inputs\": ")?;
+                indented(&mut *out, &self.head.inputs, 1)?;
+                if let Some(th) = &self.head.thresholds {
+                    write!(out, ",\n  \"thresholds\": ")?;
+                    indented(&mut *out, th, 1)?;
+                }
+                write!(out, ",\n  \"connections\": [")
+            }
+            Format::Ndjson => {
+                #[derive(Serialize)]
+                struct Line<'a> {
+                    r#type: &'static str,
+                    #[serde(flatten)]
+                    head: &'a Head,
+                }
+                serde_json::to_writer(
+                    &mut *out,
+                    &Line {
+                        r#type: "header",
+                        head: &self.head,
+                    },
+                )?;
+                writeln!(out)
+            }
+        }
+    }
+
+    /// One connection: `row` builds its table row, only for tables.
+    pub fn connection<T: Serialize>(
+        &mut self,
+        item: &T,
+        row: impl FnOnce() -> Row,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.start(out)?;
+        match self.format {
+            Format::Table => self.rows.push(row()),
+            Format::Json => {
+                out.write_all(if self.written == 0 {
+                    b"\n    "
+                } else {
+                    b",\n    "
+                })?;
+                indented(&mut *out, item, 2)?;
+            }
+            Format::Ndjson => {
+                #[derive(Serialize)]
+                struct Line<'a, T> {
+                    r#type: &'static str,
+                    #[serde(flatten)]
+                    item: &'a T,
+                }
+                serde_json::to_writer(
+                    &mut *out,
+                    &Line {
+                        r#type: "connection",
+                        item,
+                    },
+                )?;
+                writeln!(out)?;
+            }
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// The closing: capture counts and the summary; for a table, the table
+    /// and its summary line.
+    pub fn finish<S: Serialize>(
+        &mut self,
+        tail: &Tail<S>,
+        summary_line: &str,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.start(out)?;
+        match self.format {
+            Format::Table => {
+                let rows = std::mem::take(&mut self.rows);
+                table::write(self.kind, rows, self.color, summary_line, out)
+            }
+            Format::Json => {
+                if self.written > 0 {
+                    write!(out, "\n  ")?;
+                }
+                write!(out, "],\n  \"capture\": ")?;
+                indented(&mut *out, &tail.capture, 1)?;
+                if let Some(summary) = &tail.summary {
+                    write!(out, ",\n  \"summary\": ")?;
+                    indented(&mut *out, summary, 1)?;
+                }
+                write!(out, ",\n  \"warnings\": ")?;
+                indented(&mut *out, &tail.warnings, 1)?;
+                writeln!(out, "\n}}")
+            }
+            Format::Ndjson => {
+                #[derive(Serialize)]
+                struct Line<'a, S: Serialize> {
+                    r#type: &'static str,
+                    #[serde(flatten)]
+                    tail: &'a Tail<S>,
+                }
+                serde_json::to_writer(
+                    &mut *out,
+                    &Line {
+                        r#type: "summary",
+                        tail,
+                    },
+                )?;
+                writeln!(out)
+            }
+        }
+    }
+}
+
+/// Pretty JSON of `value`, its lines indented by `level` × 2 spaces, as if
+/// it sat at that depth of one document.
+fn indented<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T, level: usize) -> io::Result<()> {
+    let text = serde_json::to_vec_pretty(value)?;
+    let pad = &b"        "[..(level * 2).min(8)];
+    let mut lines = text.split(|&b| b == b'\n');
+    if let Some(first) = lines.next() {
+        out.write_all(first)?;
+    }
+    for line in lines {
+        out.write_all(b"\n")?;
+        out.write_all(pad)?;
+        out.write_all(line)?;
+    }
+    Ok(())
 }

@@ -53,9 +53,16 @@ pub struct CaptureInfo {
     pub tcp_packets: u64,
     pub first_packet: Option<Timestamp>,
     pub last_packet: Option<Timestamp>,
-    /// The instant verdicts are judged at: the largest packet timestamp in
-    /// the input (all files, before any filter), unless `--at` says otherwise.
+    /// When the capture says it stopped (pcapng `isb_endtime`).
+    pub recorded_end: Option<Timestamp>,
+    /// The instant open connections are judged at: `--at`; else the
+    /// capture's recorded end or its last packet, whichever is later (all
+    /// files, before any filter); for a capture being written on stdin, the
+    /// wall clock when it ended.
     pub evaluation_time: Option<Timestamp>,
+    /// Which of those it was: `at`, `recorded_end`, `last_packet` or
+    /// `wall_clock`.
+    pub evaluation_basis: &'static str,
     /// Packets cut by snaplen (their headers may still be decoded).
     pub snaplen_cut_packets: u64,
     /// Packets a filter or selector left out.
@@ -72,7 +79,7 @@ pub struct CaptureInfo {
 /// stages embed the same object under `tcp`.
 #[derive(Clone, Debug, Serialize)]
 pub struct TcpConnection {
-    pub id: usize,
+    pub id: u64,
     pub client: Address,
     pub server: Address,
     pub role_source: RoleSource,
@@ -151,35 +158,6 @@ pub struct ZeroWindowFacts {
     pub open_since: Option<Moment>,
 }
 
-#[derive(Serialize)]
-#[serde(bound = "")]
-pub struct TcpReport<'a, O> {
-    pub schema: &'static str,
-    pub capture: CaptureInfo,
-    pub connections: LazyTcp<'a, O>,
-}
-
-/// Every TCP connection, each reported only as it is written.
-pub struct LazyTcp<'a, O> {
-    pub connections: &'a [Connection<O>],
-    pub at: Timestamp,
-}
-
-impl<O> LazyTcp<'_, O> {
-    pub fn iter(&self) -> impl Iterator<Item = TcpConnection> + '_ {
-        self.connections
-            .iter()
-            .enumerate()
-            .map(|(i, c)| TcpConnection::from_connection(i + 1, c, self.at))
-    }
-}
-
-impl<O> Serialize for LazyTcp<'_, O> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
-    }
-}
-
 fn ms(span: Option<Span>) -> Option<f64> {
     span.map(|s| (s.secs_f64() * 1e6).round() / 1e3)
 }
@@ -206,7 +184,7 @@ pub fn wireshark_filter(client: Address, server: Address) -> String {
 }
 
 impl TcpConnection {
-    pub fn from_connection<O>(id: usize, conn: &Connection<O>, end: Timestamp) -> Self {
+    pub fn from_connection<O>(id: u64, conn: &Connection<O>, end: Timestamp) -> Self {
         let client = Address::from(conn.client);
         let server = Address::from(conn.server);
         let sides = conn.endpoints.map(|_, e| side_facts(e, end));

@@ -5,10 +5,11 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::findings::{ConnectionFindings, Findings};
-use super::model::{CaptureInfo, TcpConnection, TcpReport};
+use super::findings::{ConnectionFindings, Summary};
+use super::model::{CaptureInfo, TcpConnection};
+use super::{Row, TableKind};
 use crate::liveness::Verdict;
-use crate::time::Span;
+use crate::time::{Span, Timestamp};
 
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -44,41 +45,76 @@ fn new_table(header: &[&str]) -> Table {
     table
 }
 
-pub fn write_tcp_view<O>(
-    report: &TcpReport<'_, O>,
-    _color: bool,
+const TCP_HEADER: [&str; 11] = [
+    "#",
+    "client",
+    "server",
+    "state",
+    "duration",
+    "client→server",
+    "server→client",
+    "retrans c/s",
+    "zero window",
+    "max backlog",
+    "SRTT",
+];
+
+const FINDINGS_HEADER: [&str; 9] = [
+    "#",
+    "client",
+    "server",
+    "verdict",
+    "reasons",
+    "last heard c/s",
+    "backlog c/s",
+    "pings/pongs",
+    "pong p50/max",
+];
+
+/// Prints the rows, worst verdict first, and the summary line.
+pub fn write(
+    kind: TableKind,
+    mut rows: Vec<Row>,
+    color: bool,
+    summary: &str,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut table = new_table(&[
-        "#",
-        "client",
-        "server",
-        "state",
-        "duration",
-        "client→server",
-        "server→client",
-        "retrans c/s",
-        "zero window",
-        "max backlog",
-        "SRTT",
-    ]);
-    let mut rows = 0;
-    for c in report.connections.iter() {
-        table.add_row(tcp_row(&c));
-        rows += 1;
+    let (mut table, right, verdict_col): (Table, &[usize], Option<usize>) = match kind {
+        TableKind::Tcp => (new_table(&TCP_HEADER), &[0, 4, 5, 6, 7, 8, 9, 10], None),
+        TableKind::Findings => (new_table(&FINDINGS_HEADER), &[0], Some(3)),
+    };
+    rows.sort_by_key(|r| (r.verdict, r.id));
+    let count = rows.len();
+    for row in rows {
+        let verdict = row.verdict;
+        table.add_row(row.cells.into_iter().enumerate().map(|(i, text)| {
+            match (verdict, Some(i) == verdict_col) {
+                (Some(v), true) => verdict_cell(v, color),
+                _ => Cell::new(text),
+            }
+        }));
     }
-    for i in [0, 4, 5, 6, 7, 8, 9, 10] {
+    for &i in right {
         if let Some(col) = table.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    if rows > 0 {
+    if count > 0 {
         writeln!(out, "{table}")?;
     }
-    writeln!(out, "{}", summary_line(&report.capture, rows))
+    writeln!(out, "{summary}")
 }
 
-fn tcp_row(c: &TcpConnection) -> Vec<String> {
+/// The TCP view's row for one connection.
+pub fn tcp_row(c: &TcpConnection) -> Row {
+    Row {
+        verdict: None,
+        id: c.id,
+        cells: tcp_cells(c),
+    }
+}
+
+fn tcp_cells(c: &TcpConnection) -> Vec<String> {
     let t = &c.tcp;
     let (tc, ts) = (&t.sides.client, &t.sides.server);
     let zero = tc.zero_window.total_s + ts.zero_window.total_s;
@@ -100,7 +136,8 @@ fn tcp_row(c: &TcpConnection) -> Vec<String> {
     ]
 }
 
-fn summary_line(cap: &CaptureInfo, connections: usize) -> String {
+/// The TCP view's closing line.
+pub fn tcp_summary_line(cap: &CaptureInfo, connections: u64) -> String {
     let mut line = format!(
         "{} TCP connection{} in {} packet{} ({} TCP)",
         connections,
@@ -126,11 +163,45 @@ fn summary_line(cap: &CaptureInfo, connections: usize) -> String {
     if cap.filtered_out > 0 {
         line.push_str(&format!("; {} filtered out", cap.filtered_out));
     }
+    for limit in limits_hit(cap) {
+        line.push_str(&format!("; {limit}"));
+    }
     line
 }
 
+/// Every limit the pass ran into, in words (for the table and stderr).
+pub fn limits_hit(cap: &CaptureInfo) -> Vec<String> {
+    let t = &cap.flow_table;
+    let mut out = Vec::new();
+    if t.flows_refused > 0 {
+        out.push(format!(
+            "{} connection{} not tracked ({} packets): --max-flows {} were open",
+            t.flows_refused,
+            if t.flows_refused == 1 { "" } else { "s" },
+            t.untracked_packets,
+            cap.limits.max_flows
+        ));
+    }
+    if t.idle_evictions > 0 {
+        out.push(format!(
+            "{} connection{} retired idle after --flow-timeout {}",
+            t.idle_evictions,
+            if t.idle_evictions == 1 { "" } else { "s" },
+            cap.limits.idle_timeout
+        ));
+    }
+    if t.ooo_overflows > 0 {
+        out.push(format!(
+            "{} out-of-order hole{} skipped at --max-ooo-bytes",
+            t.ooo_overflows,
+            if t.ooo_overflows == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
 /// Seconds since `t` at the evaluation time, for "last heard" columns.
-fn ago(t: Option<crate::time::Timestamp>, at: Option<crate::time::Timestamp>) -> String {
+fn ago(t: Option<Timestamp>, at: Option<Timestamp>) -> String {
     match (t, at) {
         (Some(t), Some(at)) => format!("{} ago", at.since(t)),
         _ => "never".into(),
@@ -151,40 +222,10 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
     }
 }
 
-pub fn write_findings(report: &Findings, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    let mut table = new_table(&[
-        "#",
-        "client",
-        "server",
-        "verdict",
-        "reasons",
-        "last heard c/s",
-        "backlog c/s",
-        "pings/pongs",
-        "pong p50/max",
-    ]);
-    let at = report.capture.evaluation_time;
-    let mut rows: Vec<(Verdict, usize, Vec<Cell>)> = report
-        .connections
-        .iter()
-        .map(|c| findings_row(&c, at, color))
-        .collect();
-    rows.sort_by_key(|(verdict, id, _)| (*verdict, *id));
-    let count = rows.len();
-    for (_, _, row) in rows {
-        table.add_row(row);
-    }
-    if count > 0 {
-        writeln!(out, "{table}")?;
-    }
-    writeln!(out, "{}", findings_summary(report))
-}
-
-fn findings_row(
-    c: &ConnectionFindings,
-    at: Option<crate::time::Timestamp>,
-    color: bool,
-) -> (Verdict, usize, Vec<Cell>) {
+/// The findings table's row for one connection; "last heard" counts from
+/// the instant it was judged at.
+pub fn findings_row(c: &ConnectionFindings) -> Row {
+    let at = Some(c.judged_at);
     {
         let mut reasons: Vec<String> = c
             .reasons
@@ -194,7 +235,24 @@ fn findings_row(
                 None => r.code.name().to_string(),
             })
             .collect();
+        reasons.extend(c.pending.iter().map(|p| {
+            format!(
+                "pending: {}{} in {}",
+                p.code.name(),
+                p.side
+                    .map(|s| format!(" ({})", s.name()))
+                    .unwrap_or_default(),
+                Span::from_nanos((p.due_in_s * 1e9) as i64)
+            )
+        }));
         reasons.extend(c.notes.iter().map(|n| format!("note: {}", n.code.name())));
+        if let Some(r) = c.retired {
+            reasons.push(format!(
+                "(retired {}: judged at {})",
+                retired_name(r),
+                c.judged_at
+            ));
+        }
         if reasons.is_empty() && !c.episodes.is_empty() {
             reasons.push(format!("{} past episode(s)", c.episodes.len()));
         }
@@ -217,35 +275,48 @@ fn findings_row(
                 )
             })
             .unwrap_or_else(|| "-".into());
-        let row = vec![
-            Cell::new(c.id),
-            Cell::new(c.client),
-            Cell::new(c.server),
-            verdict_cell(c.verdict, color),
-            Cell::new(reasons.join("\n")),
-            Cell::new(format!(
+        let cells = vec![
+            c.id.to_string(),
+            c.client.to_string(),
+            c.server.to_string(),
+            c.verdict.name().to_string(),
+            reasons.join("\n"),
+            format!(
                 "{} / {}",
                 ago(c.messages.client.last_frame, at),
                 ago(c.messages.server.last_frame, at)
-            )),
-            Cell::new(format!(
+            ),
+            format!(
                 "{} / {}",
                 bytes(u64::from(c.tcp.sides.client.backlog_bytes)),
                 bytes(u64::from(c.tcp.sides.server.backlog_bytes))
-            )),
-            Cell::new(format!(
+            ),
+            format!(
                 "{}/{}",
                 hc.pings_sent + hs.pings_sent,
                 hc.pongs_received + hs.pongs_received
-            )),
-            Cell::new(latency),
+            ),
+            latency,
         ];
-        (c.verdict, c.id, row)
+        Row {
+            verdict: Some(c.verdict),
+            id: c.id,
+            cells,
+        }
     }
 }
 
-fn findings_summary(report: &Findings) -> String {
-    let s = &report.summary;
+fn retired_name(r: crate::tcp::Retirement) -> &'static str {
+    match r {
+        crate::tcp::Retirement::Closed => "closed",
+        crate::tcp::Retirement::Aborted => "aborted",
+        crate::tcp::Retirement::Idle => "idle",
+        crate::tcp::Retirement::Open => "open",
+    }
+}
+
+/// The findings table's closing line.
+pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
     let counts: Vec<String> = Verdict::ALL
         .iter()
         .filter_map(|v| {
@@ -261,8 +332,13 @@ fn findings_summary(report: &Findings) -> String {
     if !counts.is_empty() {
         line.push_str(&format!(": {}", counts.join(", ")));
     }
-    if let Some(at) = report.capture.evaluation_time {
-        line.push_str(&format!("; judged at {at}"));
+    if let Some(at) = cap.evaluation_time {
+        let basis = match cap.evaluation_basis {
+            "recorded_end" => " (the capture's recorded end)",
+            "wall_clock" => " (the wall clock: the stream ended then)",
+            _ => "",
+        };
+        line.push_str(&format!("; judged at {at}{basis}"));
     }
     if s.other_tcp_connections > 0 {
         line.push_str(&format!(
@@ -289,6 +365,17 @@ fn findings_summary(report: &Findings) -> String {
     }
     if s.refused_upgrades > 0 {
         line.push_str(&format!("; {} refused upgrade(s)", s.refused_upgrades));
+    }
+    for limit in limits_hit(cap) {
+        line.push_str(&format!("; {limit}"));
+    }
+    let skipped: Vec<String> = cap
+        .not_decoded
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.describe()))
+        .collect();
+    if !skipped.is_empty() {
+        line.push_str(&format!("; packets not decoded: {}", skipped.join(", ")));
     }
     line
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::assembler::{AssemblerLimits, Budget, Delivery};
 use super::endpoint::Endpoint;
-use super::StreamObserver;
+use super::{StreamObserver, TcpEvent};
 use crate::decode::Segment;
 use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
@@ -208,6 +208,13 @@ impl<O: StreamObserver> Connection<O> {
         }
         self.on_window_and_ack(seg, side, now, budget);
         self.on_send(seg, side, now, limits, budget);
+        // The next stage may have proved the roles (an HTTP Upgrade, the
+        // masking side): adopt them now, so per-side facts follow at once.
+        if self.role_source > RoleSource::HttpUpgrade {
+            if let Some((client, source)) = self.observer.client_evidence() {
+                self.assign_client(self.endpoint(client), source);
+            }
+        }
     }
 
     fn on_syn(&mut self, seg: &Segment<'_>, side: Side, now: Moment) {
@@ -257,6 +264,15 @@ impl<O: StreamObserver> Connection<O> {
         };
         let counts = !(seg.flags.syn() || seg.flags.fin());
         me.advertise_window(window, now, counts);
+        let scale_known = me.window_scale.is_some() && peer.window_scale.is_some();
+        observer.on_tcp(
+            side,
+            TcpEvent::Window {
+                window,
+                scale_known: scale_known || window == 0,
+            },
+            now,
+        );
 
         if !seg.flags.ack() {
             return;
@@ -276,10 +292,21 @@ impl<O: StreamObserver> Connection<O> {
             _ => ack,
         };
         let peer_side = side.other();
-        peer.on_ack(ack, now);
+        if peer.on_ack(ack, now) {
+            let event = TcpEvent::Acked {
+                in_flight: peer.backlog(),
+                srtt: peer.rtt.srtt(),
+            };
+            observer.on_tcp(peer_side, event, now);
+        }
+        let unseen = peer.assembler.gaps.acked_unseen;
         peer.assembler.acked(data_end, budget, &mut |d| {
             deliver(observer, peer_side, d, now)
         });
+        let bytes = peer.assembler.gaps.acked_unseen - unseen;
+        if bytes > 0 {
+            observer.on_tcp(peer_side, TcpEvent::Missed { bytes }, now);
+        }
         peer.note_backlog(now);
         if *state == TcpState::Opening && !seg.flags.syn() && side == Side::Client {
             if let (Some(syn), Some(syn_ack)) = (*syn, *syn_ack) {
@@ -332,6 +359,10 @@ impl<O: StreamObserver> Connection<O> {
                     } else {
                         me.keepalives += 1;
                     }
+                    let event = TcpEvent::Probe {
+                        zero_window: peer_window_zero,
+                    };
+                    observer.on_tcp(side, event, now);
                     return;
                 }
                 if len == 1 && peer_window_zero && seg.seq == max {
@@ -344,12 +375,14 @@ impl<O: StreamObserver> Connection<O> {
         let fin = u32::from(seg.flags.fin());
         if len + fin > 0 {
             let end = data_seq + len + fin;
+            let mut retransmission = false;
             match me.snd_max {
                 // Retransmission: it starts below what was already sent
                 // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
                 Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
                     let spurious = me.acked.is_some_and(|a| end.diff(a) <= 0);
                     me.note_retransmission(len, spurious, now);
+                    retransmission = true;
                     if me.timed.is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
                         me.timed = None; // Karn's algorithm
                     }
@@ -369,6 +402,14 @@ impl<O: StreamObserver> Connection<O> {
                 me.last_payload = Some(now);
             }
             me.note_backlog(now);
+            if len > 0 || retransmission {
+                let event = TcpEvent::Sent {
+                    len,
+                    retransmission,
+                    in_flight: me.backlog(),
+                };
+                observer.on_tcp(side, event, now);
+            }
         }
 
         if len > 0 {
@@ -392,6 +433,7 @@ impl<O: StreamObserver> Connection<O> {
             };
             me.assembler
                 .flush(budget, &mut |d| deliver(observer, side, d, now));
+            observer.on_tcp(side, TcpEvent::Fin, now);
         }
     }
 
@@ -422,6 +464,7 @@ impl<O: StreamObserver> Connection<O> {
         self.reset_by = Some(side);
         self.state = TcpState::Reset;
         self.finish(now, budget);
+        self.observer.on_tcp(side, TcpEvent::Rst, now);
     }
 
     /// The connection is over (or evicted, or the capture ended): deliver

@@ -1,17 +1,17 @@
 //! The flow table: finds a packet's connection in one hash lookup, starts
-//! new ones (mid-stream, from a handshake, or on port reuse), and keeps
-//! memory bounded with named, counted limits.
+//! new ones (mid-stream, from a handshake, or on port reuse), retires the
+//! ones that ended, and keeps memory bounded with named, counted limits.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::assembler::{AssemblerLimits, Budget};
-use super::connection::{Connection, Endpoints};
+use super::connection::{Connection, Endpoints, TcpState};
 use super::StreamObserver;
 use crate::decode::Segment;
 use crate::evidence::Moment;
-use crate::time::Span;
+use crate::time::{Span, Timestamp};
 
 /// Every limit that keeps memory bounded, with its default.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -24,8 +24,8 @@ pub struct Limits {
     pub max_ooo_chunks_per_direction: usize,
     /// Out-of-order bytes held across all connections.
     pub max_ooo_bytes_total: u64,
-    /// A connection with no packet for this long stops being tracked (its
-    /// findings so far are kept).
+    /// A connection with no packet for this long is retired (judged at its
+    /// last packet plus this timeout, and freed).
     #[serde(rename = "idle_timeout_s", serialize_with = "span_secs")]
     pub idle_timeout: Span,
 }
@@ -50,11 +50,43 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct TableStats {
     pub connections: u64,
+    /// Most connections tracked at once.
+    pub peak_connections: u64,
     pub idle_evictions: u64,
+    /// New connections not tracked because `max_flows` were open.
+    pub flows_refused: u64,
     /// Packets of connections not tracked because `max_flows` was reached.
     pub untracked_packets: u64,
+    /// Packets of a connection already retired after its close (a late
+    /// ACK or RST), counted and not judged.
+    pub after_close_packets: u64,
     pub ooo_overflows: u64,
     pub ooo_peak_bytes: u64,
+}
+
+/// Why a connection left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retirement {
+    /// FIN both ways.
+    Closed,
+    /// An in-window RST.
+    Aborted,
+    /// No packet for the flow timeout.
+    Idle,
+    /// Still open when the input ended (or at `--at`): not retired.
+    Open,
+}
+
+/// A connection leaving the table, with its id (connections counted in
+/// the order of their first packet, from 1) and the packet that retired it.
+pub struct Retired<O> {
+    pub id: u64,
+    pub conn: Connection<O>,
+    pub cause: Retirement,
+    /// For `Idle`, when the flow timeout passed; otherwise the packet (or
+    /// the end of input) that retired it.
+    pub at: Moment,
 }
 
 /// A 5-tuple with the smaller endpoint first, so both directions find the
@@ -72,110 +104,211 @@ impl FlowKey {
     }
 }
 
+struct Entry<O> {
+    id: u64,
+    conn: Connection<O>,
+}
+
+/// How long a closed connection stays for late packets (the last ACK, a
+/// retransmitted FIN) before it is retired: Linux's TIME_WAIT, 2 × MSL
+/// (RFC 9293 §3.4.2 allows a longer MSL; 60 s is what stacks use).
+const LINGER: Span = Span::from_secs(60);
+/// How long the 4-tuple of a retired connection swallows late packets
+/// that would otherwise start a phantom connection mid-stream.
+const TOMBSTONE: Span = Span::from_secs(60);
+
+/// The connections open at once, bounded. Memory follows the connections
+/// open, not the total seen: a connection that closes, aborts or idles out
+/// is handed to the caller (`retire`) and freed.
 pub struct FlowTable<O> {
-    /// Connections still receiving packets, by 5-tuple → index.
-    active: HashMap<FlowKey, usize>,
-    /// Every connection ever seen, in order of its first packet.
-    connections: Vec<Connection<O>>,
+    active: HashMap<FlowKey, Entry<O>>,
+    /// Recently retired 4-tuples, and until when they swallow packets.
+    tombstones: HashMap<FlowKey, Timestamp>,
+    next_id: u64,
     limits: Limits,
     budget: Budget,
     server_ports: Vec<u16>,
     stats: TableStats,
-    packets_since_sweep: u32,
+    packets_since_sweep: u64,
+    next_sweep: Option<Timestamp>,
 }
 
-/// How often (in packets) to look for idle connections.
-const SWEEP_EVERY: u32 = 1 << 16;
+/// Packets between sweeps at most, whatever the clock does.
+const SWEEP_EVERY: u64 = 1 << 16;
 
 impl<O: StreamObserver> FlowTable<O> {
     pub fn new(limits: Limits, server_ports: Vec<u16>) -> Self {
         FlowTable {
             active: HashMap::new(),
-            connections: Vec::new(),
+            tombstones: HashMap::new(),
+            next_id: 1,
             budget: Budget::new(limits.max_ooo_bytes_total),
             limits,
             server_ports,
             stats: TableStats::default(),
             packets_since_sweep: 0,
+            next_sweep: None,
         }
     }
 
     /// Routes one segment to its connection, creating one when needed.
-    /// `new_observer` builds the consumer of a new connection.
+    /// `new_observer` builds the consumer of a new connection; connections
+    /// that end are handed to `retire`.
     pub fn on_segment(
         &mut self,
         seg: &Segment<'_>,
         now: Moment,
-        new_observer: impl FnOnce(&Segment<'_>) -> O,
+        new_observer: impl Fn(&Segment<'_>) -> O,
+        retire: &mut dyn FnMut(Retired<O>),
     ) {
         self.packets_since_sweep += 1;
-        if self.packets_since_sweep >= SWEEP_EVERY {
-            self.sweep(now);
+        // Sweep on capture time, amortised: at most once per interval, and
+        // only after a fraction of the table's size in packets.
+        let due = self.next_sweep.is_none_or(|t| now.at >= t)
+            && self.packets_since_sweep >= (self.active.len() as u64 / 8).max(1);
+        if due || self.packets_since_sweep >= SWEEP_EVERY {
+            self.sweep(now, retire);
         }
         let key = FlowKey::of(seg.src, seg.dst);
-        let index = match self.active.get(&key) {
-            Some(&i) if !self.connections[i].is_new_syn(seg) => i,
-            existing => {
-                if let Some(&old) = existing {
-                    // Port reuse: the old connection is over for us.
-                    self.connections[old].finish(now, &mut self.budget);
+        let reuse = match self.active.get(&key) {
+            Some(e) if !e.conn.is_new_syn(seg) => false,
+            Some(_) => true,
+            None => {
+                if let Some(&until) = self.tombstones.get(&key) {
+                    let new_syn = seg.flags.syn() && !seg.flags.ack();
+                    if now.at <= until && !new_syn {
+                        self.stats.after_close_packets += 1;
+                        return;
+                    }
+                    self.tombstones.remove(&key);
                 }
-                if existing.is_none() && self.active.len() >= self.limits.max_flows {
+                if self.active.len() >= self.limits.max_flows {
+                    // Idle flows go before a new one is refused.
+                    self.sweep(now, retire);
+                }
+                if self.active.len() >= self.limits.max_flows {
+                    self.stats.flows_refused += 1;
                     self.stats.untracked_packets += 1;
                     return;
                 }
-                let observer = new_observer(seg);
-                self.connections
-                    .push(Connection::new(seg, now, &self.server_ports, observer));
-                self.stats.connections += 1;
-                let i = self.connections.len() - 1;
-                self.active.insert(key, i);
-                i
+                self.insert(key, seg, now, &new_observer);
+                false
             }
         };
+        if reuse {
+            // Port reuse: the old connection is over for us.
+            if let Some(old) = self.active.remove(&key) {
+                let cause = cause_of(&old.conn);
+                self.retire_entry(old, cause, now, retire);
+            }
+            self.insert(key, seg, now, &new_observer);
+        }
         let limits = AssemblerLimits {
             max_bytes: self.limits.max_ooo_bytes_per_direction,
             max_chunks: self.limits.max_ooo_chunks_per_direction,
         };
-        let conn = &mut self.connections[index];
+        let Some(entry) = self.active.get_mut(&key) else {
+            return;
+        };
+        let conn = &mut entry.conn;
         let side = conn.side_of(seg.src);
         let overflows = conn.overflows;
         conn.on_segment(seg, side, now, limits, &mut self.budget);
         self.stats.ooo_overflows += u64::from(conn.overflows - overflows);
     }
 
-    /// Stops tracking connections idle past the timeout.
-    fn sweep(&mut self, now: Moment) {
-        self.packets_since_sweep = 0;
-        let timeout = self.limits.idle_timeout;
-        let connections = &mut self.connections;
-        let budget = &mut self.budget;
-        let before = self.active.len();
-        self.active.retain(|_, &mut i| {
-            let conn = &mut connections[i];
-            let idle = now.at.since(conn.last.at) > timeout;
-            if idle {
-                conn.finish(now, budget);
-            }
-            !idle
-        });
-        self.stats.idle_evictions += (before - self.active.len()) as u64;
+    fn insert(
+        &mut self,
+        key: FlowKey,
+        seg: &Segment<'_>,
+        now: Moment,
+        new_observer: &impl Fn(&Segment<'_>) -> O,
+    ) {
+        let observer = new_observer(seg);
+        let conn = Connection::new(seg, now, &self.server_ports, observer);
+        self.active.insert(
+            key,
+            Entry {
+                id: self.next_id,
+                conn,
+            },
+        );
+        self.next_id += 1;
+        self.stats.connections += 1;
+        self.stats.peak_connections = self.stats.peak_connections.max(self.active.len() as u64);
     }
 
-    /// End of input: deliver whatever is still buffered.
-    pub fn finish(&mut self, now: Moment) {
-        for &i in self.active.values() {
-            self.connections[i].finish(now, &mut self.budget);
+    fn retire_entry(
+        &mut self,
+        mut entry: Entry<O>,
+        cause: Retirement,
+        at: Moment,
+        retire: &mut dyn FnMut(Retired<O>),
+    ) {
+        entry.conn.finish(at, &mut self.budget);
+        retire(Retired {
+            id: entry.id,
+            conn: entry.conn,
+            cause,
+            at,
+        });
+    }
+
+    /// Retires connections that closed (after a short linger for late
+    /// packets) or sat idle past the flow timeout.
+    pub fn sweep(&mut self, now: Moment, retire: &mut dyn FnMut(Retired<O>)) {
+        self.packets_since_sweep = 0;
+        let timeout = self.limits.idle_timeout;
+        let interval = Span::from_nanos((timeout.nanos() / 4).clamp(1, 1_000_000_000));
+        self.next_sweep = Some(now.at + interval);
+        let gone: Vec<FlowKey> = self
+            .active
+            .iter()
+            .filter(|(_, e)| {
+                let quiet = now.at.since(e.conn.last.at);
+                quiet > timeout || (e.conn.state.is_over() && quiet > LINGER)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in gone {
+            let Some(entry) = self.active.remove(&key) else {
+                continue;
+            };
+            let (cause, at) = if entry.conn.state.is_over() {
+                self.tombstones.insert(key, now.at + TOMBSTONE);
+                (cause_of(&entry.conn), now)
+            } else {
+                self.stats.idle_evictions += 1;
+                let at = Moment {
+                    at: entry.conn.last.at + timeout,
+                    frame: entry.conn.last.frame,
+                };
+                (Retirement::Idle, at)
+            };
+            self.retire_entry(entry, cause, at, retire);
+        }
+        self.tombstones.retain(|_, until| *until >= now.at);
+        self.active.shrink_to(self.active.len() * 2);
+    }
+
+    /// End of input: every connection still in the table, in the order of
+    /// their first packet, delivered as it stands at `end`.
+    pub fn finish(&mut self, end: Moment, retire: &mut dyn FnMut(Retired<O>)) {
+        let mut rest: Vec<Entry<O>> = self.active.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| e.id);
+        for entry in rest {
+            let cause = match entry.conn.state {
+                TcpState::Closed => Retirement::Closed,
+                TcpState::Reset => Retirement::Aborted,
+                _ => Retirement::Open,
+            };
+            self.retire_entry(entry, cause, end, retire);
         }
         self.stats.ooo_peak_bytes = self.budget.peak;
     }
 
-    pub fn connections(&self) -> &[Connection<O>] {
-        &self.connections
-    }
-
-    pub fn connections_mut(&mut self) -> &mut [Connection<O>] {
-        &mut self.connections
+    pub fn open_connections(&self) -> usize {
+        self.active.len()
     }
 
     pub fn stats(&self) -> TableStats {
@@ -187,5 +320,13 @@ impl<O: StreamObserver> FlowTable<O> {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+}
+
+fn cause_of<O>(conn: &Connection<O>) -> Retirement {
+    match conn.state {
+        TcpState::Closed => Retirement::Closed,
+        TcpState::Reset => Retirement::Aborted,
+        _ => Retirement::Idle,
     }
 }

@@ -6,4 +6,4 @@ pub mod handshake;
 pub mod session;
 pub mod tls;
 
-pub use session::{Session, SessionKind};
+pub use session::{Session, SessionKind, SessionSetup, WsEvent};

@@ -1,21 +1,40 @@
 //! One connection's WebSocket session: finds the opening handshake (or
 //! infers WebSocket framing when the capture started mid-stream), runs a
-//! frame decoder per direction, and hands every frame to the judge's
-//! activity record. It is the TCP stage's `StreamObserver`.
+//! frame decoder per direction, and reports what each side wrote as
+//! [`WsEvent`]s. It knows nothing of thresholds or verdicts.
 
 use serde::Serialize;
 
-use super::frame::{DecoderConfig, Event, FrameDecoder, Role};
+use super::frame::{DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
 use super::handshake::{
     accept_matches, permessage_deflate, HandshakeParse, HeaderAccumulator, UpgradeOutcome,
     UpgradeRequest, UpgradeResponse,
 };
 use super::tls::RecordReader;
 use crate::evidence::Moment;
-use crate::liveness::activity::Activity;
-use crate::liveness::Thresholds;
 use crate::side::{PerSide, Side};
-use crate::tcp::{RoleSource, StreamObserver};
+use crate::tcp::RoleSource;
+
+/// What one side wrote, in stream order: the WebSocket half of the judge's
+/// evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsEvent<'a> {
+    /// A frame (RFC 6455 §5.2), reported when its header is complete (data
+    /// frames) or its payload is (control frames, with the unmasked
+    /// payload; `None` when a capture gap cut it).
+    Frame {
+        header: FrameHeader,
+        control_payload: Option<&'a [u8]>,
+    },
+    /// An RFC 6455 rule the side broke (the violation's short code).
+    Violation { code: &'static str },
+    /// Frame boundaries found again after a gap or a mid-stream start.
+    Resynced,
+    /// `len` stream bytes the capture does not hold.
+    Gap { len: u64 },
+    /// A TLS record of `len` bytes (wss on a `--tls-port`: frames hidden).
+    Record { len: u64 },
+}
 
 /// Bytes a direction may be searched for frame boundaries before we decide
 /// it is not WebSocket.
@@ -55,7 +74,6 @@ pub struct SessionSetup {
     pub ws_port: bool,
     /// `--tls-port`: wss, frames not visible.
     pub tls_port: bool,
-    pub thresholds: Thresholds,
 }
 
 enum Reader {
@@ -84,7 +102,6 @@ pub struct Handshake {
 pub struct Session {
     pub kind: SessionKind,
     pub handshake: Handshake,
-    pub activity: Activity,
     readers: PerSide<Reader>,
     setup: SessionSetup,
 }
@@ -98,7 +115,6 @@ impl Session {
                 SessionKind::Undecided
             },
             handshake: Handshake::default(),
-            activity: Activity::new(setup.thresholds),
             readers: PerSide::new(Reader::Start, Reader::Start),
             setup,
         }
@@ -183,7 +199,24 @@ impl Session {
         self.readers = PerSide::new(Reader::Done, Reader::Done);
     }
 
-    fn feed(&mut self, side: Side, bytes: &[u8], now: Moment) {
+    /// Reads `bytes` of `side`'s stream; what they hold goes to `emit`.
+    pub fn on_data(
+        &mut self,
+        side: Side,
+        bytes: &[u8],
+        now: Moment,
+        emit: &mut dyn FnMut(Side, WsEvent<'_>),
+    ) {
+        self.feed(side, bytes, now, emit);
+    }
+
+    fn feed(
+        &mut self,
+        side: Side,
+        bytes: &[u8],
+        now: Moment,
+        emit: &mut dyn FnMut(Side, WsEvent<'_>),
+    ) {
         if let Reader::Start = self.readers[side] {
             self.readers[side] = self.start_reader(side, bytes);
             if let (Reader::Done, SessionKind::Undecided) = (&self.readers[side], self.kind) {
@@ -191,11 +224,10 @@ impl Session {
                 return self.give_up();
             }
         }
-        let activity = &mut self.activity;
         match &mut self.readers[side] {
             Reader::Start | Reader::Done => {}
             Reader::Tls(records) => {
-                records.on_data(bytes, |len| activity.on_record(side, len, now))
+                records.on_data(bytes, |len| emit(side, WsEvent::Record { len }))
             }
             Reader::Frames(decoder) => {
                 decoder.on_data(bytes, &mut |event| match event {
@@ -203,11 +235,20 @@ impl Session {
                         header,
                         control_payload,
                         ..
-                    } => activity.on_frame(side, &header, control_payload, now),
-                    Event::Violation { violation, .. } => {
-                        activity.on_violation(side, violation.code(), now)
-                    }
-                    Event::Resynced { .. } => activity.on_resync(side),
+                    } => emit(
+                        side,
+                        WsEvent::Frame {
+                            header,
+                            control_payload,
+                        },
+                    ),
+                    Event::Violation { violation, .. } => emit(
+                        side,
+                        WsEvent::Violation {
+                            code: violation.code(),
+                        },
+                    ),
+                    Event::Resynced { .. } => emit(side, WsEvent::Resynced),
                 });
                 if self.kind == SessionKind::Undecided {
                     self.decide_midstream();
@@ -228,7 +269,7 @@ impl Session {
                     self.handshake.request_side = Some(side);
                     self.readers[side] =
                         Reader::Frames(Box::new(FrameDecoder::new(Role::Client, cfg)));
-                    self.feed(side, &bytes[body_offset..], now);
+                    self.feed(side, &bytes[body_offset..], now, emit);
                 }
                 HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
             },
@@ -261,7 +302,7 @@ impl Session {
                         };
                         self.readers[side] =
                             Reader::Frames(Box::new(FrameDecoder::new(Role::Server, cfg)));
-                        self.feed(side, &bytes[body_offset..], now);
+                        self.feed(side, &bytes[body_offset..], now, emit);
                     }
                     UpgradeOutcome::Refused => {
                         self.kind = SessionKind::Refused {
@@ -305,13 +346,10 @@ impl Session {
     }
 }
 
-impl StreamObserver for Session {
-    fn on_data(&mut self, side: Side, bytes: &[u8], now: Moment) {
-        self.feed(side, bytes, now);
-    }
-
-    fn on_gap(&mut self, side: Side, len: u64, _now: Moment) {
-        self.activity.on_gap(side, len);
+impl Session {
+    /// `len` bytes of `side`'s stream are missing from the capture.
+    pub fn on_gap(&mut self, side: Side, len: u64, emit: &mut dyn FnMut(Side, WsEvent<'_>)) {
+        emit(side, WsEvent::Gap { len });
         match &mut self.readers[side] {
             Reader::Frames(d) => d.on_gap(len),
             Reader::Tls(r) => r.on_gap(len),
@@ -323,9 +361,9 @@ impl StreamObserver for Session {
         }
     }
 
-    fn swap_sides(&mut self) {
+    /// The roles were swapped: per-side state follows.
+    pub fn swap_sides(&mut self) {
         self.readers.swap();
-        self.activity.swap_sides();
         let h = &mut self.handshake;
         h.request_side = h.request_side.map(Side::other);
         h.response_side = h.response_side.map(Side::other);

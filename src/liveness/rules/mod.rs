@@ -1,0 +1,177 @@
+//! The spec's reasons, one file per code. Each file holds the code's
+//! current check (`check`: does it hold at `at`, or is it pending?), its
+//! past-episode detection (called by the judge as events arrive), and its
+//! tests, built from event sequences.
+//!
+//! Who can be charged (the spec's section of that name) is decided here,
+//! once, for every rule: [`View::blocked_between`] (time a side could not
+//! send is not its silence) and [`View::owes_nothing`] (after its own FIN
+//! or Close, a side owes no Pongs, heartbeats or data).
+
+pub mod app_stall_control_only;
+pub mod capture_loss;
+pub mod close_handshake_incomplete;
+pub mod half_closed;
+pub mod no_heartbeat;
+pub mod notes;
+pub mod peer_unreachable;
+pub mod ping_unanswered;
+pub mod read_gap_exceeded;
+pub mod slow_reader;
+pub mod zero_window_stall;
+
+#[cfg(test)]
+pub(crate) mod script;
+
+use super::activity::Activity;
+use super::event::Mark;
+use super::judge::{Facts, Pending, Reason};
+use super::transport::Transport;
+use super::{Code, Thresholds, Verdict};
+use crate::evidence::EvidenceRef;
+use crate::side::{PerSide, Side};
+use crate::time::{Span, Timestamp};
+
+/// What the rules read: the judge's state, borrowed.
+pub struct View<'a> {
+    pub th: &'a Thresholds,
+    /// WebSocket frames are visible (not only TLS records).
+    pub frames: bool,
+    pub tcp: &'a PerSide<Transport>,
+    pub ws: &'a Activity,
+    pub first: Mark,
+}
+
+/// What the rules found at one instant.
+#[derive(Default)]
+pub struct Checks {
+    pub reasons: Vec<Reason>,
+    pub pending: Vec<Pending>,
+}
+
+impl Checks {
+    pub fn reason(
+        &mut self,
+        code: Code,
+        side: Option<Side>,
+        since: Timestamp,
+        facts: Facts,
+        evidence: Vec<EvidenceRef>,
+    ) {
+        self.reasons.push(Reason {
+            code,
+            side,
+            since,
+            facts,
+            evidence,
+        });
+    }
+
+    pub fn pending(&mut self, code: Code, side: Option<Side>, since: Timestamp, due: Timestamp) {
+        self.pending.push(Pending {
+            code,
+            side,
+            since,
+            due,
+        });
+    }
+}
+
+/// Every reason's current check, in the spec's order.
+pub fn check_all(v: &View<'_>, at: Timestamp, out: &mut Checks) {
+    peer_unreachable::check(v, at, out);
+    zero_window_stall::check(v, at, out);
+    ping_unanswered::check(v, at, out);
+    read_gap_exceeded::check(v, at, out);
+    half_closed::check(v, at, out);
+    close_handshake_incomplete::check(v, at, out);
+    app_stall_control_only::check(v, at, out);
+    no_heartbeat::check(v, at, out);
+    capture_loss::check(v, at, out);
+    slow_reader::check(v, at, out);
+}
+
+/// Whether the connection ended, and how: `closed` when Close frames went
+/// both ways or FIN did (a RST after that changes nothing), `aborted` when
+/// an in-window RST came first. With the instant it ended.
+pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
+    let (c, s) = (&v.tcp.client, &v.tcp.server);
+    let later = |a: Mark, b: Mark| if b.at > a.at { b } else { a };
+    let fins = c.fin.zip(s.fin).map(|(a, b)| later(a, b));
+    let closes =
+        v.ws.sides
+            .client
+            .close
+            .as_ref()
+            .zip(v.ws.sides.server.close.as_ref())
+            .map(|(a, b)| later(a.mark, b.mark));
+    let closed = match (fins, closes) {
+        (Some(f), Some(c)) => Some(if c.at < f.at { c } else { f }),
+        (f, c) => f.or(c),
+    };
+    let rst = match (c.rst, s.rst) {
+        (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    match (closed, rst) {
+        (Some(end), Some(r)) if r.at < end.at => Some((Verdict::Aborted, r)),
+        (Some(end), _) => Some((Verdict::Closed, end)),
+        (None, Some(r)) => Some((Verdict::Aborted, r)),
+        (None, None) => None,
+    }
+}
+
+impl View<'_> {
+    /// The floor under thresholds derived from a cadence.
+    pub fn floor(&self) -> Span {
+        super::floor(self.tcp.client.srtt.max(self.tcp.server.srtt))
+    }
+
+    /// Time `side` could not send between `since` (when its blocked time
+    /// read `blocked_then`) and `at`.
+    pub fn blocked_between(&self, side: Side, blocked_then: Span, at: Timestamp) -> Span {
+        let now = self.tcp[side].blocked.at(at);
+        Span::from_nanos(now.nanos().saturating_sub(blocked_then.nanos()).max(0))
+    }
+
+    /// After its own FIN or Close frame (RFC 6455 §5.5.1) a side owes no
+    /// Pongs, heartbeats or data.
+    pub fn owes_nothing(&self, side: Side, at: Timestamp) -> bool {
+        self.tcp[side].fin.is_some_and(|m| m.at <= at)
+            || self.ws.sides[side]
+                .close
+                .as_ref()
+                .is_some_and(|c| c.mark.at <= at)
+            || self.tcp.client.rst.is_some()
+            || self.tcp.server.rst.is_some()
+    }
+
+    /// Whether TCP is still open both ways (no FIN both ways, no RST).
+    pub fn tcp_open(&self) -> bool {
+        !(self.tcp.client.fin.is_some() && self.tcp.server.fin.is_some())
+            && self.tcp.client.rst.is_none()
+            && self.tcp.server.rst.is_none()
+    }
+
+    /// The heartbeat that paces `side`: its own Pings, or else the Pings
+    /// it answers.
+    pub fn heartbeat(&self, side: Side) -> Option<Span> {
+        self.ws.sides[side]
+            .heartbeat()
+            .or_else(|| self.ws.sides[side.other()].heartbeat())
+    }
+
+    pub fn read_deadline(&self, side: Side) -> Span {
+        self.th.read_deadline(self.heartbeat(side), self.floor())
+    }
+
+    pub fn pong_timeout(&self, pinger: Side) -> Span {
+        self.th
+            .pong_timeout(self.ws.sides[pinger].heartbeat(), self.floor())
+    }
+}
+
+/// `a − b`, never negative.
+pub fn minus(a: Span, b: Span) -> Span {
+    Span::from_nanos(a.nanos().saturating_sub(b.nanos()).max(0))
+}

@@ -1,0 +1,146 @@
+//! `read_gap_exceeded` (hard; side: the silent one): no frame from a side
+//! past its read deadline (3 × its heartbeat interval, at least the floor;
+//! else 60 s), judged only when that side has a cadence of its own
+//! (heartbeat or data, per the spec's cadence rule) or owes a Pong. TCP
+//! keep-alives and pure ACKs are not frames.
+//!
+//! Not charged: time the side could not send; anything after its own FIN
+//! or Close; a side that only answers (Pongs, replies) when the other side
+//! stopped asking: the one that stopped is.
+
+use super::{minus, Checks, View};
+use crate::liveness::event::Mark;
+use crate::liveness::judge::{Episode, Facts};
+use crate::liveness::Code;
+use crate::side::Side;
+use crate::time::{Span, Timestamp};
+
+/// The silence `side` can be charged with at `at`, and its deadline, when
+/// it is judged at all.
+fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)> {
+    let me = &v.ws.sides[side];
+    let other = &v.ws.sides[side.other()];
+    let last = me.last_frame?;
+    let owes_pong = v.frames && !other.outstanding.is_empty();
+    if !(me.has_cadence() || owes_pong) || v.owes_nothing(side, at) {
+        return None;
+    }
+    // An answering side is silent only if it was asked since it last spoke.
+    let asked_since = other.last_frame.is_some_and(|m| m.at > last.at);
+    if !owes_pong && me.answers_only() && !asked_since {
+        return None;
+    }
+    let blocked = v.blocked_between(side, me.blocked_at_last_frame, at);
+    let gap = minus(at.since(last.at), blocked);
+    Some((last, gap, v.read_deadline(side)))
+}
+
+pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
+    for side in Side::BOTH {
+        let Some((last, gap, deadline)) = silence(v, side, at) else {
+            continue;
+        };
+        if gap > deadline {
+            out.reason(
+                Code::ReadGapExceeded,
+                Some(side),
+                last.at,
+                Facts {
+                    gap: Some(gap),
+                    threshold: Some(deadline),
+                    interval: v.heartbeat(side),
+                    ..Facts::default()
+                },
+                vec![last.evidence],
+            );
+        } else if v.heartbeat(side).is_some_and(|h| gap > h) {
+            // The next heartbeat is overdue, not yet past the deadline.
+            out.pending(
+                Code::ReadGapExceeded,
+                Some(side),
+                last.at,
+                at + minus(deadline, gap),
+            );
+        }
+    }
+}
+
+/// `side` was heard from: the silence that just ended may have been a
+/// read gap.
+pub fn on_heard(v: &View<'_>, side: Side, now: Mark) -> Option<Episode> {
+    let (last, gap, deadline) = silence(v, side, now.at)?;
+    (gap > deadline).then_some(Episode {
+        code: Code::ReadGapExceeded,
+        side: Some(side),
+        start: last,
+        end: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::script::Script;
+    use crate::liveness::{Code, Verdict};
+    use crate::side::Side::{Client, Server};
+
+    /// The server pings every 2 s and the client answers, 5 times.
+    fn heartbeats() -> Script {
+        let mut s = Script::established();
+        for i in 0..5 {
+            s.at(i * 2000).ping(Server, &[i as u8]);
+            s.at(i * 2000 + 5).pong(Client, &[i as u8]);
+        }
+        s
+    }
+
+    #[test]
+    fn a_side_with_a_heartbeat_that_falls_silent() {
+        let s = heartbeats();
+        // the server's 2 s cadence: deadline 6 s after its last Ping (8 s)
+        assert_eq!(s.judge_at(13_000).verdict, Verdict::Alive);
+        assert_eq!(s.judge_at(13_000).pending[0].code, Code::ReadGapExceeded);
+        assert_eq!(
+            s.codes_at(14_500),
+            vec![(Code::ReadGapExceeded, Some(Server))]
+        );
+    }
+
+    #[test]
+    fn the_answering_side_is_not_silent_when_the_asker_stopped() {
+        let s = heartbeats();
+        let codes = s.codes_at(14_500);
+        assert!(
+            !codes.contains(&(Code::ReadGapExceeded, Some(Client))),
+            "{codes:?}"
+        );
+    }
+
+    #[test]
+    fn a_burst_is_no_cadence() {
+        let mut s = Script::established();
+        s.at(0).ping(Client, b"1");
+        s.at(0).ping(Client, b"2");
+        s.at(1).pong(Server, b"1");
+        s.at(1).pong(Server, b"2");
+        assert_eq!(s.judge_at(30_000).verdict, Verdict::Alive);
+    }
+
+    #[test]
+    fn no_read_gap_after_the_sides_fin() {
+        let mut s = heartbeats();
+        s.at(8100).fin(Server);
+        let codes = s.codes_at(20_000);
+        assert!(
+            !codes.contains(&(Code::ReadGapExceeded, Some(Server))),
+            "{codes:?}"
+        );
+    }
+
+    #[test]
+    fn a_silence_that_ends_is_an_episode() {
+        let mut s = heartbeats();
+        s.at(30_000).ping(Server, b"late");
+        let j = s.judge_at(30_001);
+        assert!(j.episodes.iter().any(|e| e.code == Code::ReadGapExceeded));
+    }
+}

@@ -1,0 +1,179 @@
+//! Event sequences for the rules' tests: a connection built event by event
+//! with times in milliseconds, no capture needed.
+
+use crate::evidence::{EvidenceRef, FrameRef};
+use crate::liveness::event::{Event, Mark, TcpEvent, WsEvent};
+use crate::liveness::judge::{Judge, Judgement, Visibility};
+use crate::liveness::{Code, Thresholds};
+use crate::side::Side;
+use crate::time::Timestamp;
+use crate::websocket::frame::{FrameHeader, Opcode};
+
+pub struct Script {
+    pub judge: Judge,
+    now: i64,
+    frame: u64,
+}
+
+fn header(opcode: Opcode, len: u64) -> FrameHeader {
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode,
+        mask: None,
+        payload_len: len,
+        header_len: 2,
+    }
+}
+
+impl Script {
+    /// A connection whose handshake was seen, both windows open (64 KiB,
+    /// scale known), at t = 0.
+    pub fn established() -> Script {
+        let mut s = Script {
+            judge: Judge::new(Thresholds::default(), Visibility::Frames),
+            now: 0,
+            frame: 0,
+        };
+        s.at(0).window(Side::Client, 65535);
+        s.at(0).window(Side::Server, 65535);
+        s
+    }
+
+    pub fn at(&mut self, ms: i64) -> &mut Self {
+        self.now = ms;
+        self
+    }
+
+    fn mark(&mut self) -> Mark {
+        self.frame += 1;
+        Mark {
+            at: Timestamp::from_nanos(self.now * 1_000_000),
+            evidence: EvidenceRef::Frame(FrameRef {
+                file: 0,
+                frame: self.frame,
+            }),
+        }
+    }
+
+    fn tcp(&mut self, side: Side, e: TcpEvent) -> &mut Self {
+        let mark = self.mark();
+        self.judge.on_event(&Event::tcp(side, mark, e));
+        self
+    }
+
+    fn ws(&mut self, side: Side, e: WsEvent<'_>) -> &mut Self {
+        let mark = self.mark();
+        self.judge.on_event(&Event::ws(side, mark, e));
+        self
+    }
+
+    pub fn window(&mut self, side: Side, window: u32) -> &mut Self {
+        self.tcp(
+            side,
+            TcpEvent::Window {
+                window,
+                scale_known: true,
+            },
+        )
+    }
+
+    pub fn sent(
+        &mut self,
+        side: Side,
+        len: u32,
+        retransmission: bool,
+        in_flight: u32,
+    ) -> &mut Self {
+        self.tcp(
+            side,
+            TcpEvent::Sent {
+                len,
+                retransmission,
+                in_flight,
+            },
+        )
+    }
+
+    /// `side`'s bytes were acknowledged, `in_flight` left.
+    pub fn acked(&mut self, side: Side, in_flight: u32) -> &mut Self {
+        self.tcp(
+            side,
+            TcpEvent::Acked {
+                in_flight,
+                srtt: None,
+            },
+        )
+    }
+
+    pub fn probe(&mut self, side: Side, zero_window: bool) -> &mut Self {
+        self.tcp(side, TcpEvent::Probe { zero_window })
+    }
+
+    pub fn fin(&mut self, side: Side) -> &mut Self {
+        self.tcp(side, TcpEvent::Fin)
+    }
+
+    pub fn rst(&mut self, side: Side) -> &mut Self {
+        self.tcp(side, TcpEvent::Rst)
+    }
+
+    pub fn missed(&mut self, side: Side, bytes: u64) -> &mut Self {
+        self.tcp(side, TcpEvent::Missed { bytes })
+    }
+
+    fn control(&mut self, side: Side, opcode: Opcode, payload: Option<&[u8]>) -> &mut Self {
+        let len = payload.map_or(4, |p| p.len() as u64);
+        self.ws(
+            side,
+            WsEvent::Frame {
+                header: header(opcode, len),
+                control_payload: payload,
+            },
+        )
+    }
+
+    pub fn ping(&mut self, side: Side, payload: &[u8]) -> &mut Self {
+        self.control(side, Opcode::Ping, Some(payload))
+    }
+
+    pub fn pong(&mut self, side: Side, payload: &[u8]) -> &mut Self {
+        self.control(side, Opcode::Pong, Some(payload))
+    }
+
+    /// A Pong whose payload the capture cut.
+    pub fn pong_cut(&mut self, side: Side) -> &mut Self {
+        self.control(side, Opcode::Pong, None)
+    }
+
+    pub fn close(&mut self, side: Side, code: u16) -> &mut Self {
+        let body = code.to_be_bytes();
+        self.control(side, Opcode::Close, Some(&body))
+    }
+
+    pub fn text(&mut self, side: Side, len: u64) -> &mut Self {
+        self.ws(
+            side,
+            WsEvent::Frame {
+                header: header(Opcode::Text, len),
+                control_payload: None,
+            },
+        )
+    }
+
+    pub fn judge_at(&self, ms: i64) -> Judgement {
+        self.judge.judge(Timestamp::from_nanos(ms * 1_000_000))
+    }
+
+    /// The reasons that hold at `ms`, as (code, side), sorted.
+    pub fn codes_at(&self, ms: i64) -> Vec<(Code, Option<Side>)> {
+        let mut v: Vec<_> = self
+            .judge_at(ms)
+            .reasons
+            .iter()
+            .map(|r| (r.code, r.side))
+            .collect();
+        v.sort_by_key(|(c, s)| (*c, s.map(|s| s == Side::Server)));
+        v
+    }
+}

@@ -1,0 +1,67 @@
+//! The passive path's per-connection consumer: the WebSocket session reads
+//! the reassembled bytes, and every TCP fact and WebSocket event goes to
+//! the connection's judge, stamped with its packet.
+
+use crate::evidence::{EvidenceRef, Moment};
+use crate::liveness::event::{Event, Mark};
+use crate::liveness::{Judge, Thresholds, Visibility};
+use crate::side::Side;
+use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
+use crate::websocket::{Session, SessionSetup};
+
+pub struct Tracked {
+    pub session: Session,
+    pub judge: Judge,
+}
+
+impl Tracked {
+    pub fn new(setup: SessionSetup, thresholds: Thresholds) -> Self {
+        let visibility = if setup.tls_port {
+            Visibility::TlsRecords
+        } else {
+            Visibility::Frames
+        };
+        Tracked {
+            session: Session::new(setup),
+            judge: Judge::new(thresholds, visibility),
+        }
+    }
+}
+
+fn mark(now: Moment) -> Mark {
+    Mark {
+        at: now.at,
+        evidence: EvidenceRef::Frame(now.frame),
+    }
+}
+
+impl StreamObserver for Tracked {
+    fn on_data(&mut self, side: Side, bytes: &[u8], now: Moment) {
+        let judge = &mut self.judge;
+        let mark = mark(now);
+        self.session.on_data(side, bytes, now, &mut |side, e| {
+            judge.on_event(&Event::ws(side, mark, e))
+        });
+    }
+
+    fn on_gap(&mut self, side: Side, len: u64, now: Moment) {
+        let judge = &mut self.judge;
+        let mark = mark(now);
+        self.session.on_gap(side, len, &mut |side, e| {
+            judge.on_event(&Event::ws(side, mark, e))
+        });
+    }
+
+    fn on_tcp(&mut self, side: Side, event: TcpEvent, now: Moment) {
+        self.judge.on_event(&Event::tcp(side, mark(now), event));
+    }
+
+    fn swap_sides(&mut self) {
+        self.session.swap_sides();
+        self.judge.swap_sides();
+    }
+
+    fn client_evidence(&self) -> Option<(Side, RoleSource)> {
+        self.session.client_evidence()
+    }
+}

@@ -1,0 +1,237 @@
+//! Reasons, notes, pending obligations and episodes as the findings print
+//! them: the sentence for people (`detail`), the evidence numbers rounded
+//! to the millisecond, and the frames to open in Wireshark.
+
+use serde::Serialize;
+
+use crate::evidence::EvidenceRef;
+use crate::liveness::{Code, Episode, Facts, Kind, Pending, Reason};
+use crate::side::Side;
+use crate::time::{Span, Timestamp};
+
+/// The numbers behind a reason. Only the fields that apply are printed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EvidenceJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog_bytes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmissions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zero_window_probes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// Hex of the Ping payload that went unanswered or was echoed wrongly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_payload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pong_payload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outstanding_pings: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<&'static str>,
+    /// Capture frames (or probe samples) that show it.
+    pub frames: Vec<EvidenceRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReasonJson {
+    pub code: Code,
+    pub kind: Kind,
+    /// The endpoint at fault; null for `no_heartbeat`.
+    pub side: Option<Side>,
+    pub since: Timestamp,
+    pub detail: String,
+    pub evidence: EvidenceJson,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingJson {
+    pub code: Code,
+    pub side: Option<Side>,
+    pub since: Timestamp,
+    /// When it becomes a reason if nothing arrives.
+    pub due: Timestamp,
+    pub due_in_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EpisodeJson {
+    pub code: Code,
+    pub side: Option<Side>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub duration_s: f64,
+    pub frames: [EvidenceRef; 2],
+}
+
+/// Seconds, rounded to the millisecond.
+pub fn secs3(span: Span) -> f64 {
+    (span.secs_f64() * 1e3).round() / 1e3
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn s(span: Option<Span>) -> f64 {
+    span.unwrap_or_default().secs_f64()
+}
+
+fn name(side: Option<Side>) -> &'static str {
+    side.map_or("connection", Side::name)
+}
+
+/// The sentence for a reason or note.
+pub fn detail(r: &Reason) -> String {
+    let f = &r.facts;
+    let side = name(r.side);
+    let other = r.side.map_or("peer", |s| s.other().name());
+    match r.code {
+        Code::PeerUnreachable if f.probes.is_some() => format!(
+            "{side} has not answered {} keep-alive or zero-window probes from the {other} for {:.1}s (stall threshold {:.1}s)",
+            f.probes.unwrap_or(0),
+            s(f.gap),
+            s(f.threshold)
+        ),
+        Code::PeerUnreachable => format!(
+            "{side} has not acknowledged {} bytes from the {other} for {:.1}s ({} retransmissions; stall threshold {:.1}s)",
+            f.backlog_bytes.unwrap_or(0),
+            s(f.gap),
+            f.retransmissions.unwrap_or(0),
+            s(f.threshold)
+        ),
+        Code::ZeroWindowStall => format!(
+            "{side} has advertised a zero receive window for {:.1}s: its application stopped reading ({} probes from the {other})",
+            s(f.gap),
+            f.probes.unwrap_or(0)
+        ),
+        Code::PingUnanswered => format!(
+            "{side} has not answered a Ping from the {other} for {:.1}s (pong timeout {:.1}s; {} Ping(s) outstanding; time it could not send not counted)",
+            s(f.gap),
+            s(f.threshold),
+            f.outstanding_pings.unwrap_or(0)
+        ),
+        Code::ReadGapExceeded => format!(
+            "no frame from the {side} for {:.1}s (read deadline {:.1}s{})",
+            s(f.gap),
+            s(f.threshold),
+            f.interval
+                .map(|i| format!(", 3 × its {:.1}s heartbeat", i.secs_f64()))
+                .unwrap_or_default()
+        ),
+        Code::HalfClosed => format!(
+            "{side} sent FIN without a WebSocket Close {:.1}s ago; the {other} still holds the connection open",
+            s(f.gap)
+        ),
+        Code::CloseHandshakeIncomplete => format!(
+            "the {other} sent Close{} {:.1}s ago and the {side} has not answered it (RFC 6455 §5.5.1)",
+            f.close_code.map(|c| format!(" {c}")).unwrap_or_default(),
+            s(f.gap)
+        ),
+        Code::AppStallControlOnly => format!(
+            "{side} still sends control frames but no data for {:.1}s (it had a data message every {:.1}s; stall threshold {:.1}s)",
+            s(f.gap),
+            s(f.interval),
+            s(f.threshold)
+        ),
+        Code::NoHeartbeat => format!(
+            "idle for {:.1}s with no Ping/Pong and no TCP keep-alive ever seen: a dead peer would look the same",
+            s(f.gap)
+        ),
+        Code::CaptureLoss => format!(
+            "the capture missed {} bytes the {side} sent (the {other} acknowledged them): findings about this direction may be incomplete",
+            f.missed_bytes.unwrap_or(0)
+        ),
+        Code::SlowReader => format!(
+            "{side} kept its receive window closed to the {other} for {:.1}s of the last {:.1}s ({:.0}%), never long enough for a zero-window stall: it reads slower than the {other} writes",
+            s(f.gap),
+            s(f.threshold),
+            f.share.unwrap_or(0.0) * 100.0
+        ),
+        Code::PongPayloadMismatch => format!(
+            "{side} answered {} Ping(s) with a Pong whose payload differs (RFC 6455 §5.5.3 requires an echo)",
+            f.count.unwrap_or(0)
+        ),
+        Code::ProtocolViolation => format!(
+            "{side} broke RFC 6455 framing rules {} time(s): {}",
+            f.count.unwrap_or(0),
+            f.violations.join(", ")
+        ),
+        Code::CloseWithoutWebsocketClose => {
+            "TCP closed without the WebSocket closing handshake (RFC 6455 §7.1.5: abnormal closure, 1006)".into()
+        }
+    }
+}
+
+fn evidence(f: &Facts, frames: &[EvidenceRef]) -> EvidenceJson {
+    EvidenceJson {
+        backlog_bytes: f.backlog_bytes,
+        retransmissions: f.retransmissions,
+        window: f.window,
+        zero_window_probes: f.probes,
+        gap_s: f.gap.map(secs3),
+        threshold_s: f.threshold.map(secs3),
+        share: f.share.map(|x| (x * 1e3).round() / 1e3),
+        interval_s: f.interval.map(secs3),
+        ping_payload: f.ping_payload.as_deref().map(hex),
+        pong_payload: f.pong_payload.as_deref().map(hex),
+        outstanding_pings: f.outstanding_pings,
+        count: f.count,
+        missed_bytes: f.missed_bytes,
+        close_code: f.close_code,
+        violations: f.violations.clone(),
+        frames: frames.to_vec(),
+    }
+}
+
+impl From<&Reason> for ReasonJson {
+    fn from(r: &Reason) -> Self {
+        ReasonJson {
+            code: r.code,
+            kind: r.code.kind(),
+            side: r.side,
+            since: r.since,
+            detail: detail(r),
+            evidence: evidence(&r.facts, &r.evidence),
+        }
+    }
+}
+
+impl PendingJson {
+    pub fn new(p: &Pending, at: Timestamp) -> Self {
+        PendingJson {
+            code: p.code,
+            side: p.side,
+            since: p.since,
+            due: p.due,
+            due_in_s: secs3(p.due.since(at)),
+        }
+    }
+}
+
+impl From<&Episode> for EpisodeJson {
+    fn from(e: &Episode) -> Self {
+        EpisodeJson {
+            code: e.code,
+            side: e.side,
+            start: e.start.at,
+            end: e.end.at,
+            duration_s: secs3(e.end.at.since(e.start.at)),
+            frames: [e.start.evidence, e.end.evidence],
+        }
+    }
+}
