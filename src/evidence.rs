@@ -8,31 +8,119 @@ use crate::time::Timestamp;
 
 /// Where a packet sits in the user's input: file index (0-based, in the
 /// order given) and frame number as Wireshark counts it (1-based, per file).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct FrameRef {
-    pub file: u32,
-    pub frame: u64,
+/// Serialized as `{"file": 0, "frame": 12}`.
+///
+/// Packed in 8 bytes (20 bits of file index, 44 of frame number: a million
+/// rotated files of 17 trillion packets each), since every connection keeps
+/// dozens of them; larger values saturate.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrameRef(u64);
+
+const FRAME_BITS: u32 = 44;
+const MAX_FRAME: u64 = (1 << FRAME_BITS) - 1;
+/// The file index that marks a probe sample in an [`EvidenceRef`].
+const SAMPLE_FILE: u64 = (1 << (64 - FRAME_BITS)) - 1;
+
+impl FrameRef {
+    pub fn new(file: u32, frame: u64) -> Self {
+        let file = u64::from(file).min(SAMPLE_FILE - 1);
+        FrameRef((file << FRAME_BITS) | frame.min(MAX_FRAME))
+    }
+
+    pub fn file(self) -> u32 {
+        (self.0 >> FRAME_BITS) as u32
+    }
+
+    pub fn frame(self) -> u64 {
+        self.0 & MAX_FRAME
+    }
+}
+
+impl std::fmt::Debug for FrameRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.file(), self.frame())
+    }
+}
+
+impl Serialize for FrameRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FrameRef", 2)?;
+        st.serialize_field("file", &self.file())?;
+        st.serialize_field("frame", &self.frame())?;
+        st.end()
+    }
 }
 
 /// What proves an event: a capture frame, or one of a probe's own samples
 /// (a TCP_INFO reading, a Ping's sequence number). Serialized as
-/// `{"file": 0, "frame": 12}` or `{"sample": 3}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(untagged)]
-pub enum EvidenceRef {
-    Frame(FrameRef),
-    Sample { sample: u64 },
-}
+/// `{"file": 0, "frame": 12}` or `{"sample": 3}`. Packed like [`FrameRef`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EvidenceRef(u64);
 
-impl Default for EvidenceRef {
-    fn default() -> Self {
-        EvidenceRef::Frame(FrameRef::default())
+impl EvidenceRef {
+    pub fn frame(f: FrameRef) -> Self {
+        EvidenceRef(f.0)
+    }
+
+    pub fn sample(n: u64) -> Self {
+        EvidenceRef((SAMPLE_FILE << FRAME_BITS) | n.min(MAX_FRAME))
+    }
+
+    /// The capture frame, unless this is a probe sample.
+    pub fn as_frame(self) -> Option<FrameRef> {
+        (self.0 >> FRAME_BITS != SAMPLE_FILE).then_some(FrameRef(self.0))
     }
 }
 
 impl From<FrameRef> for EvidenceRef {
     fn from(f: FrameRef) -> Self {
-        EvidenceRef::Frame(f)
+        EvidenceRef::frame(f)
+    }
+}
+
+impl std::fmt::Debug for EvidenceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_frame() {
+            Some(frame) => frame.fmt(f),
+            None => write!(f, "sample {}", self.0 & MAX_FRAME),
+        }
+    }
+}
+
+impl Serialize for EvidenceRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self.as_frame() {
+            Some(frame) => frame.serialize(s),
+            None => {
+                let mut st = s.serialize_struct("Sample", 1)?;
+                st.serialize_field("sample", &(self.0 & MAX_FRAME))?;
+                st.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_pack_and_print_as_wireshark_counts() {
+        let f = FrameRef::new(3, 123_456_789);
+        assert_eq!((f.file(), f.frame()), (3, 123_456_789));
+        assert_eq!(
+            serde_json::to_string(&EvidenceRef::frame(f)).unwrap(),
+            r#"{"file":3,"frame":123456789}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&EvidenceRef::sample(7)).unwrap(),
+            r#"{"sample":7}"#
+        );
+        assert!(FrameRef::new(0, 2) > FrameRef::new(0, 1));
+        assert!(FrameRef::new(1, 1) > FrameRef::new(0, 9));
+        assert_eq!(std::mem::size_of::<Option<Moment>>(), 24);
     }
 }
 

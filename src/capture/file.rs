@@ -259,10 +259,7 @@ impl FileState {
         self.last_ts = at;
         Some(Packet {
             at,
-            frame: FrameRef {
-                file,
-                frame: self.frame,
-            },
+            frame: FrameRef::new(file, self.frame),
             link,
             data,
             orig_len,

@@ -89,10 +89,10 @@ pub struct SideActivity {
     pub unsolicited_pongs: u64,
     /// Pongs this side sent whose payload echoed no outstanding Ping.
     pub mismatched_pongs: u32,
-    pub first_mismatch: Option<(Mark, Vec<u8>, Vec<u8>)>,
+    pub first_mismatch: Option<Box<(Mark, Vec<u8>, Vec<u8>)>>,
     /// Pongs whose payload the capture cut (they answer, unchecked).
     pub pongs_payload_unknown: u64,
-    pub close: Option<CloseFrame>,
+    pub close: Option<Box<CloseFrame>>,
     pub violations: u32,
     pub violation_samples: Vec<(&'static str, Mark)>,
     /// Stream bytes the capture missed.
@@ -235,7 +235,7 @@ impl Activity {
                 me.frames.close += 1;
                 me.last_control = Some(mark);
                 if me.close.is_none() {
-                    me.close = Some(close_frame(payload.unwrap_or_default(), mark));
+                    me.close = Some(Box::new(close_frame(payload.unwrap_or_default(), mark)));
                 }
                 Outcome::Nothing
             }
@@ -279,7 +279,7 @@ impl Activity {
             (Some(got), None) => {
                 me.mismatched_pongs += 1;
                 if me.first_mismatch.is_none() {
-                    me.first_mismatch = Some((mark, ping.payload().to_vec(), got.to_vec()));
+                    me.first_mismatch = Some(Box::new((mark, ping.payload().to_vec(), got.to_vec())));
                 }
             }
             (Some(_), Some(_)) => {}

@@ -16,7 +16,9 @@ const CADENCE_WINDOW: usize = 15;
 #[derive(Clone, Debug, Default)]
 pub struct Cadence {
     last: Option<Timestamp>,
-    ring: [i64; CADENCE_WINDOW],
+    /// Intervals in microseconds, saturating at about 71 minutes: half the
+    /// memory of nanoseconds, far finer than any threshold.
+    ring: [u32; CADENCE_WINDOW],
     len: u8,
     next: u8,
     /// Recomputed when an interval arrives, read on every frame.
@@ -42,14 +44,14 @@ impl Cadence {
             if interval < floor {
                 return;
             }
-            self.ring[self.next as usize] = interval.nanos();
+            self.ring[self.next as usize] = (interval.nanos() / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
             self.intervals += 1;
             let mut sorted = self.ring;
             let window = &mut sorted[..self.len as usize];
             window.sort_unstable();
-            self.median = Some(Span::from_nanos(window[window.len() / 2]));
+            self.median = Some(Span::from_nanos(i64::from(window[window.len() / 2]) * 1_000));
         }
         self.last = Some(at);
     }

@@ -12,7 +12,7 @@ use crate::capture::file::{read_file, CaptureError, Input};
 use crate::capture::filter::PacketFilter;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode::{self, Skip};
-use crate::evidence::{FrameRef, Moment};
+use crate::evidence::Moment;
 use crate::report::model::{CaptureInfo, FileInfo};
 use crate::tcp::table::TableStats;
 use crate::tcp::{FlowTable, Retired, StreamObserver};
@@ -205,10 +205,7 @@ pub fn analyze_files<O: StreamObserver>(
     pass.decide_evaluation_time(stdin, wall);
     let end = Moment {
         at: pass.evaluation_time.unwrap_or_default(),
-        frame: FrameRef {
-            frame: last_moment.frame.frame,
-            file: last_moment.frame.file,
-        },
+        frame: last_moment.frame,
     };
     pass.open_at_end = table.open_connections();
     table.finish(end, retire);

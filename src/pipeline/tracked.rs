@@ -31,7 +31,7 @@ impl Tracked {
 fn mark(now: Moment) -> Mark {
     Mark {
         at: now.at,
-        evidence: EvidenceRef::Frame(now.frame),
+        evidence: EvidenceRef::frame(now.frame),
     }
 }
 
@@ -63,5 +63,23 @@ impl StreamObserver for Tracked {
 
     fn client_evidence(&self) -> Option<(Side, RoleSource)> {
         self.session.client_evidence()
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        eprintln!(
+            "Connection<Tracked> {} Tracked {} Judge {} Session {} Transport {} SideActivity {} Endpoint {}",
+            size_of::<crate::tcp::Connection<super::Tracked>>(),
+            size_of::<super::Tracked>(),
+            size_of::<crate::liveness::Judge>(),
+            size_of::<crate::websocket::Session>(),
+            size_of::<crate::liveness::transport::Transport>(),
+            size_of::<crate::liveness::activity::SideActivity>(),
+            size_of::<crate::tcp::endpoint::Endpoint>(),
+        );
     }
 }

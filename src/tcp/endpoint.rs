@@ -8,19 +8,6 @@ use super::seq::Seq;
 use crate::evidence::Moment;
 use crate::time::{Span, Timestamp};
 
-/// Recovered stalls kept per endpoint; the newest are dropped past this (the
-/// count still grows), so a flapping connection cannot grow without bound.
-pub const MAX_EPISODES: usize = 16;
-
-/// A span of time something was stuck, closed when it recovered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Episode {
-    pub start: Moment,
-    pub end: Moment,
-    /// Retransmissions during an ACK stall; probes during a zero window.
-    pub count: u32,
-}
-
 /// Zero windows this endpoint advertised (RFC 9293 §3.8.6.1: the sender must
 /// stop and probe).
 #[derive(Clone, Debug, Default)]
@@ -33,7 +20,6 @@ pub struct ZeroWindow {
     pub spans: u32,
     pub total: Span,
     pub longest: Span,
-    pub episodes: Vec<Episode>,
     /// Probes the other side sent during the open span.
     pub probes_in_open: u32,
 }
@@ -56,13 +42,6 @@ impl ZeroWindow {
         self.spans += 1;
         self.total += held;
         self.longest = self.longest.max(held);
-        if self.episodes.len() < MAX_EPISODES {
-            self.episodes.push(Episode {
-                start,
-                end: now,
-                count: self.probes_in_open,
-            });
-        }
         self.open = None;
     }
 
@@ -83,8 +62,6 @@ pub struct AckStall {
     pub retransmissions: u32,
     pub first_retransmission: Option<Moment>,
     pub last_retransmission: Option<Moment>,
-    /// Stalls with at least one retransmission that ended with the ACK moving.
-    pub episodes: Vec<Episode>,
 }
 
 #[derive(Default)]
@@ -174,15 +151,6 @@ impl Endpoint {
         }
         let still_outstanding = self.backlog() > 0;
         let stall = &mut self.ack_stall;
-        if let (Some(start), true) = (stall.since, stall.retransmissions > 0) {
-            if stall.episodes.len() < MAX_EPISODES {
-                stall.episodes.push(Episode {
-                    start,
-                    end: now,
-                    count: stall.retransmissions,
-                });
-            }
-        }
         stall.retransmissions = 0;
         stall.first_retransmission = None;
         stall.since = if still_outstanding { Some(now) } else { None };

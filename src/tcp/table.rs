@@ -121,7 +121,9 @@ const TOMBSTONE: Span = Span::from_secs(60);
 /// open, not the total seen: a connection that closes, aborts or idles out
 /// is handed to the caller (`retire`) and freed.
 pub struct FlowTable<O> {
-    active: HashMap<FlowKey, Entry<O>>,
+    /// Boxed: a connection is a few kilobytes, and the map's slots (and
+    /// its growth, which holds old and new slots at once) should not be.
+    active: HashMap<FlowKey, Box<Entry<O>>>,
     /// Recently retired 4-tuples, and until when they swallow packets.
     tombstones: HashMap<FlowKey, Timestamp>,
     next_id: u64,
@@ -228,10 +230,10 @@ impl<O: StreamObserver> FlowTable<O> {
         let conn = Connection::new(seg, now, &self.server_ports, observer);
         self.active.insert(
             key,
-            Entry {
+            Box::new(Entry {
                 id: self.next_id,
                 conn,
-            },
+            }),
         );
         self.next_id += 1;
         self.stats.connections += 1;
@@ -240,18 +242,14 @@ impl<O: StreamObserver> FlowTable<O> {
 
     fn retire_entry(
         &mut self,
-        mut entry: Entry<O>,
+        mut entry: Box<Entry<O>>,
         cause: Retirement,
         at: Moment,
         retire: &mut dyn FnMut(Retired<O>),
     ) {
         entry.conn.finish(at, &mut self.budget);
-        retire(Retired {
-            id: entry.id,
-            conn: entry.conn,
-            cause,
-            at,
-        });
+        let Entry { id, conn } = *entry;
+        retire(Retired { id, conn, cause, at });
     }
 
     /// Retires connections that closed (after a short linger for late
@@ -294,7 +292,7 @@ impl<O: StreamObserver> FlowTable<O> {
     /// End of input: every connection still in the table, in the order of
     /// their first packet, delivered as it stands at `end`.
     pub fn finish(&mut self, end: Moment, retire: &mut dyn FnMut(Retired<O>)) {
-        let mut rest: Vec<Entry<O>> = self.active.drain().map(|(_, e)| e).collect();
+        let mut rest: Vec<Box<Entry<O>>> = self.active.drain().map(|(_, e)| e).collect();
         rest.sort_by_key(|e| e.id);
         for entry in rest {
             let cause = match entry.conn.state {

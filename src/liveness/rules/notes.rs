@@ -16,7 +16,7 @@ pub fn check(v: &View<'_>) -> Vec<Reason> {
     let mut out = Vec::new();
     for side in Side::BOTH {
         let me = &v.ws.sides[side];
-        if let Some((mark, ping, pong)) = &me.first_mismatch {
+        if let Some((mark, ping, pong)) = me.first_mismatch.as_deref() {
             out.push(Reason {
                 code: Code::PongPayloadMismatch,
                 side: Some(side),

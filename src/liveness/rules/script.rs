@@ -49,10 +49,7 @@ impl Script {
         self.frame += 1;
         Mark {
             at: Timestamp::from_nanos(self.now * 1_000_000),
-            evidence: EvidenceRef::Frame(FrameRef {
-                file: 0,
-                frame: self.frame,
-            }),
+            evidence: EvidenceRef::frame(FrameRef::new(0, self.frame)),
         }
     }
 
