@@ -198,17 +198,7 @@ impl Session {
                 records.on_data(bytes, |len| activity.on_record(side, len, now))
             }
             Reader::Frames(decoder) => {
-                decoder.on_data(bytes, &mut |event| match event {
-                    Event::Frame {
-                        header,
-                        control_payload,
-                        ..
-                    } => activity.on_frame(side, &header, control_payload, now),
-                    Event::Violation { violation, .. } => {
-                        activity.on_violation(side, violation.code(), now)
-                    }
-                    Event::Resynced { .. } => activity.on_resync(side),
-                });
+                decoder.on_data(bytes, &mut |event| record(activity, side, event, now));
                 if self.kind == SessionKind::Undecided {
                     self.decide_midstream();
                 }
@@ -305,15 +295,30 @@ impl Session {
     }
 }
 
+/// Hands a decoder event of `side` to the activity record.
+fn record(activity: &mut Activity, side: Side, event: Event<'_>, now: Moment) {
+    match event {
+        Event::Frame {
+            header,
+            control_payload,
+            ..
+        } => activity.on_frame(side, &header, control_payload, now),
+        Event::Violation { violation, .. } => activity.on_violation(side, violation.code(), now),
+        Event::Resynced { .. } => activity.on_resync(side),
+    }
+}
+
 impl StreamObserver for Session {
     fn on_data(&mut self, side: Side, bytes: &[u8], now: Moment) {
         self.feed(side, bytes, now);
     }
 
-    fn on_gap(&mut self, side: Side, len: u64, _now: Moment) {
+    fn on_gap(&mut self, side: Side, len: u64, now: Moment) {
         self.activity.on_gap(side, len);
+        let activity = &mut self.activity;
         match &mut self.readers[side] {
-            Reader::Frames(d) => d.on_gap(len),
+            // A gap can complete a frame whose header was seen.
+            Reader::Frames(d) => d.on_gap(len, &mut |event| record(activity, side, event, now)),
             Reader::Tls(r) => r.on_gap(len),
             Reader::Done => {}
             // A hole in the handshake: look for frames after it instead.

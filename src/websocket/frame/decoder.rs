@@ -21,13 +21,21 @@ pub struct DecoderConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A frame. Data frames are reported as soon as their header is complete
-    /// (the payload is then skipped); control frames once their payload is.
+    /// (the payload is then skipped); control frames once their payload is,
+    /// or once a gap cuts it (see [`FrameDecoder::on_gap`]).
     Frame {
         header: FrameHeader,
         /// Stream offset of the header's first byte.
         start: u64,
         /// The unmasked payload of a control frame of at most 125 bytes.
+        /// When a gap cut it (`payload_complete` false): the bytes seen
+        /// before the gap, or `None` if none were.
         control_payload: Option<&'a [u8]>,
+        /// False when bytes the capture did not hold (a gap) cut the payload
+        /// of this control frame: the frame is reported anyway, its payload
+        /// unknown beyond `control_payload`. True otherwise, and always for
+        /// data frames, whose payload is never carried.
+        payload_complete: bool,
     },
     /// A rule broken by the frame starting at stream offset `at`. Violations
     /// about a header come before its `Frame` event, those about a Close
@@ -43,11 +51,7 @@ enum State {
     /// In sync, collecting the next header into `hdr`.
     Header,
     /// Collecting the payload of a control frame (≤ 125 bytes) into `ctl`.
-    Control {
-        header: FrameHeader,
-        start: u64,
-        got: u8,
-    },
+    Control { header: FrameHeader, start: u64 },
     /// Skipping `remaining` payload bytes.
     Skip { remaining: u64 },
     /// Looking for a frame boundary.
@@ -56,7 +60,7 @@ enum State {
 
 /// Decodes one direction of a WebSocket connection.
 ///
-/// Invariants: `hdr_len <= MAX_HEADER_LEN`; in `State::Control`, `got <=
+/// Invariants: `hdr_len <= MAX_HEADER_LEN`; in `State::Control`, `ctl_len <
 /// header.payload_len <= 125`; `offset` is the stream offset of the next
 /// byte `on_data` will see. Every call consumes all its input.
 ///
@@ -89,6 +93,9 @@ pub struct FrameDecoder {
     /// Stream offset of the header being collected.
     hdr_start: u64,
     ctl: [u8; MAX_CONTROL_PAYLOAD],
+    /// Bytes of `ctl` holding the control payload being read, or last read:
+    /// all of it, unless a gap cut it.
+    ctl_len: u8,
     fragments: Fragments,
     close_seen: bool,
     inferred_masked: Option<bool>,
@@ -110,6 +117,7 @@ impl FrameDecoder {
             hdr_len: 0,
             hdr_start: 0,
             ctl: [0; MAX_CONTROL_PAYLOAD],
+            ctl_len: 0,
             fragments: Fragments::Idle,
             close_seen: false,
             inferred_masked: None,
@@ -173,32 +181,54 @@ impl FrameDecoder {
         }
     }
 
-    /// `len` bytes of the stream were never seen. Inside a payload that is
-    /// being skipped this changes nothing; anywhere else (a header, a control
-    /// payload, past the end of the payload) frame boundaries are lost and the
-    /// decoder hunts again.
-    pub fn on_gap(&mut self, len: u64) {
+    /// `len` bytes of the stream were never seen (the capture did not hold
+    /// them). Where they fall decides what follows:
+    ///
+    /// - Inside a payload whose length the header gave, ending within it (or
+    ///   at its end): frame boundaries are still known. A data payload being
+    ///   skipped just has fewer bytes left. A control frame is reported now,
+    ///   with `payload_complete: false` and the payload bytes seen before
+    ///   the gap; the rest of its payload is skipped.
+    /// - Running past the end of the current frame: the frame is still
+    ///   reported, since its header was seen (a data frame already was; a
+    ///   control frame is, its payload incomplete), then frame boundaries are
+    ///   lost and the decoder hunts after the gap.
+    /// - Inside a header or at a frame boundary: frame boundaries are lost
+    ///   and the decoder hunts again.
+    ///
+    /// A frame followed tentatively while hunting is reported only once the
+    /// header after it confirms it, as in [`on_data`](Self::on_data).
+    pub fn on_gap(&mut self, len: u64, out: &mut impl FnMut(Event<'_>)) {
         if len == 0 {
             return;
         }
         let gap_start = self.offset;
         self.offset = self.offset.saturating_add(len);
         match self.state {
-            State::Skip { remaining } if len <= remaining => {
-                self.state = if len == remaining {
-                    State::Header
-                } else {
-                    State::Skip {
-                        remaining: remaining - len,
-                    }
-                };
+            State::Skip { remaining } => self.gap_in_payload(len, remaining, gap_start),
+            State::Control { header, start } => {
+                // `ctl_len < payload_len` in this state.
+                let remaining = header.payload_len - u64::from(self.ctl_len);
+                self.state = State::Header;
+                self.frame_done(header, start, out);
+                self.gap_in_payload(len, remaining, gap_start);
             }
             State::Hunt => {}
-            State::Skip { .. } => self.lose_sync(gap_start),
             State::Header if self.hdr_len == 0 => self.lose_sync(gap_start),
             State::Header => self.lose_sync(self.hdr_start),
-            State::Control { start, .. } => self.lose_sync(start),
         }
+    }
+
+    /// A gap of `len` bytes at `gap_start`, where the current frame has
+    /// `remaining` payload bytes left and has been reported (or is awaiting
+    /// confirmation): skip what is left after the gap, or hunt after it.
+    fn gap_in_payload(&mut self, len: u64, remaining: u64, gap_start: u64) {
+        self.state = match remaining.checked_sub(len) {
+            Some(0) => State::Header,
+            Some(left) => State::Skip { remaining: left },
+            // The frame ends inside the gap: sync is lost from its end.
+            None => return self.lose_sync(gap_start.saturating_add(remaining)),
+        };
     }
 
     /// Starts hunting; `from` is where the undecoded bytes begin.
@@ -257,11 +287,11 @@ impl FrameDecoder {
     }
 
     fn step_control(&mut self, data: &[u8], out: &mut impl FnMut(Event<'_>)) -> usize {
-        let State::Control { header, start, got } = self.state else {
+        let State::Control { header, start } = self.state else {
             return data.len();
         };
         let len = header.payload_len as usize; // ≤ 125 in this state
-        let have = usize::from(got);
+        let have = usize::from(self.ctl_len);
         let take = len.saturating_sub(have).min(data.len());
         let (Some(dst), Some(src)) = (self.ctl.get_mut(have..have + take), data.get(..take)) else {
             return data.len();
@@ -273,17 +303,16 @@ impl FrameDecoder {
                 None => *s,
             };
         }
-        let got = (have + take) as u8;
-        if usize::from(got) < len {
-            self.state = State::Control { header, start, got };
-        } else {
+        self.ctl_len = (have + take) as u8;
+        if have + take == len {
             self.state = State::Header;
             self.frame_done(header, start, out);
         }
         take
     }
 
-    /// A control payload has been read in full.
+    /// A control payload has been read in full, or cut by a gap: `ctl_len`
+    /// says how much of it is in `ctl`.
     fn frame_done(&mut self, header: FrameHeader, start: u64, out: &mut impl FnMut(Event<'_>)) {
         if let Some(Tentative::Candidate) = self.tentative {
             // Reported once the next header confirms the candidate.
@@ -294,18 +323,22 @@ impl FrameDecoder {
     }
 
     fn emit_control(&mut self, header: FrameHeader, start: u64, out: &mut impl FnMut(Event<'_>)) {
-        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        let payload = self.ctl.get(..len).unwrap_or_default();
+        let payload = self
+            .ctl
+            .get(..usize::from(self.ctl_len))
+            .unwrap_or_default();
+        let complete = u64::from(self.ctl_len) == header.payload_len;
         out(Event::Frame {
             header,
             start,
-            control_payload: Some(payload),
+            control_payload: (complete || !payload.is_empty()).then_some(payload),
+            payload_complete: complete,
         });
         if header.opcode != Opcode::Close {
             return;
         }
         self.close_seen = true;
-        check_close_body(payload, &mut |violation| {
+        check_close_body(payload, header.payload_len, &mut |violation| {
             out(Event::Violation {
                 violation,
                 at: start,
@@ -350,6 +383,7 @@ impl FrameDecoder {
                         header: cand,
                         start: cand_start,
                         control_payload: None,
+                        payload_complete: true,
                     });
                 }
             }
@@ -376,11 +410,8 @@ impl FrameDecoder {
     fn begin_payload(&mut self, header: FrameHeader, start: u64, out: &mut impl FnMut(Event<'_>)) {
         let candidate = self.tentative.is_some();
         if header.opcode.is_control() && header.payload_len <= MAX_CONTROL_PAYLOAD as u64 {
-            self.state = State::Control {
-                header,
-                start,
-                got: 0,
-            };
+            self.state = State::Control { header, start };
+            self.ctl_len = 0;
             if header.payload_len == 0 {
                 self.state = State::Header;
                 self.frame_done(header, start, out);
@@ -394,6 +425,7 @@ impl FrameDecoder {
                 header,
                 start,
                 control_payload: None,
+                payload_complete: true,
             });
         }
         self.state = if header.payload_len == 0 {
@@ -532,7 +564,8 @@ mod tests {
                 vec![Ev::Frame {
                     header: FrameHeader::parse(&frame).unwrap().unwrap(),
                     start: 0,
-                    payload: Some(b"Hello, masked world".to_vec())
+                    payload: Some(b"Hello, masked world".to_vec()),
+                    complete: true,
                 }]
             );
         }

@@ -172,21 +172,28 @@ pub(super) fn check_header(
     };
 }
 
-/// The rules of a Close frame's body, each broken one reported to `flag`.
-pub(super) fn check_close_body(payload: &[u8], flag: &mut impl FnMut(Violation)) {
+/// The rules of a Close frame's body of `body_len` bytes, each broken one
+/// reported to `flag`. `seen` is the body, or only its first bytes when a
+/// gap cut it: what lies beyond is not judged.
+pub(super) fn check_close_body(seen: &[u8], body_len: u64, flag: &mut impl FnMut(Violation)) {
     // RFC 6455 §5.5.1: an optional body starting with a 2-byte status
     // code (§7.4), then a UTF-8 reason.
-    match payload {
-        [] => {}
-        [_] => flag(Violation::CloseBodyOneByte),
-        [hi, lo, reason @ ..] => {
-            let code = u16::from_be_bytes([*hi, *lo]);
-            if !close_code_valid_on_wire(code) {
-                flag(Violation::InvalidCloseCode(code));
-            }
-            if std::str::from_utf8(reason).is_err() {
-                flag(Violation::InvalidUtf8CloseReason);
-            }
+    if body_len == 1 {
+        return flag(Violation::CloseBodyOneByte);
+    }
+    let Some(([hi, lo], reason)) = seen.split_first_chunk() else {
+        return;
+    };
+    let code = u16::from_be_bytes([*hi, *lo]);
+    if !close_code_valid_on_wire(code) {
+        flag(Violation::InvalidCloseCode(code));
+    }
+    // A cut reason may end inside a UTF-8 sequence: only bytes that no
+    // continuation could make valid count against it.
+    let complete = seen.len() as u64 == body_len;
+    if let Err(e) = std::str::from_utf8(reason) {
+        if complete || e.error_len().is_some() {
+            flag(Violation::InvalidUtf8CloseReason);
         }
     }
 }

@@ -6,7 +6,9 @@ mod gaps;
 mod random;
 mod vs_tungstenite;
 
-use super::{DecoderConfig, Event, FrameDecoder, FrameHeader, Opcode, Role, Violation};
+use super::{
+    DecoderConfig, Event, FrameDecoder, FrameHeader, Opcode, Role, Violation, MAX_CONTROL_PAYLOAD,
+};
 
 /// An owned copy of an [`Event`], to compare event sequences.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,7 @@ pub(super) enum Ev {
         header: FrameHeader,
         start: u64,
         payload: Option<Vec<u8>>,
+        complete: bool,
     },
     Violation {
         violation: Violation,
@@ -31,10 +34,12 @@ pub(super) fn own(e: Event<'_>) -> Ev {
             header,
             start,
             control_payload,
+            payload_complete,
         } => Ev::Frame {
             header,
             start,
             payload: control_payload.map(<[u8]>::to_vec),
+            complete: payload_complete,
         },
         Event::Violation { violation, at } => Ev::Violation { violation, at },
         Event::Resynced { skipped } => Ev::Resynced { skipped },
@@ -47,6 +52,13 @@ pub(super) fn feed(dec: &mut FrameDecoder, chunks: &[&[u8]]) -> Vec<Ev> {
     for c in chunks {
         dec.on_data(c, &mut |e| evs.push(own(e)));
     }
+    evs
+}
+
+/// Tells `dec` that `len` bytes were lost and collects the events.
+pub(super) fn gap(dec: &mut FrameDecoder, len: u64) -> Vec<Ev> {
+    let mut evs = Vec::new();
+    dec.on_gap(len, &mut |e| evs.push(own(e)));
     evs
 }
 

@@ -1,5 +1,6 @@
-//! Randomized streams: chunking never changes what is decoded, a
-//! mid-stream decoder recovers after garbage, and no input panics.
+//! Randomized streams: chunking never changes what is decoded, a gap inside
+//! a payload never loses a frame boundary, a mid-stream decoder recovers
+//! after garbage, and no input panics.
 
 use super::*;
 
@@ -68,6 +69,89 @@ fn random_chunkings_give_the_same_events_as_whole() {
 }
 
 #[test]
+fn gaps_inside_payloads_keep_every_frame_boundary() {
+    // A gap that starts and ends inside one frame's payload: every frame is
+    // still reported at its offset, with no resync; only the cut frame's
+    // payload (and the Close body rules it decides) may differ.
+    let mut rng = Rng(0x6A95_0F5E_ED00_C0DE);
+    let mut cut_controls = 0;
+    for round in 0..400 {
+        let stream = random_stream(&mut rng);
+        let role = if rng.below(2) == 0 {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let cfg = DecoderConfig {
+            permessage_deflate: rng.below(2) == 0,
+        };
+        let whole = feed(&mut FrameDecoder::new(role, cfg), &[&stream]);
+        let with_payload: Vec<(FrameHeader, u64)> = whole
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Frame { header, start, .. } if header.payload_len > 0 => {
+                    Some((*header, *start))
+                }
+                _ => None,
+            })
+            .collect();
+        if with_payload.is_empty() {
+            continue;
+        }
+        let (header, start) = with_payload[rng.below(with_payload.len() as u64) as usize];
+        let from = start + u64::from(header.header_len);
+        let to = from + header.payload_len;
+        let a = from + rng.below(to - from);
+        let b = a + 1 + rng.below(to - a);
+        let mut dec = FrameDecoder::new(role, cfg);
+        let mut evs = feed(&mut dec, &[&stream[..a as usize]]);
+        evs.extend(gap(&mut dec, b - a));
+        evs.extend(feed(&mut dec, &[&stream[b as usize..]]));
+        assert!(dec.in_sync(), "round {round}");
+        assert_eq!(frames(&evs), frames(&whole), "round {round}");
+        assert!(!evs.iter().any(|e| matches!(e, Ev::Resynced { .. })));
+        // Everything about the other frames is unchanged.
+        let others = |evs: &[Ev]| -> Vec<Ev> {
+            evs.iter()
+                .filter(|e| match e {
+                    Ev::Frame { start: s, .. } | Ev::Violation { at: s, .. } => *s != start,
+                    Ev::Resynced { .. } => true,
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(others(&evs), others(&whole), "round {round}");
+        // The cut frame: a control payload is what was seen before the gap.
+        let cut = evs
+            .iter()
+            .find(|e| matches!(e, Ev::Frame { start: s, .. } if *s == start));
+        let Some(Ev::Frame {
+            payload, complete, ..
+        }) = cut
+        else {
+            panic!("round {round}: no frame at {start}");
+        };
+        if header.opcode.is_control() && header.payload_len <= MAX_CONTROL_PAYLOAD as u64 {
+            cut_controls += 1;
+            assert!(!complete, "round {round}");
+            let full = whole.iter().find_map(|e| match e {
+                Ev::Frame {
+                    start: s,
+                    payload: Some(p),
+                    ..
+                } if *s == start => Some(p),
+                _ => None,
+            });
+            let seen = (a > from).then(|| full.unwrap()[..(a - from) as usize].to_vec());
+            assert_eq!(*payload, seen, "round {round}");
+        } else {
+            assert!(*complete && payload.is_none(), "round {round}");
+        }
+    }
+    assert!(cut_controls > 50, "{cut_controls}");
+}
+
+#[test]
 fn midstream_decoder_recovers_random_streams_after_random_garbage() {
     // Garbage of ASCII text (never plausible without deflate) followed by
     // a clean random stream fed whole: the lock is at the first frame
@@ -107,10 +191,12 @@ fn midstream_decoder_recovers_random_streams_after_random_garbage() {
                     header,
                     start,
                     payload,
+                    complete,
                 } => Ev::Frame {
                     header,
                     start: start + garbage.len() as u64,
                     payload,
+                    complete,
                 },
                 other => other,
             })
@@ -142,7 +228,7 @@ fn decoder_never_panics_on_random_bytes() {
             for c in bytes.chunks(1 + rng.below(300) as usize) {
                 dec.on_data(c, &mut |_| n += 1);
                 if rng.below(5) == 0 {
-                    dec.on_gap(rng.below(100));
+                    dec.on_gap(rng.below(100), &mut |_| n += 1);
                 }
             }
             assert!(dec.stream_offset() >= bytes.len() as u64);
