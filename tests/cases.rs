@@ -74,7 +74,11 @@ fn a_close_not_yet_due_is_pending() {
 /// seconds before now: a capture "being written".
 fn shifted_to_now(pcap: &[u8], ago_s: u32) -> Vec<u8> {
     let mut out = pcap.to_vec();
-    assert_eq!(&out[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs pcap");
+    assert_eq!(
+        &out[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian µs pcap"
+    );
     let mut offsets = Vec::new();
     let mut off = 24;
     while off + 16 <= out.len() {
@@ -103,8 +107,12 @@ fn shifted_to_now(pcap: &[u8], ago_s: u32) -> Vec<u8> {
 /// when the input ends, not at its last packet.
 #[test]
 fn a_stream_on_stdin_is_judged_at_the_wall_clock() {
-    let pcap = std::fs::read(common::repo().join(CASES).join("close-never-answered/capture.pcap"))
-        .unwrap();
+    let pcap = std::fs::read(
+        common::repo()
+            .join(CASES)
+            .join("close-never-answered/capture.pcap"),
+    )
+    .unwrap();
     let live = shifted_to_now(&pcap, 8);
     let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
         .args(["analyze", "--format", "json", "-"])
@@ -212,7 +220,12 @@ fn capped_flows_are_reported_on_stderr_and_in_the_summary() {
         "10",
         &format!("{CASES}/capped-flows-silent/capped_2000ws.pcap"),
     ]);
-    assert!(c["capture"]["flow_table"]["flows_refused"].as_u64().unwrap() > 1900);
+    assert!(
+        c["capture"]["flow_table"]["flows_refused"]
+            .as_u64()
+            .unwrap()
+            > 1900
+    );
 }
 
 /// Kind: untrusted times that would wrap. Refused with a clear error.

@@ -104,8 +104,8 @@ def field(section, name):
     s = text.find("\"%s\"" % section)
     m = re.search(r"\"%s\":\s*(\d+)" % name, text[s:]) if s >= 0 else None
     return m.group(1) if m else "?"
-print("ws_connections=%s other_tcp=%s tracked=%s idle_evictions=%s untracked_packets=%s json_bytes=%d"
-      % (field("summary", "connections"), field("summary", "other_tcp_connections"),
+print("ws_connections=%s alive=%s other_tcp=%s tracked=%s idle_evictions=%s untracked_packets=%s json_bytes=%d"
+      % (field("summary", "connections"), field("verdicts", "alive"), field("summary", "other_tcp_connections"),
          field("flow_table", "connections"), field("flow_table", "idle_evictions"),
          field("flow_table", "untracked_packets"), total))
 '

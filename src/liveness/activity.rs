@@ -279,7 +279,8 @@ impl Activity {
             (Some(got), None) => {
                 me.mismatched_pongs += 1;
                 if me.first_mismatch.is_none() {
-                    me.first_mismatch = Some(Box::new((mark, ping.payload().to_vec(), got.to_vec())));
+                    me.first_mismatch =
+                        Some(Box::new((mark, ping.payload().to_vec(), got.to_vec())));
                 }
             }
             (Some(_), Some(_)) => {}

@@ -44,14 +44,17 @@ impl Cadence {
             if interval < floor {
                 return;
             }
-            self.ring[self.next as usize] = (interval.nanos() / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
+            self.ring[self.next as usize] =
+                (interval.nanos() / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
             self.intervals += 1;
             let mut sorted = self.ring;
             let window = &mut sorted[..self.len as usize];
             window.sort_unstable();
-            self.median = Some(Span::from_nanos(i64::from(window[window.len() / 2]) * 1_000));
+            self.median = Some(Span::from_nanos(
+                i64::from(window[window.len() / 2]) * 1_000,
+            ));
         }
         self.last = Some(at);
     }

@@ -249,7 +249,12 @@ impl<O: StreamObserver> FlowTable<O> {
     ) {
         entry.conn.finish(at, &mut self.budget);
         let Entry { id, conn } = *entry;
-        retire(Retired { id, conn, cause, at });
+        retire(Retired {
+            id,
+            conn,
+            cause,
+            at,
+        });
     }
 
     /// Retires connections that closed (after a short linger for late

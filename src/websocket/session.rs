@@ -230,26 +230,7 @@ impl Session {
                 records.on_data(bytes, |len| emit(side, WsEvent::Record { len }))
             }
             Reader::Frames(decoder) => {
-                decoder.on_data(bytes, &mut |event| match event {
-                    Event::Frame {
-                        header,
-                        control_payload,
-                        ..
-                    } => emit(
-                        side,
-                        WsEvent::Frame {
-                            header,
-                            control_payload,
-                        },
-                    ),
-                    Event::Violation { violation, .. } => emit(
-                        side,
-                        WsEvent::Violation {
-                            code: violation.code(),
-                        },
-                    ),
-                    Event::Resynced { .. } => emit(side, WsEvent::Resynced),
-                });
+                decoder.on_data(bytes, &mut |event| relay(emit, side, event));
                 if self.kind == SessionKind::Undecided {
                     self.decide_midstream();
                 }
@@ -346,12 +327,43 @@ impl Session {
     }
 }
 
+/// Hands a decoder event of `side` on as a [`WsEvent`]. A control frame
+/// whose payload a capture gap cut goes on with its payload unknown.
+fn relay(emit: &mut dyn FnMut(Side, WsEvent<'_>), side: Side, event: Event<'_>) {
+    match event {
+        Event::Frame {
+            header,
+            control_payload,
+            payload_complete,
+            ..
+        } => emit(
+            side,
+            WsEvent::Frame {
+                header,
+                control_payload: if payload_complete {
+                    control_payload
+                } else {
+                    None
+                },
+            },
+        ),
+        Event::Violation { violation, .. } => emit(
+            side,
+            WsEvent::Violation {
+                code: violation.code(),
+            },
+        ),
+        Event::Resynced { .. } => emit(side, WsEvent::Resynced),
+    }
+}
+
 impl Session {
     /// `len` bytes of `side`'s stream are missing from the capture.
     pub fn on_gap(&mut self, side: Side, len: u64, emit: &mut dyn FnMut(Side, WsEvent<'_>)) {
         emit(side, WsEvent::Gap { len });
         match &mut self.readers[side] {
-            Reader::Frames(d) => d.on_gap(len),
+            // A gap can complete a frame whose header was seen.
+            Reader::Frames(d) => d.on_gap(len, &mut |event| relay(emit, side, event)),
             Reader::Tls(r) => r.on_gap(len),
             Reader::Done => {}
             // A hole in the handshake: look for frames after it instead.
