@@ -196,8 +196,11 @@ enum ColorArg {
 }
 
 fn at_time(s: &str) -> Result<At, String> {
-    if let Some(t) = parse_rfc3339(s) {
-        return Ok(At::Instant(t));
+    // Four digits and a dash: meant as a date, so say what is wrong with it
+    // rather than that it is not a duration.
+    let b = s.as_bytes();
+    if b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
+        return parse_rfc3339(s).map(At::Instant).map_err(|e| e.to_string());
     }
     parse_span(s)
         .map(At::AfterFirstPacket)

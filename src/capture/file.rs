@@ -86,6 +86,10 @@ fn open_path(p: &Path) -> Result<File, CaptureError> {
 pub struct FileOutcome {
     pub packets: u64,
     pub bytes: u64,
+    /// Packets whose recorded time is outside what a `Timestamp` holds
+    /// (before 1677 or after 2262, e.g. a hostile `if_tsoffset`): they keep
+    /// their frame and take the previous packet's time, never a wrapped one.
+    pub unrepresentable_times: u64,
 }
 
 /// Reads one capture file, calling `on_packet` for every packet record in
@@ -128,6 +132,7 @@ pub fn read_file(
             Ok((len, block)) => {
                 if let Some(pkt) = state.packet(&block, file_index) {
                     outcome.packets += 1;
+                    outcome.unrepresentable_times += u64::from(state.time_refused);
                     outcome.bytes += pkt.data.len() as u64;
                     on_packet(&pkt);
                 }
@@ -184,6 +189,21 @@ struct FileState {
     legacy: Option<(LinkType, u64)>,
     interfaces: Vec<Interface>,
     last_ts: Timestamp,
+    /// The last packet's own time could not be represented.
+    time_refused: bool,
+}
+
+/// `if_tsresol` (RFC 9867 §4.2) as units per second: 10^n, or 2^n when the
+/// top bit is set; `None` past what a u64 holds. (pcap-parser 0.17's
+/// `ts_resolution` refuses every binary resolution: it compares the byte
+/// with its flag bit still set.)
+fn units_per_sec(if_tsresol: u8) -> Option<u64> {
+    let n = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
 }
 
 /// Bounded so a hostile file cannot make us allocate per interface forever.
@@ -191,6 +211,7 @@ const MAX_INTERFACES: usize = 4096;
 
 impl FileState {
     fn packet<'a>(&mut self, block: &PcapBlockOwned<'a>, file: u32) -> Option<Packet<'a>> {
+        self.time_refused = false;
         let (link, at, data, orig_len) = match block {
             PcapBlockOwned::LegacyHeader(h) => {
                 let units = if h.is_nanosecond_precision() {
@@ -216,7 +237,7 @@ impl FileState {
                 if self.interfaces.len() < MAX_INTERFACES {
                     self.interfaces.push(Interface {
                         link: LinkType::from_linktype(idb.linktype.0 as u32),
-                        units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
+                        units_per_sec: units_per_sec(idb.if_tsresol).unwrap_or(1_000_000),
                         offset_secs: idb.ts_offset(),
                     });
                 }
@@ -227,9 +248,12 @@ impl FileState {
                 match self.interfaces.get(epb.if_id as usize) {
                     Some(iface) => {
                         let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                        let units = iface.units_per_sec.max(1);
-                        let secs = (raw / units) as i64 + iface.offset_secs;
-                        let at = Timestamp::from_parts(secs, raw % units, units);
+                        let at =
+                            Timestamp::from_pcapng(raw, iface.units_per_sec, iface.offset_secs)
+                                .unwrap_or_else(|| {
+                                    self.time_refused = true;
+                                    self.last_ts
+                                });
                         (iface.link, at, &epb.data[..caplen], epb.origlen)
                     }
                     // A packet for an interface never described: still a
@@ -265,5 +289,141 @@ impl FileState {
             data,
             orig_len,
         })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A little-endian pcapng writer for tests: just the blocks we read.
+    #[derive(Default)]
+    pub(crate) struct PcapNg(pub Vec<u8>);
+
+    fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+        out.extend(code.to_le_bytes());
+        out.extend((value.len() as u16).to_le_bytes());
+        out.extend(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+
+    impl PcapNg {
+        fn block(&mut self, kind: u32, body: &[u8]) -> &mut Self {
+            let len = (12 + body.len().next_multiple_of(4)) as u32;
+            self.0.extend(kind.to_le_bytes());
+            self.0.extend(len.to_le_bytes());
+            self.0.extend(body);
+            self.0.resize(self.0.len().next_multiple_of(4), 0);
+            self.0.extend(len.to_le_bytes());
+            self
+        }
+
+        pub(crate) fn section(&mut self) -> &mut Self {
+            let mut body = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+            body.extend(1u16.to_le_bytes());
+            body.extend(0u16.to_le_bytes());
+            body.extend((-1i64).to_le_bytes());
+            self.block(0x0A0D_0D0A, &body)
+        }
+
+        /// An Ethernet interface with optional `if_tsresol` and `if_tsoffset`.
+        pub(crate) fn interface(
+            &mut self,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> &mut Self {
+            let mut body = 1u16.to_le_bytes().to_vec();
+            body.extend(0u16.to_le_bytes());
+            body.extend(65535u32.to_le_bytes());
+            if let Some(r) = tsresol {
+                option(&mut body, 9, &[r]);
+            }
+            if let Some(o) = tsoffset {
+                option(&mut body, 14, &o.to_le_bytes());
+            }
+            if tsresol.is_some() || tsoffset.is_some() {
+                option(&mut body, 0, &[]);
+            }
+            self.block(1, &body)
+        }
+
+        pub(crate) fn packet(&mut self, if_id: u32, raw: u64) -> &mut Self {
+            let data = [0u8; 14];
+            let mut body = if_id.to_le_bytes().to_vec();
+            body.extend(((raw >> 32) as u32).to_le_bytes());
+            body.extend((raw as u32).to_le_bytes());
+            body.extend((data.len() as u32).to_le_bytes());
+            body.extend((data.len() as u32).to_le_bytes());
+            body.extend(data);
+            self.block(6, &body)
+        }
+
+        /// Writes the file and reads it back: the outcome and every
+        /// packet's time.
+        pub(crate) fn read(&self, name: &str) -> (FileOutcome, Vec<Timestamp>) {
+            let path = std::env::temp_dir()
+                .join(format!("wspulse-file-{}-{name}.pcapng", std::process::id()));
+            std::fs::write(&path, &self.0).unwrap();
+            let mut times = Vec::new();
+            let outcome = read_file(&Input::Path(path.clone()), 0, &mut |p| times.push(p.at));
+            std::fs::remove_file(&path).unwrap();
+            (outcome.unwrap(), times)
+        }
+    }
+
+    #[test]
+    fn decodes_decimal_and_binary_resolutions() {
+        assert_eq!(units_per_sec(6), Some(1_000_000));
+        assert_eq!(units_per_sec(9), Some(1_000_000_000));
+        assert_eq!(units_per_sec(19), Some(10_000_000_000_000_000_000));
+        assert_eq!(units_per_sec(20), None);
+        assert_eq!(units_per_sec(0x80 | 10), Some(1024));
+        assert_eq!(units_per_sec(0x80 | 63), Some(1 << 63));
+        assert_eq!(units_per_sec(0x80 | 64), None);
+    }
+
+    #[test]
+    fn binary_resolution_packets_keep_their_time() {
+        let (_, times) = PcapNg::default()
+            .section()
+            .interface(Some(0x80 | 10), None)
+            .packet(0, 1_700_000_000 * 1024 + 512)
+            .read("binary");
+        assert_eq!(times, [Timestamp::from_nanos(1_700_000_000_500_000_000)]);
+    }
+
+    #[test]
+    fn times_past_the_clock_type_are_refused_never_wrapped() {
+        let ns = 1_700_000_000_000_000_000u64;
+        let (outcome, times) = PcapNg::default()
+            .section()
+            .interface(Some(9), None)
+            .interface(Some(9), Some(i64::MAX))
+            .interface(Some(0), Some(i64::MIN))
+            .packet(0, ns)
+            // A hostile offset, a raw count past 2262, a huge negative offset.
+            .packet(1, 5)
+            .packet(0, u64::MAX)
+            .packet(2, 1)
+            .packet(0, ns + 1_000)
+            .read("hostile");
+        let t = Timestamp::from_nanos(ns as i64);
+        assert_eq!(
+            times,
+            [t, t, t, t, Timestamp::from_nanos(ns as i64 + 1_000)]
+        );
+        assert_eq!(outcome.packets, 5);
+        assert_eq!(outcome.unrepresentable_times, 3);
+    }
+
+    #[test]
+    fn an_offset_shifts_packet_times() {
+        let (outcome, times) = PcapNg::default()
+            .section()
+            .interface(None, Some(1_700_000_000))
+            .packet(0, 2_500_000)
+            .read("offset");
+        assert_eq!(times, [Timestamp::from_nanos(1_700_000_002_500_000_000)]);
+        assert_eq!(outcome.unrepresentable_times, 0);
     }
 }
