@@ -108,9 +108,10 @@ pub fn analyze_files<O: StreamObserver>(
             a.last_packet = Some(a.last_packet.map_or(packet.at, |t| t.max(packet.at)));
             if a.cutoff.is_none() {
                 a.cutoff = match config.at {
-                    Some(At::Instant(t)) => Some(t),
-                    Some(At::AfterFirstPacket(span)) => Some(packet.at + span),
-                    None => None,
+                    At::Instant(t) => Some(t),
+                    At::AfterFirstPacket(span) => Some(packet.at + span),
+                    At::Now => Some(crate::time::wall_clock()),
+                    At::End | At::LastPacket => None,
                 };
             }
             if a.cutoff.is_some_and(|c| packet.at > c) {
