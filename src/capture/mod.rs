@@ -2,6 +2,7 @@
 //! with the `live` feature, an interface. Every packet carries the frame
 //! reference Wireshark would show, so findings can cite their evidence.
 
+pub mod clock;
 pub mod file;
 pub mod filter;
 
