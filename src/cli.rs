@@ -70,7 +70,9 @@ struct AnalyzeArgs {
     #[arg(long = "tls-port", value_name = "PORT")]
     tls_ports: Vec<u16>,
 
-    /// Judge at this instant instead of the end of the capture: RFC 3339 (2026-11-24T16:00:00Z) or seconds after the first packet (90, 1.5m).
+    /// Judge the connections at this instant [default: end]: `end` is when the capture stopped (the end a pcapng file records, else its last packet), `last-packet` the time of the last packet, `now` the wall clock; or an RFC 3339 time with a zone (2026-11-24T16:00:00Z, 2026-11-24T17:00:00+01:00), or seconds after the first packet (90, 1.5m, 250ms).
+    ///
+    /// Silence counts as evidence only up to this instant: a Close or Ping still unanswered then, but not yet past its timeout, is listed as pending. For a capture read while it is being written (tcpdump -w - | wspulse analyze -), the default end is the wall clock when the input ends. A time without a zone is refused (add Z for UTC or an offset), and so is an instant before the first packet or after the end of the capture; `now` is allowed on an old capture, and the report says how old it is.
     #[arg(long, value_name = "TIME", value_parser = at_time)]
     at: Option<At>,
 
@@ -196,12 +198,24 @@ enum ColorArg {
 }
 
 fn at_time(s: &str) -> Result<At, String> {
-    if let Some(t) = parse_rfc3339(s) {
-        return Ok(At::Instant(t));
+    match s.trim() {
+        "end" => return Ok(At::End),
+        "last-packet" => return Ok(At::LastPacket),
+        "now" => return Ok(At::Now),
+        _ => {}
     }
-    parse_span(s)
-        .map(At::AfterFirstPacket)
-        .ok_or_else(|| format!("'{s}' is neither an RFC 3339 time (2026-11-24T16:00:00Z) nor seconds after the first packet (90, 1.5m)"))
+    // Four digits and a dash: meant as a date, so say what is wrong with it
+    // rather than that it is not a duration.
+    let b = s.as_bytes();
+    if b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
+        return parse_rfc3339(s).map(At::Instant).map_err(|e| e.to_string());
+    }
+    parse_span(s).map(At::AfterFirstPacket).ok_or_else(|| {
+        format!(
+            "'{s}' is not an evaluation time: use end, last-packet, now, an RFC 3339 time with \
+             a zone (2026-11-24T16:00:00Z) or seconds after the first packet (90, 1.5m)"
+        )
+    })
 }
 
 fn duration(s: &str) -> Result<Span, String> {
@@ -272,7 +286,8 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
                     data_stall: a.thresholds.data_stall,
                     ..Thresholds::default()
                 },
-                at: a.at,
+                at: a.at.unwrap_or_default(),
+                at_given: a.at.is_some(),
                 fail_on: a.fail_on.map(|f| match f {
                     FailOn::FalseAlive => Verdict::FalseAlive,
                     FailOn::Suspect => Verdict::Suspect,
@@ -303,4 +318,111 @@ fn refuse_to_overwrite_input(out: &std::path::Path, inputs: &[Input]) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze(args: &[&str]) -> Result<AnalyzeConfig, clap::Error> {
+        let argv = ["wspulse", "analyze"].iter().chain(args).chain(&["x.pcap"]);
+        match from_cli(Cli::try_parse_from(argv)?) {
+            Ok(Command::Analyze(config)) => Ok(*config),
+            _ => panic!("not an analyze config"),
+        }
+    }
+
+    fn at(value: &str) -> Result<(At, bool), String> {
+        analyze(&[&format!("--at={value}")])
+            .map(|c| (c.at, c.at_given))
+            .map_err(|e| {
+                assert_eq!(e.exit_code(), 2, "{e}");
+                e.to_string()
+            })
+    }
+
+    #[test]
+    fn at_defaults_to_end_and_remembers_it_was_not_given() {
+        let config = analyze(&[]).unwrap();
+        assert_eq!((config.at, config.at_given), (At::End, false));
+    }
+
+    #[test]
+    fn at_takes_words_instants_and_offsets() {
+        assert_eq!(at("end"), Ok((At::End, true)));
+        assert_eq!(at("last-packet"), Ok((At::LastPacket, true)));
+        assert_eq!(at("now"), Ok((At::Now, true)));
+        assert_eq!(
+            at("2026-11-24T17:00:00.5+01:00"),
+            Ok((
+                At::Instant(parse_rfc3339("2026-11-24T16:00:00.5Z").unwrap()),
+                true
+            ))
+        );
+        assert_eq!(
+            at("90"),
+            Ok((At::AfterFirstPacket(Span::from_secs(90)), true))
+        );
+        assert_eq!(
+            at("1.5m"),
+            Ok((At::AfterFirstPacket(Span::from_secs(90)), true))
+        );
+        assert_eq!(
+            at("250ms"),
+            Ok((At::AfterFirstPacket(Span::from_millis(250)), true))
+        );
+    }
+
+    #[test]
+    fn at_refuses_instants_the_clock_cannot_hold() {
+        let message = at("2300-01-01T00:00:00Z").unwrap_err();
+        assert!(
+            message.contains("outside the times wspulse can represent"),
+            "{message}"
+        );
+        assert!(message.contains("2262-04-11"), "{message}");
+    }
+
+    #[test]
+    fn at_refuses_a_time_without_a_zone_with_a_hint() {
+        let message = at("2026-11-24T16:00:00").unwrap_err();
+        assert!(message.contains("no time zone"), "{message}");
+        assert!(message.contains("2026-11-24T16:00:00Z"), "{message}");
+    }
+
+    #[test]
+    fn at_explains_every_form_when_it_understands_none() {
+        for bad in ["tomorrow", "-5s", "2026-13-01T00:00:00Z"] {
+            let message = at(bad).unwrap_err();
+            assert!(message.contains(bad), "{message}");
+        }
+        let message = at("tomorrow").unwrap_err();
+        for form in [
+            "end",
+            "last-packet",
+            "now",
+            "RFC 3339",
+            "seconds after the first packet",
+        ] {
+            assert!(message.contains(form), "{form}: {message}");
+        }
+    }
+
+    #[test]
+    fn at_help_teaches_every_form_and_the_default() {
+        let help = Cli::try_parse_from(["wspulse", "analyze", "--help"])
+            .unwrap_err()
+            .to_string();
+        for form in [
+            "[default: end]",
+            "`end`",
+            "`last-packet`",
+            "`now`",
+            "2026-11-24T16:00:00Z",
+            "seconds after the first packet",
+            "without a zone is refused",
+        ] {
+            assert!(help.contains(form), "{form} missing from:\n{help}");
+        }
+    }
 }

@@ -1,20 +1,114 @@
 //! Validated settings, built once from the command line. Nothing past this
 //! point sees clap types.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::capture::file::Input;
 use crate::capture::filter::Selectors;
+pub use crate::capture::CaptureSpan;
 use crate::liveness::{Thresholds, Verdict};
 use crate::tcp::Limits;
 use crate::time::{Span, Timestamp};
 
-/// `--at`: an instant, or an offset from the first packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `--at`: the evaluation time, "now" for the evidence (the spec's
+/// "Verdicts and reasons"). The words need the whole capture, so the
+/// pipeline resolves it with [`At::resolve`] once the input is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum At {
+    /// `end`, the default: when the capture stopped, as the file records it
+    /// (pcapng `isb_endtime`), else the last packet.
+    #[default]
+    End,
+    /// `last-packet`: the time of the last packet on the capture clock.
+    LastPacket,
+    /// `now`: the wall clock, allowed offline (the report says how old the
+    /// capture is). Never refused.
+    Now,
+    /// An RFC 3339 instant.
     Instant(Timestamp),
+    /// Seconds after the first packet.
     AfterFirstPacket(Span),
 }
+
+/// An `--at` instant that falls outside the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AtError {
+    pub at: At,
+    /// The instant it names, or `None` when that is past what a
+    /// `Timestamp` holds (a huge offset from the first packet).
+    pub instant: Option<Timestamp>,
+    pub span: CaptureSpan,
+}
+
+impl At {
+    /// The evaluation time this names, on the capture clock. `wall_now` is
+    /// used by `now` only. An instant before the first packet or after the
+    /// capture's end (`span.end()`) is refused, naming the span; `end`,
+    /// `last-packet` and `now` never are.
+    pub fn resolve(self, span: &CaptureSpan, wall_now: Timestamp) -> Result<Timestamp, AtError> {
+        let instant = match self {
+            At::End => return Ok(span.end()),
+            At::LastPacket => return Ok(span.last_packet),
+            At::Now => return Ok(wall_now),
+            At::Instant(t) => Some(t),
+            At::AfterFirstPacket(after) => span.first_packet.checked_add(after),
+        };
+        match instant {
+            Some(t) if (span.first_packet..=span.end()).contains(&t) => Ok(t),
+            _ => Err(AtError {
+                at: self,
+                instant,
+                span: *span,
+            }),
+        }
+    }
+
+    /// The instant as soon as the first packet is known: an RFC 3339 time,
+    /// or an offset from that packet. `None` for the words, which need the
+    /// end of the input. Not checked against the capture: that is
+    /// [`At::resolve`]'s job.
+    pub fn known_from_first_packet(self, first_packet: Timestamp) -> Option<Timestamp> {
+        match self {
+            At::Instant(t) => Some(t),
+            At::AfterFirstPacket(after) => Some(first_packet + after),
+            At::End | At::LastPacket | At::Now => None,
+        }
+    }
+}
+
+/// As the user would write it: `end`, `last-packet`, `now`, an RFC 3339
+/// time, or `90s` (seconds after the first packet).
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::End => f.write_str("end"),
+            At::LastPacket => f.write_str("last-packet"),
+            At::Now => f.write_str("now"),
+            At::Instant(t) => write!(f, "{t}"),
+            At::AfterFirstPacket(after) => write!(f, "{}s", after.secs_f64()),
+        }
+    }
+}
+
+impl fmt::Display for AtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--at {}", self.at)?;
+        match (self.at, self.instant) {
+            (At::AfterFirstPacket(_), Some(t)) => write!(f, " after the first packet ({t})")?,
+            (At::AfterFirstPacket(_), None) => f.write_str(" after the first packet")?,
+            _ => {}
+        }
+        write!(
+            f,
+            " is outside the capture ({} to {})",
+            self.span.first_packet,
+            self.span.end()
+        )
+    }
+}
+
+impl std::error::Error for AtError {}
 
 /// Output formats, one printer each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +143,11 @@ pub struct AnalyzeConfig {
     pub color: Color,
     pub limits: Limits,
     pub thresholds: Thresholds,
-    /// Judge at this instant instead of the end of the capture.
-    pub at: Option<At>,
+    /// `--at`, the evaluation time ([`At::End`] unless given).
+    pub at: At,
+    /// Whether the user gave `--at`: a defaulted `end` on input read while
+    /// it is written (stdin) means the wall clock when the input ends.
+    pub at_given: bool,
     /// `--fail-on`: exit 1 when a connection has this verdict or a worse one.
     pub fail_on: Option<Verdict>,
 }
@@ -63,5 +160,163 @@ impl AnalyzeConfig {
             .chain(&self.tls_ports)
             .copied()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_rfc3339;
+
+    fn t(s: &str) -> Timestamp {
+        parse_rfc3339(s).unwrap()
+    }
+
+    fn span(recorded_end: Option<&str>) -> CaptureSpan {
+        CaptureSpan {
+            first_packet: t("2026-11-24T16:16:49Z"),
+            last_packet: t("2026-11-24T16:17:05.296013Z"),
+            recorded_end: recorded_end.map(t),
+        }
+    }
+
+    const WALL: &str = "2027-03-01T12:00:00Z";
+
+    #[test]
+    fn end_is_the_default_and_prefers_the_recorded_end() {
+        assert_eq!(At::default(), At::End);
+        assert_eq!(
+            At::End.resolve(&span(None), t(WALL)),
+            Ok(t("2026-11-24T16:17:05.296013Z"))
+        );
+        assert_eq!(
+            At::End.resolve(&span(Some("2026-11-24T16:17:15.9Z")), t(WALL)),
+            Ok(t("2026-11-24T16:17:15.9Z"))
+        );
+        // A recorded end before the last packet is not when capturing stopped.
+        assert_eq!(
+            At::End.resolve(&span(Some("2026-11-24T16:17:00Z")), t(WALL)),
+            Ok(t("2026-11-24T16:17:05.296013Z"))
+        );
+    }
+
+    #[test]
+    fn last_packet_ignores_the_recorded_end() {
+        assert_eq!(
+            At::LastPacket.resolve(&span(Some("2026-11-24T16:17:15.9Z")), t(WALL)),
+            Ok(t("2026-11-24T16:17:05.296013Z"))
+        );
+    }
+
+    #[test]
+    fn now_is_the_wall_clock_and_never_refused() {
+        assert_eq!(At::Now.resolve(&span(None), t(WALL)), Ok(t(WALL)));
+        // Even before the capture (a capture from a machine whose clock is ahead).
+        let early = t("2020-01-01T00:00:00Z");
+        assert_eq!(At::Now.resolve(&span(None), early), Ok(early));
+    }
+
+    #[test]
+    fn an_instant_inside_the_capture_is_taken_as_given() {
+        let s = span(Some("2026-11-24T16:17:15.9Z"));
+        for inside in [
+            "2026-11-24T16:16:49Z",
+            "2026-11-24T16:17:00Z",
+            "2026-11-24T16:17:05.296013Z",
+            // Between the last packet and the recorded end.
+            "2026-11-24T16:17:10Z",
+            "2026-11-24T16:17:15.9Z",
+        ] {
+            assert_eq!(At::Instant(t(inside)).resolve(&s, t(WALL)), Ok(t(inside)));
+        }
+    }
+
+    #[test]
+    fn an_instant_outside_the_capture_is_refused_naming_the_span() {
+        let err = At::Instant(t("2030-01-01T00:00:00Z"))
+            .resolve(&span(None), t(WALL))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--at 2030-01-01T00:00:00.000000Z is outside the capture \
+             (2026-11-24T16:16:49.000000Z to 2026-11-24T16:17:05.296013Z)"
+        );
+        let before = At::Instant(t("2026-11-24T16:16:48.999999Z"));
+        assert!(before.resolve(&span(None), t(WALL)).is_err());
+        // Past the last packet but inside the recorded end: fine; past both: not.
+        let after = At::Instant(t("2026-11-24T16:17:06Z"));
+        assert!(after.resolve(&span(None), t(WALL)).is_err());
+        assert!(after
+            .resolve(&span(Some("2026-11-24T16:17:15.9Z")), t(WALL))
+            .is_ok());
+        let err = At::Instant(t("2026-11-24T16:17:16Z"))
+            .resolve(&span(Some("2026-11-24T16:17:15.9Z")), t(WALL))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("(2026-11-24T16:16:49.000000Z to 2026-11-24T16:17:15.900000Z)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn seconds_after_the_first_packet() {
+        let s = span(None);
+        assert_eq!(
+            At::AfterFirstPacket(Span::from_secs(0)).resolve(&s, t(WALL)),
+            Ok(s.first_packet)
+        );
+        assert_eq!(
+            At::AfterFirstPacket(Span::from_millis(1500)).resolve(&s, t(WALL)),
+            Ok(t("2026-11-24T16:16:50.5Z"))
+        );
+        let err = At::AfterFirstPacket(Span::from_secs(90))
+            .resolve(&s, t(WALL))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--at 90s after the first packet (2026-11-24T16:18:19.000000Z) is outside the \
+             capture (2026-11-24T16:16:49.000000Z to 2026-11-24T16:17:05.296013Z)"
+        );
+        // An offset past what a Timestamp holds is refused, not saturated into range.
+        let huge = At::AfterFirstPacket(Span::from_nanos(i64::MAX));
+        let err = huge.resolve(&s, t(WALL)).unwrap_err();
+        assert_eq!(err.instant, None);
+        assert!(
+            err.to_string()
+                .contains("after the first packet is outside"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn known_from_the_first_packet_only_for_instants_and_offsets() {
+        let first = t("2026-11-24T16:16:49Z");
+        assert_eq!(At::End.known_from_first_packet(first), None);
+        assert_eq!(At::LastPacket.known_from_first_packet(first), None);
+        assert_eq!(At::Now.known_from_first_packet(first), None);
+        assert_eq!(
+            At::AfterFirstPacket(Span::from_secs(2)).known_from_first_packet(first),
+            Some(t("2026-11-24T16:16:51Z"))
+        );
+        assert_eq!(
+            At::Instant(t(WALL)).known_from_first_packet(first),
+            Some(t(WALL))
+        );
+    }
+
+    #[test]
+    fn displays_as_the_user_writes_it() {
+        assert_eq!(At::End.to_string(), "end");
+        assert_eq!(At::LastPacket.to_string(), "last-packet");
+        assert_eq!(At::Now.to_string(), "now");
+        assert_eq!(
+            At::AfterFirstPacket(Span::from_millis(1500)).to_string(),
+            "1.5s"
+        );
+        assert_eq!(
+            At::Instant(t("2026-11-24T16:00:00Z")).to_string(),
+            "2026-11-24T16:00:00.000000Z"
+        );
     }
 }

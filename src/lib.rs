@@ -22,13 +22,13 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use config::{AnalyzeConfig, Color};
+use config::{AnalyzeConfig, At, Color};
 use pipeline::Tracked;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
 use report::model::{TcpConnection, TCP_SCHEMA};
 use report::{table, Exporter, TableKind};
 use tcp::Retirement;
-use time::Timestamp;
+use time::wall_clock;
 use websocket::SessionSetup;
 
 /// Exit status for errors, as grep and tcpdump use it.
@@ -79,13 +79,16 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    let mut sink = Sink::open(config.output.as_deref())?;
+    // An `--at` instant can be refused only once the capture's end is
+    // known: hold the report until then, so nothing is printed first.
+    let hold = matches!(config.at, At::Instant(_) | At::AfterFirstPacket(_));
+    let mut sink = Sink::open(config.output.as_deref(), hold)?;
     let result = if config.tcp_view {
         tcp_view(config, color, &mut sink)
     } else {
         findings(config, color, &mut sink)
     };
-    let (warnings, failed, limits) = match result {
+    let (warnings, failed, notes) = match result {
         Ok(r) => r,
         Err(e) => {
             sink.abort();
@@ -96,8 +99,8 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
     }
-    for limit in &limits {
-        eprintln!("wspulse: note: {limit}");
+    for note in &notes {
+        eprintln!("wspulse: note: {note}");
     }
     Ok(if !warnings.is_empty() {
         ExitCode::from(EXIT_ERROR)
@@ -106,15 +109,6 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The wall clock, read by the command line only (the core takes time as
-/// a parameter).
-fn wall_clock() -> Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_nanos(i64::try_from(now.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> report::Head {
@@ -131,6 +125,45 @@ fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> repor
             .collect(),
         thresholds: thresholds.then_some(config.thresholds),
     }
+}
+
+/// What stderr should say beside the report: limits hit, clock steps,
+/// times no clock holds, and how old the capture is when judged `now`.
+fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<String> {
+    let mut out = table::limits_hit(capture);
+    for s in &pass.clock_steps {
+        out.push(format!(
+            "the capture clock went backwards by {:.3}s at frame {} of {}: later packets are re-based so intervals stay as on the wire",
+            s.back_s,
+            s.frame,
+            pass.files
+                .get(s.file as usize)
+                .map_or("?", |f| f.path.as_str())
+        ));
+    }
+    if pass.clock_step_count > pass.clock_steps.len() as u64 {
+        out.push(format!(
+            "{} more clock steps not listed",
+            pass.clock_step_count - pass.clock_steps.len() as u64
+        ));
+    }
+    if pass.unrepresentable_times > 0 {
+        out.push(format!(
+            "{} packets carry times outside 1677-2262; each took the previous packet's time",
+            pass.unrepresentable_times
+        ));
+    }
+    if let ("now", Some(now), Some(last)) = (
+        pass.evaluation_basis,
+        pass.evaluation_time,
+        pass.last_packet,
+    ) {
+        out.push(format!(
+            "judged at the wall clock ({now}), {} after the capture's last packet",
+            now.since(last)
+        ));
+    }
+    out
 }
 
 /// What a run leaves for stderr: warnings, whether `--fail-on` matched,
@@ -156,7 +189,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     error?;
     let capture = pass.capture_info(config.limits);
     let line = table::tcp_summary_line(&capture, count);
-    let limits = table::limits_hit(&capture);
+    let limits = notes(&capture, &pass);
     let tail = report::Tail::<()> {
         capture,
         summary: None,
@@ -206,7 +239,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let failed = config
         .fail_on
         .is_some_and(|worst| summary.any_at_least(worst));
-    let limits = table::limits_hit(&capture);
+    let limits = notes(&capture, &pass);
     let tail = report::Tail {
         capture,
         summary: Some(summary),
@@ -222,6 +255,8 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
 /// nothing holds the whole report in memory.
 enum Sink {
     Stdout(io::BufWriter<io::Stdout>),
+    /// Held in memory until the run succeeds (an `--at` instant to check).
+    Held(Vec<u8>),
     File {
         out: io::BufWriter<std::fs::File>,
         tmp: PathBuf,
@@ -232,8 +267,11 @@ enum Sink {
 }
 
 impl Sink {
-    fn open(path: Option<&Path>) -> Result<Sink, String> {
+    fn open(path: Option<&Path>, hold: bool) -> Result<Sink, String> {
         let Some(path) = path else {
+            if hold {
+                return Ok(Sink::Held(Vec::new()));
+            }
             return Ok(Sink::Stdout(io::BufWriter::with_capacity(
                 1 << 16,
                 io::stdout(),
@@ -262,6 +300,7 @@ impl Sink {
     fn write(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), String> {
         let result = match self {
             Sink::Stdout(out) => f(out),
+            Sink::Held(out) => f(out),
             Sink::File { out, .. } => f(out),
             Sink::Closed => Ok(()),
         };
@@ -292,6 +331,12 @@ impl Sink {
 
     fn finish(mut self) -> Result<(), String> {
         match std::mem::replace(&mut self, Sink::Closed) {
+            Sink::Held(held) => {
+                let mut out = io::stdout().lock();
+                let result = out.write_all(&held).and_then(|()| out.flush());
+                self = Sink::Stdout(io::BufWriter::new(io::stdout()));
+                self.check(result)
+            }
             Sink::Stdout(mut out) => {
                 let result = out.flush();
                 self = Sink::Stdout(out);

@@ -2,12 +2,21 @@
 //!
 //! The core never reads a clock: every instant comes from a packet (or, in
 //! live mode, from the capture loop), so replaying a capture gives the same
-//! answer as watching it live.
+//! answer as watching it live. The one exception is [`wall_clock`], which
+//! only the edges call (`--at now`, input read while it is being written).
+//!
+//! Arithmetic on times that come from outside (files, flags) is checked:
+//! an instant that `Timestamp` cannot hold is refused or saturated, never
+//! wrapped into another century.
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
 
 /// An instant on the capture clock, in nanoseconds since the Unix epoch.
 /// Serialized as RFC 3339 UTC with microseconds, as the findings schema says.
+/// It holds 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
@@ -23,23 +32,55 @@ pub struct Span(i64);
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
+/// Why a time given on the command line was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TimeError {
+    #[error(
+        "'{0}' is not an RFC 3339 time such as 2026-11-24T16:00:00Z or 2026-11-24T17:00:00.5+01:00"
+    )]
+    Syntax(String),
+    #[error("'{0}' has no time zone: add Z for UTC ({0}Z) or an offset such as +01:00")]
+    NoZone(String),
+    #[error("'{0}' is outside the times wspulse can represent ({min} to {max})", min = Timestamp::MIN, max = Timestamp::MAX)]
+    OutOfRange(String),
+}
+
 impl Timestamp {
+    /// The earliest instant the type holds (1677-09-21T00:12:43.145224192Z).
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+    /// The latest instant the type holds (2262-04-11T23:47:16.854775807Z).
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
+
     pub const fn from_nanos(nanos: i64) -> Self {
         Timestamp(nanos)
     }
 
     /// From seconds and a fraction expressed in `units_per_sec` (pcapng's
-    /// `if_tsresol`, RFC 9867 §4.2); saturates rather than overflowing.
+    /// `if_tsresol`, RFC 9867 §4.2), or `None` when the instant is outside
+    /// what the type holds. A fraction of a whole second or more counts in
+    /// full (files are not always tidy); `units_per_sec == 0` drops it.
+    pub fn checked_from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Option<Self> {
+        from_wide_parts(i128::from(secs), frac, units_per_sec)
+    }
+
+    /// As [`Timestamp::checked_from_parts`], saturating at [`Timestamp::MIN`]
+    /// or [`Timestamp::MAX`] instead of failing.
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Self {
-        let frac_nanos = if units_per_sec == 0 {
-            0
+        Self::checked_from_parts(secs, frac, units_per_sec).unwrap_or(if secs < 0 {
+            Timestamp::MIN
         } else {
-            ((frac as u128 * NANOS_PER_SEC as u128) / units_per_sec as u128) as i64
-        };
-        Timestamp(
-            secs.saturating_mul(NANOS_PER_SEC)
-                .saturating_add(frac_nanos),
-        )
+            Timestamp::MAX
+        })
+    }
+
+    /// A pcapng timestamp (RFC 9867 §4.6): `raw` units of `1/units_per_sec`
+    /// seconds, plus the interface's `if_tsoffset` seconds. `None` when the
+    /// sum is outside what the type holds (a huge raw count, a hostile
+    /// offset): nothing wraps.
+    pub fn from_pcapng(raw: u64, units_per_sec: u64, offset_secs: i64) -> Option<Self> {
+        let units = units_per_sec.max(1);
+        let secs = i128::from(raw / units) + i128::from(offset_secs);
+        from_wide_parts(secs, raw % units, units)
     }
 
     pub const fn nanos(self) -> i64 {
@@ -50,10 +91,38 @@ impl Timestamp {
         Span(self.0.saturating_sub(earlier.0))
     }
 
+    /// `self + span`, or `None` past what the type holds.
+    pub fn checked_add(self, span: Span) -> Option<Timestamp> {
+        self.0.checked_add(span.0).map(Timestamp)
+    }
+
     /// RFC 3339 in UTC with microseconds, e.g. `2026-11-24T16:00:47.123456Z`.
     pub fn rfc3339(self) -> String {
         self.to_string()
     }
+}
+
+fn from_wide_parts(secs: i128, frac: u64, units_per_sec: u64) -> Option<Timestamp> {
+    let frac_nanos = if units_per_sec == 0 {
+        0
+    } else {
+        // At most u64::MAX * 1e9: fits in u128 and, divided, in i128.
+        (u128::from(frac) * NANOS_PER_SEC as u128 / u128::from(units_per_sec)) as i128
+    };
+    let nanos = secs
+        .checked_mul(i128::from(NANOS_PER_SEC))?
+        .checked_add(frac_nanos)?;
+    i64::try_from(nanos).ok().map(Timestamp)
+}
+
+/// The wall clock now. Only the edges read it: `--at now`, and input read
+/// while it is being written; judging never does.
+pub fn wall_clock() -> Timestamp {
+    let nanos = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    };
+    Timestamp(nanos)
 }
 
 impl fmt::Display for Timestamp {
@@ -73,24 +142,47 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Parses RFC 3339 (`2026-11-24T16:00:47.5Z`, `+01:00` offsets allowed).
-pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+/// Parses RFC 3339 (`2026-11-24T16:00:47.5Z`, `+01:00` offsets allowed;
+/// `t` and a space are accepted for `T`, `z` for `Z`). A time without a zone
+/// is refused with a hint (it names no instant), and so is an instant the
+/// type cannot hold (before 1677 or after 2262): the arithmetic is checked.
+pub fn parse_rfc3339(s: &str) -> Result<Timestamp, TimeError> {
+    let syntax = || TimeError::Syntax(s.to_string());
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(syntax());
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let digits = s.get(r)?;
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let field = |r| num(r).ok_or_else(syntax);
+    let (y, mo, d) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    let (h, mi, sec) = (field(11..13)?, field(14..16)?, field(17..19)?);
+    // Second 60 is a leap second (RFC 3339 §5.7); it counts as the next one.
+    if !(1..=12).contains(&mo)
+        || !(1..=days_in_month(y, mo)).contains(&d)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
+        return Err(syntax());
     }
     let mut rest = &s[19..];
     let mut nanos = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return None;
+            return Err(syntax());
         }
         let mut scale = NANOS_PER_SEC;
         for c in frac[..digits].bytes().take(9) {
@@ -100,17 +192,43 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         rest = &frac[digits..];
     }
     let offset = match rest {
+        "" => return Err(TimeError::NoZone(s.to_string())),
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') => {
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            let zone = |r: std::ops::Range<usize>| {
+                rest.get(r)
+                    .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+                    .and_then(|d| d.parse::<i64>().ok())
+            };
+            let (oh, om) = (
+                zone(1..3).ok_or_else(syntax)?,
+                zone(4..6).ok_or_else(syntax)?,
+            );
+            if oh > 23 || om > 59 {
+                return Err(syntax());
+            }
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (oh * 3600 + om * 60)
         }
-        _ => return None,
+        _ => return Err(syntax()),
     };
+    // Four-digit years keep these seconds far inside i64; only the
+    // nanoseconds can leave the type's range.
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(Timestamp(secs * NANOS_PER_SEC + nanos))
+    from_wide_parts(i128::from(secs), nanos as u64, NANOS_PER_SEC as u64)
+        .ok_or_else(|| TimeError::OutOfRange(s.to_string()))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
@@ -143,12 +261,16 @@ impl Span {
         Span(nanos)
     }
 
+    pub const fn from_micros(us: i64) -> Self {
+        Span(us.saturating_mul(1_000))
+    }
+
     pub const fn from_millis(ms: i64) -> Self {
-        Span(ms * 1_000_000)
+        Span(ms.saturating_mul(1_000_000))
     }
 
     pub const fn from_secs(s: i64) -> Self {
-        Span(s * NANOS_PER_SEC)
+        Span(s.saturating_mul(NANOS_PER_SEC))
     }
 
     pub const fn nanos(self) -> i64 {
@@ -250,13 +372,112 @@ mod tests {
     #[test]
     fn rfc3339_round_trips_and_accepts_offsets() {
         let t = Timestamp::from_parts(1_764_000_047, 500_000, 1_000_000);
-        assert_eq!(parse_rfc3339(&t.to_string()), Some(t));
+        assert_eq!(parse_rfc3339(&t.to_string()), Ok(t));
         assert_eq!(
             parse_rfc3339("2025-11-24T17:00:47.5+01:00"),
-            Some(Timestamp::from_parts(1_764_000_047, 5, 10))
+            Ok(Timestamp::from_parts(1_764_000_047, 5, 10))
         );
-        assert_eq!(parse_rfc3339("2025-13-24T17:00:47Z"), None);
-        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            parse_rfc3339("2025-11-24 16:00:47z"),
+            Ok(Timestamp::from_parts(1_764_000_047, 0, 1))
+        );
+        for bad in [
+            "2025-13-24T17:00:47Z",
+            "2025-02-29T00:00:00Z",
+            "2025-11-24T17:00:47+0100",
+            "2025-11-24T17:00:47+01:60",
+            "+025-11-24T17:00:47Z",
+            "2025-11-24T17:00:47.Z",
+            "2025-11-24",
+            "yesterday",
+        ] {
+            assert_eq!(
+                parse_rfc3339(bad),
+                Err(TimeError::Syntax(bad.into())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z").map(|t| t.to_string()),
+            Ok("2024-02-29T00:00:00.000000Z".into())
+        );
+    }
+
+    #[test]
+    fn a_time_without_a_zone_is_refused_with_a_hint() {
+        let err = parse_rfc3339("2026-11-24T16:00:00").unwrap_err();
+        assert_eq!(err, TimeError::NoZone("2026-11-24T16:00:00".into()));
+        let message = err.to_string();
+        assert!(message.contains("2026-11-24T16:00:00Z"), "{message}");
+        assert!(message.contains("+01:00"), "{message}");
+        assert!(matches!(
+            parse_rfc3339("2026-11-24T16:00:00.25"),
+            Err(TimeError::NoZone(_))
+        ));
+    }
+
+    #[test]
+    fn instants_outside_the_type_are_refused_not_wrapped() {
+        // Used to wrap to 1715.
+        let err = parse_rfc3339("2300-01-01T00:00:00Z").unwrap_err();
+        assert_eq!(err, TimeError::OutOfRange("2300-01-01T00:00:00Z".into()));
+        assert!(err.to_string().contains("2262-04-11T23:47:16.854775Z"));
+        assert!(parse_rfc3339("1600-01-01T00:00:00Z").is_err());
+        assert!(parse_rfc3339("9999-12-31T23:59:59.999999999Z").is_err());
+        assert!(parse_rfc3339("0000-01-01T00:00:00Z").is_err());
+        // The exact ends of the range are still instants.
+        assert_eq!(
+            parse_rfc3339("2262-04-11T23:47:16.854775807Z"),
+            Ok(Timestamp::MAX)
+        );
+        assert_eq!(
+            parse_rfc3339("1677-09-21T00:12:43.145224192Z"),
+            Ok(Timestamp::MIN)
+        );
+        assert!(parse_rfc3339("2262-04-11T23:47:16.854775808Z").is_err());
+        // An offset can carry an instant past the end, too.
+        assert!(parse_rfc3339("2262-04-11T23:47:16-01:00").is_err());
+    }
+
+    #[test]
+    fn file_timestamps_saturate_or_are_refused() {
+        assert_eq!(
+            Timestamp::from_pcapng(1_700_000_000_123_456_789, 1_000_000_000, 0),
+            Some(Timestamp::from_nanos(1_700_000_000_123_456_789))
+        );
+        assert_eq!(
+            Timestamp::from_pcapng(1_500, 1_000, 1_700_000_000),
+            Some(Timestamp::from_nanos(1_700_000_001_500_000_000))
+        );
+        // Past 2262 in nanoseconds, a raw count of seconds, a hostile offset.
+        assert_eq!(Timestamp::from_pcapng(u64::MAX, 1_000_000_000, 0), None);
+        assert_eq!(Timestamp::from_pcapng(u64::MAX, 1, 0), None);
+        assert_eq!(Timestamp::from_pcapng(0, 1_000_000, i64::MAX), None);
+        assert_eq!(Timestamp::from_pcapng(u64::MAX, 1, i64::MIN), None);
+        assert_eq!(
+            Timestamp::from_pcapng(5, 1, -10),
+            Some(Timestamp::from_nanos(-5_000_000_000))
+        );
+        // Resolution 2^-63 s (the largest binary one) and a zero one.
+        assert_eq!(
+            Timestamp::from_pcapng(1 << 62, 1 << 63, 0),
+            Some(Timestamp::from_nanos(500_000_000))
+        );
+        assert_eq!(
+            Timestamp::from_pcapng(7, 0, 0),
+            Some(Timestamp::from_nanos(7_000_000_000))
+        );
+        assert_eq!(Timestamp::from_parts(i64::MAX, 0, 1), Timestamp::MAX);
+        assert_eq!(Timestamp::from_parts(i64::MIN, 0, 1), Timestamp::MIN);
+        assert_eq!(Timestamp::from_parts(0, u64::MAX, 1), Timestamp::MAX);
+        assert_eq!(Timestamp::checked_from_parts(0, u64::MAX, 1), None);
+        assert_eq!(Timestamp::MAX.checked_add(Span::from_nanos(1)), None);
+        assert_eq!(Timestamp::MAX + Span::from_secs(1), Timestamp::MAX);
+    }
+
+    #[test]
+    fn the_wall_clock_is_after_2025() {
+        assert!(wall_clock() > parse_rfc3339("2025-01-01T00:00:00Z").unwrap());
     }
 
     #[test]

@@ -397,10 +397,29 @@ fn at_judges_an_earlier_instant() {
         "--format",
         "json",
         "--at",
-        "1h",
+        "23",
         "samples/blackhole-peer.pcap",
     ]);
     assert_eq!(late["connections"][0]["verdict"], "false_alive");
+    // An instant outside the capture is refused, naming its span, and
+    // nothing is printed before the refusal.
+    let outside = wspulse(&["analyze", "--at", "1h", "samples/blackhole-peer.pcap"]);
+    assert_eq!(outside.status.code(), Some(2));
+    assert!(outside.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        stderr.contains("outside the capture (2026-11-24T16:26:54"),
+        "{stderr}"
+    );
+    let words = common::json(&[
+        "analyze",
+        "--format",
+        "json",
+        "--at",
+        "last-packet",
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert_eq!(words["capture"]["evaluation_basis"], "last_packet");
     let bad = wspulse(&[
         "analyze",
         "--at",

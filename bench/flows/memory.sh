@@ -87,27 +87,31 @@ trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 # Reads wspulse's JSON report from stdin without keeping it (a million
-# connections make several GB of JSON): counts its bytes and picks the
-# capture and summary counters out of the head, which precedes "connections".
+# connections make over 5 GB of JSON): counts its bytes and picks the flow
+# table and summary counters out of its head and tail (the top-level objects
+# come before the connections in some versions, after them in others; they are
+# told apart from per-connection keys by their indentation).
 TALLY='
 import re, sys
-head, total = b"", 0
+KEEP = 1 << 18
+head, tail, total = b"", b"", 0
 while True:
     chunk = sys.stdin.buffer.read(1 << 20)
     if not chunk:
         break
     total += len(chunk)
-    if len(head) < 1 << 16:
-        head += chunk[:(1 << 16) - len(head)]
-text = head.decode("utf-8", "replace")
-def field(section, name):
-    s = text.find("\"%s\"" % section)
-    m = re.search(r"\"%s\":\s*(\d+)" % name, text[s:]) if s >= 0 else None
+    if len(head) < KEEP:
+        head += chunk[:KEEP - len(head)]
+    tail = (tail + chunk)[-KEEP:]
+text = (head if total <= KEEP else head + b"\n" + tail).decode("utf-8", "replace")
+def field(section, indent, name):
+    m = re.search(r"\n%s\"%s\": \{" % (" " * indent, section), text)
+    m = m and re.search(r"\"%s\":\s*(\d+)" % name, text[m.end():])
     return m.group(1) if m else "?"
 print("ws_connections=%s alive=%s other_tcp=%s tracked=%s idle_evictions=%s untracked_packets=%s json_bytes=%d"
-      % (field("summary", "connections"), field("verdicts", "alive"), field("summary", "other_tcp_connections"),
-         field("flow_table", "connections"), field("flow_table", "idle_evictions"),
-         field("flow_table", "untracked_packets"), total))
+      % (field("summary", 2, "connections"), field("verdicts", 4, "alive"),
+         field("summary", 2, "other_tcp_connections"), field("flow_table", 4, "connections"),
+         field("flow_table", 4, "idle_evictions"), field("flow_table", 4, "untracked_packets"), total))
 '
 
 RESULTS=()

@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use pcap_parser::pcapng::Block;
-use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+use pcap_parser::pcapng::{Block, InterfaceStatisticsBlock};
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError, PcapNGOption};
 use thiserror::Error;
 
 use super::{FrameRef, LinkType, Packet};
@@ -86,7 +86,14 @@ fn open_path(p: &Path) -> Result<File, CaptureError> {
 pub struct FileOutcome {
     pub packets: u64,
     pub bytes: u64,
-    /// When the capture says it stopped (pcapng `isb_endtime`), if it does.
+    /// Packets whose recorded time is outside what a `Timestamp` holds
+    /// (before 1677 or after 2262, e.g. a hostile `if_tsoffset`): they keep
+    /// their frame and take the previous packet's time, never a wrapped one.
+    pub unrepresentable_times: u64,
+    /// When capturing stopped, as the file records it: the latest pcapng
+    /// `isb_endtime` of any interface, converted like packet times. On the
+    /// file's own clock (re-base it with `CaptureClock::rebase`); `None`
+    /// for pcap and for pcapng files without one.
     pub recorded_end: Option<Timestamp>,
 }
 
@@ -130,13 +137,17 @@ pub fn read_file(
             Ok((len, block)) => {
                 if let Some(pkt) = state.packet(&block, file_index) {
                     outcome.packets += 1;
+                    outcome.unrepresentable_times += u64::from(state.time_refused);
                     outcome.bytes += pkt.data.len() as u64;
                     on_packet(&pkt);
                 }
                 offset += len as u64;
                 reader.consume(len);
             }
-            Err(PcapError::Eof) => return Ok(outcome),
+            Err(PcapError::Eof) => {
+                outcome.recorded_end = state.recorded_end;
+                return Ok(outcome);
+            }
             Err(PcapError::Incomplete(_)) => {
                 if reader.reader_exhausted() {
                     return Err(damaged("truncated record", offset, state.frame + 1));
@@ -177,6 +188,8 @@ struct Interface {
     link: LinkType,
     units_per_sec: u64,
     offset_secs: i64,
+    /// The latest packet time read on this interface.
+    last_packet: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -186,6 +199,83 @@ struct FileState {
     legacy: Option<(LinkType, u64)>,
     interfaces: Vec<Interface>,
     last_ts: Timestamp,
+    /// The last packet's own time could not be represented.
+    time_refused: bool,
+    /// The section's byte order, for option values pcap-parser leaves raw.
+    big_endian: bool,
+    /// The latest `isb_endtime` so far.
+    recorded_end: Option<Timestamp>,
+}
+
+/// Option codes (RFC 9867 §4.2, §4.6).
+const IF_TSOFFSET: u16 = 14;
+const ISB_ENDTIME: u16 = 3;
+
+/// The value of an 8-byte option. pcap-parser hands option values over raw
+/// (and reads them as little-endian even in a big-endian section), so they
+/// are decoded here with the section's byte order.
+fn option8(options: &[PcapNGOption<'_>], code: u16) -> Option<[u8; 8]> {
+    let opt = options.iter().find(|o| o.code.0 == code && o.len == 8)?;
+    opt.value.get(..8)?.try_into().ok()
+}
+
+fn u32_in(bytes: [u8; 4], big_endian: bool) -> u32 {
+    if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    }
+}
+
+impl FileState {
+    fn if_tsoffset(&self, options: &[PcapNGOption<'_>]) -> i64 {
+        option8(options, IF_TSOFFSET).map_or(0, |b| {
+            if self.big_endian {
+                i64::from_be_bytes(b)
+            } else {
+                i64::from_le_bytes(b)
+            }
+        })
+    }
+
+    /// `isb_endtime` as an instant. RFC 9867 §4.6 gives it in the
+    /// interface's units (high word, then low word, like a packet's time),
+    /// but dumpcap (Wireshark's pcapio.c) writes microseconds whatever
+    /// `if_tsresol` says: read in nanoseconds, such an end lands in January
+    /// 1970. The end of a capture cannot come before a packet it holds, so
+    /// when the interface's units put it before that interface's latest
+    /// packet and microseconds do not, microseconds it is. Otherwise the
+    /// interface's units are taken at their word.
+    fn isb_endtime(&self, isb: &InterfaceStatisticsBlock<'_>) -> Option<Timestamp> {
+        let iface = self.interfaces.get(isb.if_id as usize)?;
+        let b = option8(&isb.options, ISB_ENDTIME)?;
+        let high = u32_in([b[0], b[1], b[2], b[3]], self.big_endian);
+        let low = u32_in([b[4], b[5], b[6], b[7]], self.big_endian);
+        let raw = (u64::from(high) << 32) | u64::from(low);
+        let stated = Timestamp::from_pcapng(raw, iface.units_per_sec, iface.offset_secs);
+        let Some(last) = iface.last_packet else {
+            return stated;
+        };
+        if stated.is_some_and(|end| end >= last) || iface.units_per_sec == 1_000_000 {
+            return stated;
+        }
+        Timestamp::from_pcapng(raw, 1_000_000, iface.offset_secs)
+            .filter(|&end| end >= last)
+            .or(stated)
+    }
+}
+
+/// `if_tsresol` (RFC 9867 §4.2) as units per second: 10^n, or 2^n when the
+/// top bit is set; `None` past what a u64 holds. (pcap-parser 0.17's
+/// `ts_resolution` refuses every binary resolution: it compares the byte
+/// with its flag bit still set.)
+fn units_per_sec(if_tsresol: u8) -> Option<u64> {
+    let n = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
 }
 
 /// Bounded so a hostile file cannot make us allocate per interface forever.
@@ -193,6 +283,7 @@ const MAX_INTERFACES: usize = 4096;
 
 impl FileState {
     fn packet<'a>(&mut self, block: &PcapBlockOwned<'a>, file: u32) -> Option<Packet<'a>> {
+        self.time_refused = false;
         let (link, at, data, orig_len) = match block {
             PcapBlockOwned::LegacyHeader(h) => {
                 let units = if h.is_nanosecond_precision() {
@@ -209,29 +300,35 @@ impl FileState {
                 let caplen = (b.caplen as usize).min(b.data.len());
                 (link, at, &b.data[..caplen], b.origlen)
             }
-            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                 // Interface ids are per section.
                 self.interfaces.clear();
+                self.big_endian = shb.big_endian();
                 return None;
             }
             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                 if self.interfaces.len() < MAX_INTERFACES {
                     self.interfaces.push(Interface {
                         link: LinkType::from_linktype(idb.linktype.0 as u32),
-                        units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
-                        offset_secs: idb.ts_offset(),
+                        units_per_sec: units_per_sec(idb.if_tsresol).unwrap_or(1_000_000),
+                        offset_secs: self.if_tsoffset(&idb.options),
+                        last_packet: None,
                     });
                 }
                 return None;
             }
             PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                 let caplen = (epb.caplen as usize).min(epb.data.len());
-                match self.interfaces.get(epb.if_id as usize) {
+                match self.interfaces.get_mut(epb.if_id as usize) {
                     Some(iface) => {
                         let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                        let units = iface.units_per_sec.max(1);
-                        let secs = (raw / units) as i64 + iface.offset_secs;
-                        let at = Timestamp::from_parts(secs, raw % units, units);
+                        let at =
+                            Timestamp::from_pcapng(raw, iface.units_per_sec, iface.offset_secs)
+                                .unwrap_or_else(|| {
+                                    self.time_refused = true;
+                                    self.last_ts
+                                });
+                        iface.last_packet = Some(iface.last_packet.map_or(at, |t| t.max(at)));
                         (iface.link, at, &epb.data[..caplen], epb.origlen)
                     }
                     // A packet for an interface never described: still a
@@ -253,6 +350,12 @@ impl FileState {
                 let caplen = (spb.origlen as usize).min(spb.data.len());
                 (link, self.last_ts, &spb.data[..caplen], spb.origlen)
             }
+            PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
+                if let Some(end) = self.isb_endtime(isb) {
+                    self.recorded_end = Some(self.recorded_end.map_or(end, |e| e.max(end)));
+                }
+                return None;
+            }
             PcapBlockOwned::NG(_) => return None,
         };
         self.frame += 1;
@@ -264,5 +367,307 @@ impl FileState {
             data,
             orig_len,
         })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A pcapng writer for tests, in either byte order: just the blocks we
+    /// read.
+    #[derive(Default)]
+    pub(crate) struct PcapNg {
+        pub bytes: Vec<u8>,
+        pub big_endian: bool,
+    }
+
+    impl PcapNg {
+        pub(crate) fn big_endian() -> Self {
+            PcapNg {
+                bytes: Vec::new(),
+                big_endian: true,
+            }
+        }
+
+        fn u16(&self, v: u16) -> [u8; 2] {
+            if self.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        fn u32(&self, v: u32) -> [u8; 4] {
+            if self.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        /// A 64-bit time as pcapng stores it: high word, then low word.
+        fn time(&self, raw: u64) -> Vec<u8> {
+            let mut out = self.u32((raw >> 32) as u32).to_vec();
+            out.extend(self.u32(raw as u32));
+            out
+        }
+
+        fn option(&self, out: &mut Vec<u8>, code: u16, value: &[u8]) {
+            out.extend(self.u16(code));
+            out.extend(self.u16(value.len() as u16));
+            out.extend(value);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+
+        fn block(&mut self, kind: u32, body: &[u8]) -> &mut Self {
+            let len = self.u32((12 + body.len().next_multiple_of(4)) as u32);
+            self.bytes.extend(self.u32(kind));
+            self.bytes.extend(len);
+            self.bytes.extend(body);
+            self.bytes.resize(self.bytes.len().next_multiple_of(4), 0);
+            self.bytes.extend(len);
+            self
+        }
+
+        pub(crate) fn section(&mut self) -> &mut Self {
+            let mut body = self.u32(0x1A2B_3C4D).to_vec();
+            body.extend(self.u16(1));
+            body.extend(self.u16(0));
+            body.extend([0xff; 8]); // section length unknown (-1)
+            self.block(0x0A0D_0D0A, &body)
+        }
+
+        /// An Ethernet interface with optional `if_tsresol` and `if_tsoffset`.
+        pub(crate) fn interface(
+            &mut self,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> &mut Self {
+            let mut body = self.u16(1).to_vec();
+            body.extend(self.u16(0));
+            body.extend(self.u32(65535));
+            if let Some(r) = tsresol {
+                self.option(&mut body, 9, &[r]);
+            }
+            if let Some(o) = tsoffset {
+                let o = if self.big_endian {
+                    o.to_be_bytes()
+                } else {
+                    o.to_le_bytes()
+                };
+                self.option(&mut body, 14, &o);
+            }
+            if tsresol.is_some() || tsoffset.is_some() {
+                self.option(&mut body, 0, &[]);
+            }
+            self.block(1, &body)
+        }
+
+        pub(crate) fn packet(&mut self, if_id: u32, raw: u64) -> &mut Self {
+            let data = [0u8; 14];
+            let mut body = self.u32(if_id).to_vec();
+            body.extend(self.time(raw));
+            body.extend(self.u32(data.len() as u32));
+            body.extend(self.u32(data.len() as u32));
+            body.extend(data);
+            self.block(6, &body)
+        }
+
+        /// Interface statistics with `isb_endtime` (option 3) when given.
+        pub(crate) fn statistics(&mut self, if_id: u32, raw: u64, end: Option<u64>) -> &mut Self {
+            let mut body = self.u32(if_id).to_vec();
+            body.extend(self.time(raw));
+            if let Some(end) = end {
+                // isb_starttime first, as dumpcap writes it, to find the right one.
+                self.option(&mut body, 2, &self.time(1));
+                self.option(&mut body, 3, &self.time(end));
+                self.option(&mut body, 0, &[]);
+            }
+            self.block(5, &body)
+        }
+
+        /// Writes the file and reads it back: the outcome and every
+        /// packet's time.
+        pub(crate) fn read(&self, name: &str) -> (FileOutcome, Vec<Timestamp>) {
+            let path = std::env::temp_dir()
+                .join(format!("wspulse-file-{}-{name}.pcapng", std::process::id()));
+            std::fs::write(&path, &self.bytes).unwrap();
+            let mut times = Vec::new();
+            let outcome = read_file(&Input::Path(path.clone()), 0, &mut |p| times.push(p.at));
+            std::fs::remove_file(&path).unwrap();
+            (outcome.unwrap(), times)
+        }
+    }
+
+    #[test]
+    fn decodes_decimal_and_binary_resolutions() {
+        assert_eq!(units_per_sec(6), Some(1_000_000));
+        assert_eq!(units_per_sec(9), Some(1_000_000_000));
+        assert_eq!(units_per_sec(19), Some(10_000_000_000_000_000_000));
+        assert_eq!(units_per_sec(20), None);
+        assert_eq!(units_per_sec(0x80 | 10), Some(1024));
+        assert_eq!(units_per_sec(0x80 | 63), Some(1 << 63));
+        assert_eq!(units_per_sec(0x80 | 64), None);
+    }
+
+    #[test]
+    fn binary_resolution_packets_keep_their_time() {
+        let (_, times) = PcapNg::default()
+            .section()
+            .interface(Some(0x80 | 10), None)
+            .packet(0, 1_700_000_000 * 1024 + 512)
+            .read("binary");
+        assert_eq!(times, [Timestamp::from_nanos(1_700_000_000_500_000_000)]);
+    }
+
+    #[test]
+    fn times_past_the_clock_type_are_refused_never_wrapped() {
+        let ns = 1_700_000_000_000_000_000u64;
+        let (outcome, times) = PcapNg::default()
+            .section()
+            .interface(Some(9), None)
+            .interface(Some(9), Some(i64::MAX))
+            .interface(Some(0), Some(i64::MIN))
+            .packet(0, ns)
+            // A hostile offset, a raw count past 2262, a huge negative offset.
+            .packet(1, 5)
+            .packet(0, u64::MAX)
+            .packet(2, 1)
+            .packet(0, ns + 1_000)
+            .read("hostile");
+        let t = Timestamp::from_nanos(ns as i64);
+        assert_eq!(
+            times,
+            [t, t, t, t, Timestamp::from_nanos(ns as i64 + 1_000)]
+        );
+        assert_eq!(outcome.packets, 5);
+        assert_eq!(outcome.unrepresentable_times, 3);
+    }
+
+    #[test]
+    fn an_offset_shifts_packet_times() {
+        let (outcome, times) = PcapNg::default()
+            .section()
+            .interface(None, Some(1_700_000_000))
+            .packet(0, 2_500_000)
+            .read("offset");
+        assert_eq!(times, [Timestamp::from_nanos(1_700_000_002_500_000_000)]);
+        assert_eq!(outcome.unrepresentable_times, 0);
+    }
+}
+
+#[cfg(test)]
+mod recorded_end {
+    use super::tests::PcapNg;
+    use super::*;
+    use crate::time::parse_rfc3339;
+
+    fn case(name: &str) -> Input {
+        Input::Path(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/cases")
+                .join(name),
+        )
+    }
+
+    fn read(input: &Input) -> (FileOutcome, Timestamp) {
+        let mut last = None;
+        let outcome = read_file(input, 0, &mut |p| {
+            last = Some(last.map_or(p.at, |t: Timestamp| t.max(p.at)));
+        })
+        .unwrap();
+        (outcome, last.unwrap())
+    }
+
+    #[test]
+    fn dumpcap_records_when_capturing_stopped() {
+        // Written by dumpcap 4.0.17 with nanosecond packet times; its
+        // isb_endtime, 1795969116120451, is in microseconds.
+        let (outcome, last_packet) = read(&case("close-never-answered/capture.pcapng"));
+        assert_eq!(outcome.packets, 18);
+        assert_eq!(
+            last_packet,
+            parse_rfc3339("2026-11-29T16:18:25.522919662Z").unwrap()
+        );
+        let end = outcome.recorded_end.expect("the ISB's end time");
+        assert_eq!(end, parse_rfc3339("2026-11-29T16:18:36.120451Z").unwrap());
+        assert_eq!(end.since(last_packet).nanos(), 10_597_531_338);
+    }
+
+    #[test]
+    fn pcap_records_no_end() {
+        let (outcome, _) = read(&case("close-never-answered/capture.pcap"));
+        assert_eq!(outcome.packets, 18);
+        assert_eq!(outcome.recorded_end, None);
+    }
+
+    const NS: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn the_interface_units_and_offset_apply_as_for_packets() {
+        for mut file in [PcapNg::default(), PcapNg::big_endian()] {
+            let name = if file.big_endian {
+                "units-be"
+            } else {
+                "units-le"
+            };
+            let (outcome, _) = file
+                .section()
+                .interface(Some(9), None)
+                .interface(Some(3), Some(1_700_000_000))
+                .packet(0, NS)
+                .packet(1, 1_000)
+                .statistics(0, 0, Some(NS + 5_000_000_000))
+                .statistics(1, 0, Some(12_500))
+                .read(name);
+            // The latest of the two: interface 1's 1_700_000_012.5 s.
+            assert_eq!(
+                outcome.recorded_end,
+                Some(Timestamp::from_nanos(1_700_000_012_500_000_000))
+            );
+        }
+    }
+
+    #[test]
+    fn microseconds_on_a_nanosecond_interface_are_read_as_dumpcap_meant() {
+        let (outcome, _) = PcapNg::default()
+            .section()
+            .interface(Some(9), None)
+            .packet(0, NS)
+            .statistics(0, 0, Some(NS / 1_000 + 10_000_000))
+            .read("dumpcap");
+        assert_eq!(
+            outcome.recorded_end,
+            Some(Timestamp::from_nanos(NS as i64 + 10_000_000_000))
+        );
+    }
+
+    #[test]
+    fn an_end_that_fits_neither_reading_is_kept_as_stated() {
+        // Before the packet in both units: statistics written part-way, or a
+        // writer's mistake. CaptureSpan::end() takes the last packet then.
+        let (outcome, _) = PcapNg::default()
+            .section()
+            .interface(Some(9), None)
+            .packet(0, NS)
+            .statistics(0, 0, Some(NS - 1))
+            .read("early");
+        assert_eq!(
+            outcome.recorded_end,
+            Some(Timestamp::from_nanos(NS as i64 - 1))
+        );
+    }
+
+    #[test]
+    fn no_end_without_the_option_an_interface_or_a_representable_time() {
+        let (outcome, _) = PcapNg::default()
+            .section()
+            .interface(Some(9), Some(i64::MAX))
+            .statistics(0, 0, None)
+            .statistics(7, 0, Some(NS))
+            .statistics(0, 0, Some(NS))
+            .read("none");
+        assert_eq!(outcome.recorded_end, None);
     }
 }

@@ -2,6 +2,7 @@
 //! with the `live` feature, an interface. Every packet carries the frame
 //! reference Wireshark would show, so findings can cite their evidence.
 
+pub mod clock;
 pub mod file;
 pub mod filter;
 
@@ -50,4 +51,27 @@ pub struct Packet<'a> {
     pub data: &'a [u8],
     /// Length on the wire; more than `data.len()` when snaplen cut it.
     pub orig_len: u32,
+}
+
+/// How far a capture reaches on the capture clock: what `--at` is resolved
+/// against (`config::At::resolve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureSpan {
+    pub first_packet: Timestamp,
+    /// The largest packet time (all files, before any filter).
+    pub last_packet: Timestamp,
+    /// When capturing stopped, as the files record it (pcapng
+    /// `isb_endtime`, the latest of all files), on the capture clock.
+    pub recorded_end: Option<Timestamp>,
+}
+
+impl CaptureSpan {
+    /// The end of the capture: the recorded end, else the last packet. A
+    /// recorded end before the last packet (statistics written part-way, a
+    /// writer's mistake) cannot be when capturing stopped: the last packet
+    /// wins.
+    pub fn end(&self) -> Timestamp {
+        self.recorded_end
+            .map_or(self.last_packet, |end| end.max(self.last_packet))
+    }
 }

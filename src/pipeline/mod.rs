@@ -8,6 +8,9 @@ pub mod tracked;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
+use crate::capture::clock::{CaptureClock, ClockStep};
 use crate::capture::file::{read_file, CaptureError, Input};
 use crate::capture::filter::PacketFilter;
 use crate::config::{AnalyzeConfig, At};
@@ -45,6 +48,38 @@ pub struct Pass {
     pub evaluation_basis: &'static str,
     pub flow_table: TableStats,
     pub open_at_end: usize,
+    /// Steps back of the capturing host's clock (the first few), and how
+    /// many in all: later packets were re-based.
+    pub clock_steps: Vec<ClockStepInfo>,
+    pub clock_step_count: u64,
+    /// Packets whose recorded time no `Timestamp` holds (kept, with the
+    /// previous packet's time).
+    pub unrepresentable_times: u64,
+}
+
+/// A step back of the capture clock, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockStepInfo {
+    pub file: u32,
+    pub frame: u64,
+    /// The packet's time as the file records it.
+    pub recorded: Timestamp,
+    /// How far back the clock went, seconds.
+    pub back_s: f64,
+    /// The time it was given on the re-based capture clock.
+    pub at: Timestamp,
+}
+
+impl From<&ClockStep> for ClockStepInfo {
+    fn from(s: &ClockStep) -> Self {
+        ClockStepInfo {
+            file: s.frame.file(),
+            frame: s.frame.frame(),
+            recorded: s.raw,
+            back_s: (s.back.secs_f64() * 1e6).round() / 1e6,
+            at: s.at,
+        }
+    }
 }
 
 /// A stream on stdin whose last packet is this close to the wall clock is
@@ -55,25 +90,45 @@ const LIVE_STREAM_SKEW: Span = Span::from_secs(300);
 impl Pass {
     /// The spec's evaluation time: `--at`; else the capture's recorded end
     /// (or its last packet, whichever is later); for a capture being
-    /// written on stdin, the wall clock when it ended.
-    fn decide_evaluation_time(&mut self, stdin: bool, wall: Timestamp) {
-        let (at, basis) = if let Some(cutoff) = self.cutoff {
-            (Some(cutoff), "at")
-        } else if let (true, Some(last)) = (stdin, self.last_packet) {
-            let skew = wall.since(last);
-            if skew >= Span::ZERO && skew <= LIVE_STREAM_SKEW {
-                (Some(wall), "wall_clock")
-            } else {
-                (Some(last), "last_packet")
+    /// written on stdin, the wall clock when it ended. An `--at` instant
+    /// outside the capture is refused, naming the capture's span.
+    fn decide_evaluation_time(
+        &mut self,
+        at: At,
+        at_given: bool,
+        stdin: bool,
+        wall: &dyn Fn() -> Timestamp,
+    ) -> Result<(), String> {
+        let (Some(first), Some(last)) = (self.first_packet, self.last_packet) else {
+            self.evaluation_basis = "last_packet";
+            return Ok(());
+        };
+        let span = crate::capture::CaptureSpan {
+            first_packet: first,
+            last_packet: last,
+            recorded_end: self.recorded_end,
+        };
+        let (time, basis) = match at {
+            At::End if stdin && !at_given => {
+                let now = wall();
+                let skew = now.since(last);
+                if skew >= Span::ZERO && skew <= LIVE_STREAM_SKEW {
+                    (now, "wall_clock")
+                } else {
+                    (last, "last_packet")
+                }
             }
-        } else {
-            match (self.recorded_end, self.last_packet) {
-                (Some(end), Some(last)) if end > last => (Some(end), "recorded_end"),
-                (_, last) => (last, "last_packet"),
+            At::End if span.end() > last => (span.end(), "recorded_end"),
+            At::End | At::LastPacket => (last, "last_packet"),
+            At::Now => (wall(), "now"),
+            At::Instant(_) | At::AfterFirstPacket(_) => {
+                let t = at.resolve(&span, wall()).map_err(|e| e.to_string())?;
+                (t, "at")
             }
         };
-        self.evaluation_time = at;
+        self.evaluation_time = Some(time);
         self.evaluation_basis = basis;
+        Ok(())
     }
 
     pub fn capture_info(&self, limits: crate::tcp::Limits) -> CaptureInfo {
@@ -84,6 +139,8 @@ impl Pass {
             first_packet: self.first_packet,
             last_packet: self.last_packet,
             recorded_end: self.recorded_end,
+            clock_steps: self.clock_steps.clone(),
+            clock_step_count: self.clock_step_count,
             evaluation_time: self.evaluation_time,
             evaluation_basis: self.evaluation_basis,
             snaplen_cut_packets: self.snaplen_cut_packets,
@@ -114,22 +171,26 @@ pub fn analyze_files<O: StreamObserver>(
     let mut pass = Pass::default();
     let mut table: FlowTable<O> = FlowTable::new(config.limits, config.server_ports());
     let mut last_moment = Moment::default();
+    // One clock across every input: rotated files continue each other.
+    let mut clock = CaptureClock::new();
     for (index, input) in config.inputs.iter().enumerate() {
         let p = &mut pass;
         let t = &mut table;
+        let c = &mut clock;
         let result = read_file(input, index as u32, &mut |packet| {
             p.packets += 1;
+            // Every time below is on the re-based capture clock.
+            let at = c.on_packet(packet.at, packet.frame);
             // The evaluation time is the largest timestamp, before filters.
-            p.first_packet = Some(p.first_packet.map_or(packet.at, |t| t.min(packet.at)));
-            p.last_packet = Some(p.last_packet.map_or(packet.at, |t| t.max(packet.at)));
+            p.first_packet = Some(p.first_packet.map_or(at, |t| t.min(at)));
+            p.last_packet = Some(p.last_packet.map_or(at, |t| t.max(at)));
             if p.cutoff.is_none() {
                 p.cutoff = match config.at {
-                    Some(At::Instant(t)) => Some(t),
-                    Some(At::AfterFirstPacket(span)) => Some(packet.at + span),
-                    None => None,
+                    At::Now => Some(wall_clock()),
+                    at_word => at_word.known_from_first_packet(p.first_packet.unwrap_or(at)),
                 };
             }
-            if p.cutoff.is_some_and(|c| packet.at > c) {
+            if p.cutoff.is_some_and(|c| at > c) {
                 p.after_evaluation_time += 1;
                 return;
             }
@@ -155,7 +216,7 @@ pub fn analyze_files<O: StreamObserver>(
             }
             p.tcp_packets += 1;
             let now = Moment {
-                at: packet.at,
+                at,
                 frame: packet.frame,
             };
             last_moment = now;
@@ -163,9 +224,10 @@ pub fn analyze_files<O: StreamObserver>(
         });
         let (packets, error) = match result {
             Ok(outcome) => {
-                if let Some(end) = outcome.recorded_end {
+                if let Some(end) = outcome.recorded_end.map(|e| clock.rebase(e)) {
                     pass.recorded_end = Some(pass.recorded_end.map_or(end, |e| e.max(end)));
                 }
+                pass.unrepresentable_times += outcome.unrepresentable_times;
                 (outcome.packets, None)
             }
             Err(
@@ -196,13 +258,11 @@ pub fn analyze_files<O: StreamObserver>(
             error,
         });
     }
+    let (steps, count) = clock.steps();
+    pass.clock_steps = steps.iter().map(ClockStepInfo::from).collect();
+    pass.clock_step_count = count;
     let stdin = config.inputs.contains(&Input::Stdin);
-    let wall = if stdin && config.at.is_none() {
-        wall_clock()
-    } else {
-        Timestamp::default()
-    };
-    pass.decide_evaluation_time(stdin, wall);
+    pass.decide_evaluation_time(config.at, config.at_given, stdin, wall_clock)?;
     let end = Moment {
         at: pass.evaluation_time.unwrap_or_default(),
         frame: last_moment.frame,

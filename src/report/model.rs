@@ -55,13 +55,17 @@ pub struct CaptureInfo {
     pub last_packet: Option<Timestamp>,
     /// When the capture says it stopped (pcapng `isb_endtime`).
     pub recorded_end: Option<Timestamp>,
+    /// Steps back of the capturing host's clock (the first 16) and their
+    /// count: later packets were re-based so intervals stay as on the wire.
+    pub clock_steps: Vec<crate::pipeline::ClockStepInfo>,
+    pub clock_step_count: u64,
     /// The instant open connections are judged at: `--at`; else the
     /// capture's recorded end or its last packet, whichever is later (all
     /// files, before any filter); for a capture being written on stdin, the
     /// wall clock when it ended.
     pub evaluation_time: Option<Timestamp>,
-    /// Which of those it was: `at`, `recorded_end`, `last_packet` or
-    /// `wall_clock`.
+    /// Which of those it was: `at`, `now`, `recorded_end`, `last_packet`
+    /// or `wall_clock`.
     pub evaluation_basis: &'static str,
     /// Packets cut by snaplen (their headers may still be decoded).
     pub snaplen_cut_packets: u64,
