@@ -275,17 +275,26 @@ for l in open(sys.argv[1]):
 finish() {  # NAME: build truth, copy outputs
   local name=$1
   $PY "$PEERS/mktruth.py" --dir "$D" --out "$HERE/$name.truth.json"
-  cp "$D/$name.pcap" "$HERE/$name.pcap"
+  local ext=pcap
+  if grep -q $'^at_flag\tyes' "$D/meta.tsv"; then
+    # The point is the silence after the last packet: keep when tcpdump
+    # stopped (pcapng isb_endtime), which classic pcap cannot hold.
+    ext=pcapng
+    $PY "$PEERS/endmark.py" "$D/$name.pcap" \
+      "$(awk -F'\t' '$1=="capture_end"{print $2}' "$D/meta.tsv")" "$HERE/$name.pcapng"
+  else
+    cp "$D/$name.pcap" "$HERE/$name.pcap"
+  fi
   # the peer logs the truth was built from (small, gzipped), so the truth can be
   # rebuilt or audited without recording again: see README.md
   mkdir -p "$HERE/logs"
   (cd "$D" && tar -czf "$HERE/logs/$name.tar.gz" --owner=0 --group=0 --numeric-owner ./*.jsonl meta.tsv)
-  chmod 644 "$HERE/$name.pcap" "$HERE/$name.truth.json" "$HERE/logs/$name.tar.gz"
+  chmod 644 "$HERE/$name.$ext" "$HERE/$name.truth.json" "$HERE/logs/$name.tar.gz"
   if [[ -n ${WSP_KEEP_LOGS:-} ]]; then
     mkdir -p "$WSP_KEEP_LOGS/$name"
     cp "$D"/*.jsonl "$D"/meta.tsv "$D"/*.out "$WSP_KEEP_LOGS/$name/" 2>/dev/null || true
   fi
-  note "$name: $(stat -c %s "$HERE/$name.pcap") bytes pcap"
+  note "$name: $(stat -c %s "$HERE/$name.$ext") bytes $ext"
 }
 
 begin() {  # NAME DESCRIPTION FAULT FAILED_SIDE

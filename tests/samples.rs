@@ -30,7 +30,11 @@ fn flags(truth: &Value) -> Vec<String> {
 fn findings(name: &str, truth: &Value) -> Value {
     let mut args = vec!["analyze".to_string(), "--format".into(), "json".into()];
     args.extend(flags(truth));
-    args.push(format!("samples/{name}.pcap"));
+    // A sample that records when capturing stopped is pcapng.
+    let file = truth["capture_file"]
+        .as_str()
+        .map_or_else(|| format!("{name}.pcap"), str::to_string);
+    args.push(format!("samples/{file}"));
     common::json(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 

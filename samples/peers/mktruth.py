@@ -714,10 +714,11 @@ def main():
     truth["evaluation_time"] = ts(E)
     flags = []
     if use_at:
-        flags.append({"flag": "--at", "value": ts(cap1),
-                      "why": "nothing is on the wire during the idle period, so the default evaluation "
-                             "time (last packet, about %s) comes before the silence; judge at the end of "
-                             "the recording instead" % ts(eval_default)})
+        truth["capture_file"] = "%s.pcapng" % meta["name"]
+        truth["evaluation_note"] = (
+            "nothing is on the wire during the idle period, so the last packet (about %s) comes "
+            "before the silence; the sample is pcapng recording when tcpdump stopped (isb_endtime, "
+            "samples/peers/endmark.py), the evaluation time by default" % ts(eval_default))
     if tls:
         flags.append({"flag": "--tls-port", "value": meta["tls_port"],
                       "why": "wss: the server on this port speaks TLS, so frames are not visible; "

@@ -54,6 +54,10 @@ pub struct CloseFrame {
     pub mark: Mark,
 }
 
+/// The first Pong that did not echo its Ping: when, the Ping's payload, the
+/// Pong's.
+pub type Mismatch = (Mark, Vec<u8>, Vec<u8>);
+
 /// A Pong that answered a Ping, for the rules that look at answers.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -89,7 +93,7 @@ pub struct SideActivity {
     pub unsolicited_pongs: u64,
     /// Pongs this side sent whose payload echoed no outstanding Ping.
     pub mismatched_pongs: u32,
-    pub first_mismatch: Option<Box<(Mark, Vec<u8>, Vec<u8>)>>,
+    pub first_mismatch: Option<Box<Mismatch>>,
     /// Pongs whose payload the capture cut (they answer, unchecked).
     pub pongs_payload_unknown: u64,
     pub close: Option<Box<CloseFrame>>,

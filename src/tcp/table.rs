@@ -242,13 +242,13 @@ impl<O: StreamObserver> FlowTable<O> {
 
     fn retire_entry(
         &mut self,
-        mut entry: Box<Entry<O>>,
+        entry: Box<Entry<O>>,
         cause: Retirement,
         at: Moment,
         retire: &mut dyn FnMut(Retired<O>),
     ) {
-        entry.conn.finish(at, &mut self.budget);
-        let Entry { id, conn } = *entry;
+        let Entry { id, mut conn } = *entry;
+        conn.finish(at, &mut self.budget);
         retire(Retired {
             id,
             conn,
