@@ -201,7 +201,7 @@ impl<O: StreamObserver> FlowTable<O> {
             // Port reuse: the old connection is over for us.
             if let Some(old) = self.active.remove(&key) {
                 let cause = cause_of(&old.conn);
-                self.retire_entry(old, cause, now, retire);
+                self.retire_entry(*old, cause, now, retire);
             }
             self.insert(key, seg, now, &new_observer);
         }
@@ -242,12 +242,12 @@ impl<O: StreamObserver> FlowTable<O> {
 
     fn retire_entry(
         &mut self,
-        entry: Box<Entry<O>>,
+        entry: Entry<O>,
         cause: Retirement,
         at: Moment,
         retire: &mut dyn FnMut(Retired<O>),
     ) {
-        let Entry { id, mut conn } = *entry;
+        let Entry { id, mut conn } = entry;
         conn.finish(at, &mut self.budget);
         retire(Retired {
             id,
@@ -288,7 +288,7 @@ impl<O: StreamObserver> FlowTable<O> {
                 };
                 (Retirement::Idle, at)
             };
-            self.retire_entry(entry, cause, at, retire);
+            self.retire_entry(*entry, cause, at, retire);
         }
         self.tombstones.retain(|_, until| *until >= now.at);
         self.active.shrink_to(self.active.len() * 2);
@@ -305,7 +305,7 @@ impl<O: StreamObserver> FlowTable<O> {
                 TcpState::Reset => Retirement::Aborted,
                 _ => Retirement::Open,
             };
-            self.retire_entry(entry, cause, end, retire);
+            self.retire_entry(*entry, cause, end, retire);
         }
         self.stats.ooo_peak_bytes = self.budget.peak;
     }
