@@ -2,6 +2,8 @@
 //! (file index and frame number, as Wireshark counts them) for the passive
 //! path; a sample number for an active probe, which has no packets.
 
+use std::num::NonZeroU64;
+
 use serde::Serialize;
 
 use crate::time::Timestamp;
@@ -13,26 +15,45 @@ use crate::time::Timestamp;
 /// Packed in 8 bytes (20 bits of file index, 44 of frame number: a million
 /// rotated files of 17 trillion packets each), since every connection keeps
 /// dozens of them; larger values saturate.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FrameRef(u64);
+///
+/// Stored plus one in a `NonZeroU64`, so `Option<Moment>` and
+/// `Option<Mark>` cost no more than the value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrameRef(NonZeroU64);
 
 const FRAME_BITS: u32 = 44;
 const MAX_FRAME: u64 = (1 << FRAME_BITS) - 1;
 /// The file index that marks a probe sample in an [`EvidenceRef`].
 const SAMPLE_FILE: u64 = (1 << (64 - FRAME_BITS)) - 1;
 
+/// `packed + 1`: never zero, since `packed` is below `u64::MAX`.
+fn pack(file: u64, n: u64) -> NonZeroU64 {
+    let packed = (file << FRAME_BITS) | n.min(MAX_FRAME - 1);
+    NonZeroU64::new(packed + 1).unwrap_or(NonZeroU64::MIN)
+}
+
+fn unpack(v: NonZeroU64) -> (u64, u64) {
+    let packed = v.get() - 1;
+    (packed >> FRAME_BITS, packed & MAX_FRAME)
+}
+
 impl FrameRef {
     pub fn new(file: u32, frame: u64) -> Self {
-        let file = u64::from(file).min(SAMPLE_FILE - 1);
-        FrameRef((file << FRAME_BITS) | frame.min(MAX_FRAME))
+        FrameRef(pack(u64::from(file).min(SAMPLE_FILE - 1), frame))
     }
 
     pub fn file(self) -> u32 {
-        (self.0 >> FRAME_BITS) as u32
+        unpack(self.0).0 as u32
     }
 
     pub fn frame(self) -> u64 {
-        self.0 & MAX_FRAME
+        unpack(self.0).1
+    }
+}
+
+impl Default for FrameRef {
+    fn default() -> Self {
+        FrameRef::new(0, 0)
     }
 }
 
@@ -55,8 +76,14 @@ impl Serialize for FrameRef {
 /// What proves an event: a capture frame, or one of a probe's own samples
 /// (a TCP_INFO reading, a Ping's sequence number). Serialized as
 /// `{"file": 0, "frame": 12}` or `{"sample": 3}`. Packed like [`FrameRef`].
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EvidenceRef(u64);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EvidenceRef(NonZeroU64);
+
+impl Default for EvidenceRef {
+    fn default() -> Self {
+        EvidenceRef::frame(FrameRef::default())
+    }
+}
 
 impl EvidenceRef {
     pub fn frame(f: FrameRef) -> Self {
@@ -64,12 +91,16 @@ impl EvidenceRef {
     }
 
     pub fn sample(n: u64) -> Self {
-        EvidenceRef((SAMPLE_FILE << FRAME_BITS) | n.min(MAX_FRAME))
+        EvidenceRef(pack(SAMPLE_FILE, n))
     }
 
     /// The capture frame, unless this is a probe sample.
     pub fn as_frame(self) -> Option<FrameRef> {
-        (self.0 >> FRAME_BITS != SAMPLE_FILE).then_some(FrameRef(self.0))
+        (unpack(self.0).0 != SAMPLE_FILE).then_some(FrameRef(self.0))
+    }
+
+    fn sample_number(self) -> u64 {
+        unpack(self.0).1
     }
 }
 
@@ -83,7 +114,7 @@ impl std::fmt::Debug for EvidenceRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.as_frame() {
             Some(frame) => frame.fmt(f),
-            None => write!(f, "sample {}", self.0 & MAX_FRAME),
+            None => write!(f, "sample {}", self.sample_number()),
         }
     }
 }
@@ -95,7 +126,7 @@ impl Serialize for EvidenceRef {
             Some(frame) => frame.serialize(s),
             None => {
                 let mut st = s.serialize_struct("Sample", 1)?;
-                st.serialize_field("sample", &(self.0 & MAX_FRAME))?;
+                st.serialize_field("sample", &self.sample_number())?;
                 st.end()
             }
         }
@@ -120,7 +151,8 @@ mod tests {
         );
         assert!(FrameRef::new(0, 2) > FrameRef::new(0, 1));
         assert!(FrameRef::new(1, 1) > FrameRef::new(0, 9));
-        assert_eq!(std::mem::size_of::<Option<Moment>>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Moment>>(), 16);
+        assert_eq!(FrameRef::default().frame(), 0);
     }
 }
 

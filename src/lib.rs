@@ -207,7 +207,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         head(config, FINDINGS_SCHEMA, true),
     );
     let (ws_ports, tls_ports) = (&config.ws_ports, &config.tls_ports);
-    let thresholds = config.thresholds;
+    let thresholds = std::sync::Arc::new(config.thresholds);
     let new_observer = |seg: &decode::Segment<'_>| {
         let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
         let setup = SessionSetup {
@@ -215,7 +215,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
             ws_port: on(ws_ports),
             tls_port: on(tls_ports),
         };
-        Tracked::new(setup, thresholds)
+        Tracked::new(setup, thresholds.clone())
     };
     let mut summary = Summary::default();
     let mut error = Ok(());

@@ -29,7 +29,12 @@ pub struct FrameCounts {
     pub reserved: u64,
 }
 
-/// A Ping waiting for its Pong.
+/// Payload bytes of a Ping kept as they are (for evidence); longer
+/// payloads are matched by digest only.
+pub const KEPT_PAYLOAD: usize = 16;
+
+/// A Ping waiting for its Pong: its payload's length and digest (enough
+/// to match the echo, RFC 6455 §5.5.3), and its first bytes.
 #[derive(Clone, Debug)]
 pub struct Ping {
     pub mark: Mark,
@@ -37,12 +42,47 @@ pub struct Ping {
     /// `Transport::blocked`): time it could not answer is not charged.
     pub owner_blocked: Span,
     len: u8,
-    payload: [u8; 125],
+    kept: [u8; KEPT_PAYLOAD],
+    digest: u64,
+}
+
+/// A fixed-key digest of a control payload (≤ 125 bytes): equal payloads
+/// give equal digests; unequal ones collide with negligible probability.
+fn digest(payload: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    payload.hash(&mut h);
+    h.finish()
 }
 
 impl Ping {
-    pub fn payload(&self) -> &[u8] {
-        &self.payload[..self.len as usize]
+    fn new(mark: Mark, owner_blocked: Span, payload: &[u8]) -> Self {
+        let payload = &payload[..payload.len().min(125)];
+        let mut kept = [0; KEPT_PAYLOAD];
+        let n = payload.len().min(KEPT_PAYLOAD);
+        kept[..n].copy_from_slice(&payload[..n]);
+        Ping {
+            mark,
+            owner_blocked,
+            len: payload.len() as u8,
+            kept,
+            digest: digest(payload),
+        }
+    }
+
+    /// The payload, when it was short enough to keep.
+    pub fn payload(&self) -> Option<&[u8]> {
+        let len = self.len as usize;
+        (len <= KEPT_PAYLOAD).then(|| &self.kept[..len])
+    }
+
+    pub fn payload_len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether `pong` echoes this Ping's payload.
+    pub fn echoed_by(&self, pong: &[u8]) -> bool {
+        pong.len() == self.len as usize && digest(pong) == self.digest
     }
 }
 
@@ -218,15 +258,12 @@ impl Activity {
                 if me.outstanding.len() == MAX_OUTSTANDING_PINGS {
                     me.outstanding.remove(0);
                 }
+                if me.outstanding.capacity() == 0 {
+                    // Usually one Ping waits at a time: grow from one.
+                    me.outstanding.reserve_exact(1);
+                }
                 let payload = payload.unwrap_or_default();
-                let mut ping = Ping {
-                    mark,
-                    owner_blocked,
-                    len: payload.len().min(125) as u8,
-                    payload: [0; 125],
-                };
-                ping.payload[..ping.len as usize].copy_from_slice(&payload[..ping.len as usize]);
-                me.outstanding.push(ping);
+                me.outstanding.push(Ping::new(mark, owner_blocked, payload));
                 self.sides[side.other()].asked = true;
                 Outcome::Nothing
             }
@@ -267,7 +304,7 @@ impl Activity {
             self.sides[ponger].unsolicited_pongs += 1;
             return Outcome::Nothing;
         }
-        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.payload() == p));
+        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.echoed_by(p)));
         let index = matched.unwrap_or(outstanding.len() - 1);
         let p = &mut self.sides[pinger];
         // The answered Ping and every older one leave together.
@@ -283,8 +320,8 @@ impl Activity {
             (Some(got), None) => {
                 me.mismatched_pongs += 1;
                 if me.first_mismatch.is_none() {
-                    me.first_mismatch =
-                        Some(Box::new((mark, ping.payload().to_vec(), got.to_vec())));
+                    let expected = ping.payload().unwrap_or_default().to_vec();
+                    me.first_mismatch = Some(Box::new((mark, expected, got.to_vec())));
                 }
             }
             (Some(_), Some(_)) => {}

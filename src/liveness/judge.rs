@@ -5,6 +5,8 @@
 //! past the instant it asks about). As in smoltcp's `poll(timestamp)`, time
 //! is a parameter: the judge never reads a clock.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::activity::{Activity, Outcome};
@@ -112,7 +114,8 @@ struct LastInfo {
 /// The judge of one connection.
 #[derive(Clone, Debug)]
 pub struct Judge {
-    th: Thresholds,
+    /// Shared by every connection of a run.
+    th: Arc<Thresholds>,
     visibility: Visibility,
     tcp: PerSide<Transport>,
     ws: Activity,
@@ -124,7 +127,7 @@ pub struct Judge {
 }
 
 impl Judge {
-    pub fn new(th: Thresholds, visibility: Visibility) -> Self {
+    pub fn new(th: Arc<Thresholds>, visibility: Visibility) -> Self {
         Judge {
             th,
             visibility,
@@ -211,7 +214,6 @@ impl Judge {
                 // Any segment answers the peer's keep-alives and probes.
                 self.tcp[peer].probes = None;
                 let me = &mut self.tcp[side];
-                me.last_segment = Some(mark);
                 me.window = Some(window);
                 me.scale_known = scale_known;
                 match (window, me.zero_window) {
@@ -225,7 +227,7 @@ impl Judge {
                         me.zero_window = None;
                         let ep = rules::zero_window_stall::on_reopen(&self.th, side, open, mark);
                         if ep.is_some() {
-                            self.tcp[side].zero_window_stall_ended = Some(mark.at);
+                            self.tcp[side].note_zero_window_stall_ended(mark.at);
                         }
                         self.push_episode(ep);
                     }
@@ -265,7 +267,6 @@ impl Judge {
                     });
                 }
                 if retransmission {
-                    me.retransmissions += 1;
                     if let Some(stall) = &mut me.stall {
                         stall.retransmissions += 1;
                         stall.first_retransmission.get_or_insert(mark);
@@ -320,13 +321,7 @@ impl Judge {
             let closed = me.window_closed(peer.in_flight);
             let me = &mut self.tcp[side];
             me.blocked.set(blocked, now);
-            me.note_window_closed(closed, now);
-            if let Some(spans) = &mut me.closed_window {
-                spans.trim(Timestamp::from_nanos(
-                    now.nanos()
-                        .saturating_sub(rules::slow_reader::WINDOW.nanos()),
-                ));
-            }
+            me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
         }
     }
 

@@ -107,19 +107,27 @@ impl RecentSpans {
     }
 }
 
+/// When a side's window was closed to its peer (zero, or filled by the
+/// peer's bytes in flight): the recent spans, the one still open, and when
+/// the latest zero-window span long enough for a `zero_window_stall` ended.
+#[derive(Clone, Debug, Default)]
+pub struct ClosedWindow {
+    pub spans: RecentSpans,
+    pub since: Option<Timestamp>,
+    pub stall_ended: Option<Timestamp>,
+}
+
 /// One side's TCP, as the judge needs it.
 #[derive(Clone, Debug, Default)]
 pub struct Transport {
     // --- as a sender
     pub in_flight: u32,
     pub stall: Option<Stall>,
-    pub retransmissions: u32,
     /// This direction's smoothed RTT (RFC 6298), from the TCP stage.
     pub srtt: Option<Span>,
     pub probes: Option<ProbeRun>,
     pub keepalives: u32,
     pub zero_window_probes: u32,
-    pub last_segment: Option<Mark>,
     pub last_payload: Option<Mark>,
     pub fin: Option<Mark>,
     pub rst: Option<Mark>,
@@ -131,14 +139,9 @@ pub struct Transport {
     pub window: Option<u32>,
     pub scale_known: bool,
     pub zero_window: Option<ZeroWindow>,
-    /// Time this side's window was closed to the peer (zero, or filled by
-    /// the peer's bytes in flight), for `slow_reader`; allocated the first
-    /// time it closes.
-    pub closed_window: Option<Box<RecentSpans>>,
-    pub closed_window_since: Option<Timestamp>,
-    /// When the latest zero-window span long enough to be a
-    /// `zero_window_stall` ended.
-    pub zero_window_stall_ended: Option<Timestamp>,
+    /// When this side's window was closed to the peer, for `slow_reader`;
+    /// allocated the first time it closes.
+    pub closed_window: Option<Box<ClosedWindow>>,
     // --- charging
     /// Time this side could not send: the peer's window was closed, or its
     /// bytes were stuck unacknowledged and retransmitted. Its silences in
@@ -157,33 +160,51 @@ impl Transport {
         }
     }
 
-    /// Records whether the window is closed now, for `slow_reader`.
-    pub fn note_window_closed(&mut self, closed: bool, now: Timestamp) {
-        match (closed, self.closed_window_since) {
-            (true, None) => self.closed_window_since = Some(now),
+    /// Records whether the window is closed now, for `slow_reader`, and
+    /// forgets spans older than `keep` before `now`.
+    pub fn note_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
+        if !closed && self.closed_window.is_none() {
+            return;
+        }
+        let cw = self.closed_window.get_or_insert_default();
+        match (closed, cw.since) {
+            (true, None) => cw.since = Some(now),
             (false, Some(since)) => {
-                self.closed_window.get_or_insert_default().push(since, now);
-                self.closed_window_since = None;
+                cw.spans.push(since, now);
+                cw.since = None;
             }
             _ => {}
         }
+        cw.spans.trim(Timestamp::from_nanos(
+            now.nanos().saturating_sub(keep.nanos()),
+        ));
+    }
+
+    /// A zero-window span long enough for a `zero_window_stall` ended.
+    pub fn note_zero_window_stall_ended(&mut self, now: Timestamp) {
+        self.closed_window.get_or_insert_default().stall_ended = Some(now);
+    }
+
+    /// Whether such a span ended at or after `from`.
+    pub fn zero_window_stall_ended_since(&self, from: Timestamp) -> bool {
+        self.closed_window
+            .as_ref()
+            .and_then(|c| c.stall_ended)
+            .is_some_and(|e| e >= from)
     }
 
     /// Whether a closed window reopened within `[from, to]`: the side read.
     pub fn reopened_within(&self, from: Timestamp, to: Timestamp) -> bool {
         self.closed_window
             .as_ref()
-            .is_some_and(|s| s.within(from, to, None) > Span::ZERO)
+            .is_some_and(|c| c.spans.within(from, to, None) > Span::ZERO)
     }
 
     /// Time the window was closed within `[from, to]`.
     pub fn closed_within(&self, from: Timestamp, to: Timestamp) -> Span {
-        match &self.closed_window {
-            Some(spans) => spans.within(from, to, self.closed_window_since),
-            None => self
-                .closed_window_since
-                .map_or(Span::ZERO, |s| to.since(s.max(from)).max(Span::ZERO)),
-        }
+        self.closed_window
+            .as_ref()
+            .map_or(Span::ZERO, |c| c.spans.within(from, to, c.since))
     }
 
     /// Whether this side's own bytes are stuck: in flight, not acknowledged,

@@ -2,6 +2,8 @@
 //! the reassembled bytes, and every TCP fact and WebSocket event goes to
 //! the connection's judge, stamped with its packet.
 
+use std::sync::Arc;
+
 use crate::evidence::{EvidenceRef, Moment};
 use crate::liveness::event::{Event, Mark};
 use crate::liveness::{Judge, Thresholds, Visibility};
@@ -15,7 +17,7 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(setup: SessionSetup, thresholds: Thresholds) -> Self {
+    pub fn new(setup: SessionSetup, thresholds: Arc<Thresholds>) -> Self {
         let visibility = if setup.tls_port {
             Visibility::TlsRecords
         } else {
@@ -80,6 +82,17 @@ mod size_probe {
             size_of::<crate::liveness::transport::Transport>(),
             size_of::<crate::liveness::activity::SideActivity>(),
             size_of::<crate::tcp::endpoint::Endpoint>(),
+        );
+        eprintln!(
+            "FrameDecoder {} UpgradeRequest {} UpgradeResponse {} Ping {} Handshake {} Assembler {} Cadence {} Activity {}",
+            size_of::<crate::websocket::frame::FrameDecoder>(),
+            size_of::<crate::websocket::handshake::UpgradeRequest>(),
+            size_of::<crate::websocket::handshake::UpgradeResponse>(),
+            size_of::<crate::liveness::activity::Ping>(),
+            size_of::<crate::websocket::session::Handshake>(),
+            size_of::<crate::tcp::assembler::Assembler>(),
+            size_of::<crate::liveness::cadence::Cadence>(),
+            size_of::<crate::liveness::activity::Activity>(),
         );
     }
 }

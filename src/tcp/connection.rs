@@ -221,7 +221,7 @@ impl<O: StreamObserver> Connection<O> {
         let me = &mut self.endpoints[side];
         if me.isn == Some(seg.seq) {
             // The same SYN again: the first was lost or unanswered.
-            me.note_retransmission(0, false, now);
+            me.note_retransmission(0, false);
             return;
         }
         me.isn = Some(seg.seq);
@@ -381,7 +381,7 @@ impl<O: StreamObserver> Connection<O> {
                 // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
                 Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
                     let spurious = me.acked.is_some_and(|a| end.diff(a) <= 0);
-                    me.note_retransmission(len, spurious, now);
+                    me.note_retransmission(len, spurious);
                     retransmission = true;
                     if me.timed.is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
                         me.timed = None; // Karn's algorithm

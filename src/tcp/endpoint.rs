@@ -60,8 +60,6 @@ pub struct AckStall {
     pub since: Option<Moment>,
     /// Retransmissions since the ACK last advanced.
     pub retransmissions: u32,
-    pub first_retransmission: Option<Moment>,
-    pub last_retransmission: Option<Moment>,
 }
 
 #[derive(Default)]
@@ -152,7 +150,6 @@ impl Endpoint {
         let still_outstanding = self.backlog() > 0;
         let stall = &mut self.ack_stall;
         stall.retransmissions = 0;
-        stall.first_retransmission = None;
         stall.since = if still_outstanding { Some(now) } else { None };
         true
     }
@@ -165,13 +162,11 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn note_retransmission(&mut self, bytes: u32, spurious: bool, now: Moment) {
+    pub(super) fn note_retransmission(&mut self, bytes: u32, spurious: bool) {
         self.retransmissions += 1;
         self.retransmitted_bytes += u64::from(bytes);
         self.spurious_retransmissions += u32::from(spurious);
         let stall = &mut self.ack_stall;
         stall.retransmissions += 1;
-        stall.first_retransmission.get_or_insert(now);
-        stall.last_retransmission = Some(now);
     }
 }

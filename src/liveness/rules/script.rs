@@ -31,7 +31,10 @@ impl Script {
     /// scale known), at t = 0.
     pub fn established() -> Script {
         let mut s = Script {
-            judge: Judge::new(Thresholds::default(), Visibility::Frames),
+            judge: Judge::new(
+                std::sync::Arc::new(Thresholds::default()),
+                Visibility::Frames,
+            ),
             now: 0,
             frame: 0,
         };

@@ -30,7 +30,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         let stalled = t
             .zero_window
             .is_some_and(|z| at.since(z.since.at) >= v.th.zero_window)
-            || t.zero_window_stall_ended.is_some_and(|e| e >= from);
+            || t.zero_window_stall_ended_since(from);
         if stalled || !t.reopened_within(from, at) {
             continue;
         }
