@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
-use crate::side::PerSide;
+use crate::side::{PerSide, Side};
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
 
@@ -105,28 +105,32 @@ pub struct Answer {
     pub latency: Span,
 }
 
+/// Data messages a side sent (allocated with the first one).
 #[derive(Clone, Debug, Default)]
-pub struct SideActivity {
-    pub frames: FrameCounts,
-    pub data_messages: u64,
+pub struct DataActivity {
+    pub messages: u64,
     /// Payload bytes of data frames (as on the wire: compressed if RSV1).
-    pub data_bytes: u64,
-    message_open: bool,
-    pub first_frame: Option<Mark>,
-    pub last_frame: Option<Mark>,
-    /// This side's blocked time at its last frame (for read gaps).
-    pub blocked_at_last_frame: Span,
-    pub last_data: Option<Mark>,
-    pub blocked_at_last_data: Span,
-    pub last_control: Option<Mark>,
-    pub data_cadence: Cadence,
+    pub bytes: u64,
+    pub last: Option<Mark>,
+    /// The side's blocked time at its last data message.
+    pub blocked_at_last: Span,
+    pub cadence: Cadence,
+    /// Data messages sent after the other side had written since this
+    /// side's previous one (replies), and without (unprompted).
+    pub replies: u64,
+    pub unprompted: u64,
+}
+
+/// Pings a side sent and the answers it got, and the Pongs it sent
+/// (allocated with the first Ping or Pong).
+#[derive(Clone, Debug, Default)]
+pub struct Heartbeats {
     pub ping_cadence: Cadence,
     /// Pings this side sent that no Pong has answered yet (oldest first).
     pub outstanding: Vec<Ping>,
     /// Pongs the other side sent for this side's Pings.
     pub pongs_received: u64,
-    /// Latency of the answers to this side's Pings; allocated with the
-    /// first answer, since usually only one side pings.
+    /// Latency of the answers to this side's Pings.
     pub pong_latency: Option<Box<LatencyHistogram>>,
     /// Pongs this side sent when no Ping was outstanding: a legal one-way
     /// heartbeat (RFC 6455 §5.5.3).
@@ -136,16 +140,34 @@ pub struct SideActivity {
     pub first_mismatch: Option<Box<Mismatch>>,
     /// Pongs whose payload the capture cut (they answer, unchecked).
     pub pongs_payload_unknown: u64,
-    pub close: Option<Box<CloseFrame>>,
+}
+
+/// What went wrong in a side's stream (allocated with the first problem).
+#[derive(Clone, Debug, Default)]
+pub struct Trouble {
     pub violations: u32,
     pub violation_samples: Vec<(&'static str, Mark)>,
     /// Stream bytes the capture missed.
     pub gap_bytes: u64,
     pub resyncs: u32,
-    /// Data messages sent after the other side had written since this
-    /// side's previous one (replies), and without (unprompted).
-    pub replies: u64,
-    pub unprompted: u64,
+}
+
+/// One side's WebSocket activity. What most connections never need
+/// (data, heartbeats, trouble) is allocated when first used, so a quiet
+/// side costs little.
+#[derive(Clone, Debug, Default)]
+pub struct SideActivity {
+    pub frames: FrameCounts,
+    pub first_frame: Option<Mark>,
+    pub last_frame: Option<Mark>,
+    /// This side's blocked time at its last frame (for read gaps).
+    pub blocked_at_last_frame: Span,
+    pub last_control: Option<Mark>,
+    pub close: Option<Box<CloseFrame>>,
+    pub data: Option<Box<DataActivity>>,
+    pub heartbeats: Option<Box<Heartbeats>>,
+    pub trouble: Option<Box<Trouble>>,
+    message_open: bool,
     /// The other side wrote a data message or a Ping since this side's
     /// last data message.
     asked: bool,
@@ -154,12 +176,16 @@ pub struct SideActivity {
 impl SideActivity {
     /// This side's own heartbeat cadence (its Pings), once learned.
     pub fn heartbeat(&self) -> Option<Span> {
-        self.ping_cadence.learned(HEARTBEAT_INTERVALS)
+        self.heartbeats
+            .as_ref()
+            .and_then(|h| h.ping_cadence.learned(HEARTBEAT_INTERVALS))
     }
 
     /// This side's data cadence, once learned (five data messages).
     pub fn data_interval(&self) -> Option<Span> {
-        self.data_cadence.learned(DATA_INTERVALS)
+        self.data
+            .as_ref()
+            .and_then(|d| d.cadence.learned(DATA_INTERVALS))
     }
 
     /// A cadence of its own to hold this side to: Pings, or data.
@@ -170,11 +196,36 @@ impl SideActivity {
     /// Whether this side only answers: no Pings of its own, and its data
     /// messages (if any) are mostly replies to the other side's.
     pub fn answers_only(&self) -> bool {
-        self.frames.ping == 0 && self.unprompted * 4 <= self.replies.max(1)
+        let (replies, unprompted) = self
+            .data
+            .as_ref()
+            .map_or((0, 0), |d| (d.replies, d.unprompted));
+        self.frames.ping == 0 && unprompted * 4 <= replies.max(1)
     }
 
     pub fn pings_sent(&self) -> u64 {
         self.frames.ping
+    }
+
+    pub fn data_messages(&self) -> u64 {
+        self.data.as_ref().map_or(0, |d| d.messages)
+    }
+
+    pub fn last_data(&self) -> Option<Mark> {
+        self.data.as_ref().and_then(|d| d.last)
+    }
+
+    /// Pings of this side still waiting for a Pong, oldest first.
+    pub fn outstanding(&self) -> &[Ping] {
+        self.heartbeats.as_ref().map_or(&[], |h| &h.outstanding)
+    }
+
+    pub fn trouble(&self) -> Option<&Trouble> {
+        self.trouble.as_deref()
+    }
+
+    fn trouble_mut(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_default()
     }
 }
 
@@ -194,7 +245,7 @@ pub enum Outcome {
 impl Activity {
     /// Something `side` wrote that counts as hearing from it (a frame, or a
     /// TLS record when frames are not visible).
-    pub fn heard(&mut self, side: crate::side::Side, mark: Mark, blocked: Span) {
+    pub fn heard(&mut self, side: Side, mark: Mark, blocked: Span) {
         let me = &mut self.sides[side];
         me.first_frame.get_or_insert(mark);
         me.last_frame = Some(mark);
@@ -203,13 +254,15 @@ impl Activity {
 
     /// A TLS record (wss): visible activity without frames. Records pace a
     /// side like data messages do.
-    pub fn on_record(&mut self, side: crate::side::Side, len: u64, mark: Mark, floor: Span) {
+    pub fn on_record(&mut self, side: Side, len: u64, mark: Mark, floor: Span) {
         let me = &mut self.sides[side];
-        me.data_messages += 1;
-        me.data_bytes += len;
-        me.data_cadence.event(mark.at, floor);
-        me.last_data = Some(mark);
-        me.blocked_at_last_data = me.blocked_at_last_frame;
+        let blocked = me.blocked_at_last_frame;
+        let d = me.data.get_or_insert_default();
+        d.messages += 1;
+        d.bytes += len;
+        d.cadence.event(mark.at, floor);
+        d.last = Some(mark);
+        d.blocked_at_last = blocked;
     }
 
     /// A frame from `side`; `payload` is a control frame's payload, `None`
@@ -217,7 +270,7 @@ impl Activity {
     /// time now (stored with a Ping).
     pub fn on_frame(
         &mut self,
-        side: crate::side::Side,
+        side: Side,
         header: &FrameHeader,
         payload: Option<&[u8]>,
         mark: Mark,
@@ -234,36 +287,42 @@ impl Activity {
                 }
                 // RFC 6455 §5.4: a message starts with a Text or Binary
                 // frame and ends with the first frame that has FIN set.
-                if header.opcode != Opcode::Continuation && !me.message_open {
-                    me.data_messages += 1;
-                    me.data_cadence.event(mark.at, floor);
-                    if std::mem::take(&mut me.asked) {
-                        me.replies += 1;
+                let starts = header.opcode != Opcode::Continuation && !me.message_open;
+                let asked = starts && std::mem::take(&mut me.asked);
+                me.message_open = !header.fin;
+                let blocked = me.blocked_at_last_frame;
+                let d = me.data.get_or_insert_default();
+                if starts {
+                    d.messages += 1;
+                    d.cadence.event(mark.at, floor);
+                    if asked {
+                        d.replies += 1;
                     } else {
-                        me.unprompted += 1;
+                        d.unprompted += 1;
                     }
+                }
+                d.bytes += header.payload_len;
+                d.last = Some(mark);
+                d.blocked_at_last = blocked;
+                if starts {
                     self.sides[side.other()].asked = true;
                 }
-                let me = &mut self.sides[side];
-                me.message_open = !header.fin;
-                me.data_bytes += header.payload_len;
-                me.last_data = Some(mark);
-                me.blocked_at_last_data = me.blocked_at_last_frame;
                 Outcome::Nothing
             }
             Opcode::Ping => {
                 me.frames.ping += 1;
                 me.last_control = Some(mark);
-                me.ping_cadence.event(mark.at, floor);
-                if me.outstanding.len() == MAX_OUTSTANDING_PINGS {
-                    me.outstanding.remove(0);
+                let h = me.heartbeats.get_or_insert_default();
+                h.ping_cadence.event(mark.at, floor);
+                if h.outstanding.len() == MAX_OUTSTANDING_PINGS {
+                    h.outstanding.remove(0);
                 }
-                if me.outstanding.capacity() == 0 {
+                if h.outstanding.capacity() == 0 {
                     // Usually one Ping waits at a time: grow from one.
-                    me.outstanding.reserve_exact(1);
+                    h.outstanding.reserve_exact(1);
                 }
                 let payload = payload.unwrap_or_default();
-                me.outstanding.push(Ping::new(mark, owner_blocked, payload));
+                h.outstanding.push(Ping::new(mark, owner_blocked, payload));
                 self.sides[side.other()].asked = true;
                 Outcome::Nothing
             }
@@ -292,21 +351,21 @@ impl Activity {
     /// payload the capture cut answers the most recent, unchecked).
     /// Answering supersedes every older outstanding Ping, since an endpoint
     /// may answer only the latest.
-    fn on_pong(
-        &mut self,
-        ponger: crate::side::Side,
-        payload: Option<&[u8]>,
-        mark: Mark,
-    ) -> Outcome {
+    fn on_pong(&mut self, ponger: Side, payload: Option<&[u8]>, mark: Mark) -> Outcome {
         let pinger = ponger.other();
-        let outstanding = &self.sides[pinger].outstanding;
+        let outstanding = self.sides[pinger].outstanding();
         if outstanding.is_empty() {
-            self.sides[ponger].unsolicited_pongs += 1;
+            self.sides[ponger]
+                .heartbeats
+                .get_or_insert_default()
+                .unsolicited_pongs += 1;
             return Outcome::Nothing;
         }
         let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.echoed_by(p)));
         let index = matched.unwrap_or(outstanding.len() - 1);
-        let p = &mut self.sides[pinger];
+        let Some(p) = self.sides[pinger].heartbeats.as_deref_mut() else {
+            return Outcome::Nothing;
+        };
         // The answered Ping and every older one leave together.
         let Some(ping) = p.outstanding.drain(..=index).next_back() else {
             return Outcome::Nothing;
@@ -314,7 +373,7 @@ impl Activity {
         p.pongs_received += 1;
         let latency = mark.at.since(ping.mark.at);
         p.pong_latency.get_or_insert_default().record(latency);
-        let me = &mut self.sides[ponger];
+        let me = self.sides[ponger].heartbeats.get_or_insert_default();
         match (payload, matched) {
             (None, _) => me.pongs_payload_unknown += 1,
             (Some(got), None) => {
@@ -329,21 +388,21 @@ impl Activity {
         Outcome::Answered(Answer { ping, latency })
     }
 
-    pub fn on_violation(&mut self, side: crate::side::Side, code: &'static str, mark: Mark) {
-        let me = &mut self.sides[side];
-        me.violations += 1;
-        if me.violation_samples.len() < MAX_VIOLATION_SAMPLES {
-            me.violation_samples.push((code, mark));
+    pub fn on_violation(&mut self, side: Side, code: &'static str, mark: Mark) {
+        let t = self.sides[side].trouble_mut();
+        t.violations += 1;
+        if t.violation_samples.len() < MAX_VIOLATION_SAMPLES {
+            t.violation_samples.push((code, mark));
         }
     }
 
-    pub fn on_gap(&mut self, side: crate::side::Side, len: u64) {
-        self.sides[side].gap_bytes += len;
+    pub fn on_gap(&mut self, side: Side, len: u64) {
+        self.sides[side].trouble_mut().gap_bytes += len;
     }
 
-    pub fn on_resync(&mut self, side: crate::side::Side) {
+    pub fn on_resync(&mut self, side: Side) {
         let me = &mut self.sides[side];
-        me.resyncs += 1;
+        me.trouble_mut().resyncs += 1;
         // Whether a message was open is unknown after a resync.
         me.message_open = false;
     }

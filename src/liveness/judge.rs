@@ -212,7 +212,7 @@ impl Judge {
                 scale_known,
             } => {
                 // Any segment answers the peer's keep-alives and probes.
-                self.tcp[peer].probes = None;
+                self.tcp[peer].probes_answered();
                 let me = &mut self.tcp[side];
                 me.window = Some(window);
                 me.scale_known = scale_known;
@@ -254,7 +254,7 @@ impl Judge {
             } => {
                 let me = &mut self.tcp[side];
                 me.in_flight = in_flight;
-                me.probes = None;
+                me.probes_answered();
                 if len > 0 {
                     me.last_payload = Some(mark);
                 }
@@ -275,7 +275,7 @@ impl Judge {
                 }
             }
             TcpEvent::Probe { zero_window } => {
-                let me = &mut self.tcp[side];
+                let me = self.tcp[side].rare.get_or_insert_default();
                 if zero_window {
                     me.zero_window_probes += 1;
                 } else {
@@ -304,7 +304,7 @@ impl Judge {
                 self.tcp[side].rst.get_or_insert(mark);
             }
             TcpEvent::Missed { bytes } => {
-                let me = &mut self.tcp[side];
+                let me = self.tcp[side].rare.get_or_insert_default();
                 me.missed_bytes += bytes;
                 me.first_missed.get_or_insert(mark);
             }

@@ -117,6 +117,19 @@ pub struct ClosedWindow {
     pub stall_ended: Option<Timestamp>,
 }
 
+/// What an idle or badly captured side adds: keep-alives and zero-window
+/// probes, and bytes the capture missed.
+#[derive(Clone, Debug, Default)]
+pub struct Rare {
+    /// Probes in a row the peer has not answered yet.
+    pub probes: Option<ProbeRun>,
+    pub keepalives: u32,
+    pub zero_window_probes: u32,
+    /// Bytes the peer acknowledged that the capture never saw.
+    pub missed_bytes: u64,
+    pub first_missed: Option<Mark>,
+}
+
 /// One side's TCP, as the judge needs it.
 #[derive(Clone, Debug, Default)]
 pub struct Transport {
@@ -125,15 +138,11 @@ pub struct Transport {
     pub stall: Option<Stall>,
     /// This direction's smoothed RTT (RFC 6298), from the TCP stage.
     pub srtt: Option<Span>,
-    pub probes: Option<ProbeRun>,
-    pub keepalives: u32,
-    pub zero_window_probes: u32,
+    /// Probes and capture loss: allocated with the first.
+    pub rare: Option<Box<Rare>>,
     pub last_payload: Option<Mark>,
     pub fin: Option<Mark>,
     pub rst: Option<Mark>,
-    /// Bytes the peer acknowledged that the capture never saw.
-    pub missed_bytes: u64,
-    pub first_missed: Option<Mark>,
     // --- as a receiver
     /// Last advertised window, bytes; a lower bound unless `scale_known`.
     pub window: Option<u32>,
@@ -205,6 +214,22 @@ impl Transport {
         self.closed_window
             .as_ref()
             .map_or(Span::ZERO, |c| c.spans.within(from, to, c.since))
+    }
+
+    /// The probe run still unanswered, if any.
+    pub fn probes(&self) -> Option<ProbeRun> {
+        self.rare.as_ref().and_then(|r| r.probes)
+    }
+
+    /// Forgets the probe run: the peer answered, or data went out.
+    pub fn probes_answered(&mut self) {
+        if let Some(r) = &mut self.rare {
+            r.probes = None;
+        }
+    }
+
+    pub fn keepalives(&self) -> u32 {
+        self.rare.as_ref().map_or(0, |r| r.keepalives)
     }
 
     /// Whether this side's own bytes are stuck: in flight, not acknowledged,

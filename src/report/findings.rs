@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use crate::evidence::{FrameRef, Moment};
-use crate::liveness::activity::{FrameCounts, SideActivity};
+use crate::liveness::activity::{FrameCounts, Heartbeats, SideActivity};
 use crate::liveness::cadence::LatencyHistogram;
 use crate::liveness::{Judge, Verdict, Visibility};
 use crate::pipeline::Tracked;
@@ -151,34 +151,38 @@ fn ms(span: Option<Span>) -> Option<f64> {
 }
 
 fn message_facts(a: &SideActivity) -> MessageFacts {
+    let d = a.data.as_deref();
+    let t = a.trouble();
     MessageFacts {
-        data_messages: a.data_messages,
-        data_bytes: a.data_bytes,
+        data_messages: d.map_or(0, |d| d.messages),
+        data_bytes: d.map_or(0, |d| d.bytes),
         first_frame: a.first_frame.map(|m| m.at),
         last_frame: a.last_frame.map(|m| m.at),
-        last_data: a.last_data.map(|m| m.at),
+        last_data: d.and_then(|d| d.last).map(|m| m.at),
         last_control: a.last_control.map(|m| m.at),
-        data_interval_s: secs(a.data_cadence.median()),
-        gap_bytes: a.gap_bytes,
-        resyncs: a.resyncs,
-        violations: a.violations,
+        data_interval_s: secs(d.and_then(|d| d.cadence.median())),
+        gap_bytes: t.map_or(0, |t| t.gap_bytes),
+        resyncs: t.map_or(0, |t| t.resyncs),
+        violations: t.map_or(0, |t| t.violations),
     }
 }
 
 fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
-    let empty = LatencyHistogram::default();
-    let h = a.pong_latency.as_deref().unwrap_or(&empty);
+    let empty = Heartbeats::default();
+    let h = a.heartbeats.as_deref().unwrap_or(&empty);
+    let none = LatencyHistogram::default();
+    let l = h.pong_latency.as_deref().unwrap_or(&none);
     HeartbeatFacts {
         pings_sent: a.pings_sent(),
-        pongs_received: a.pongs_received,
-        outstanding_pings: a.outstanding.len(),
-        unsolicited_pongs: a.unsolicited_pongs,
-        mismatched_pongs: a.mismatched_pongs,
-        interval_s: secs(a.ping_cadence.median()),
+        pongs_received: h.pongs_received,
+        outstanding_pings: h.outstanding.len(),
+        unsolicited_pongs: h.unsolicited_pongs,
+        mismatched_pongs: h.mismatched_pongs,
+        interval_s: secs(h.ping_cadence.median()),
         pong_latency_ms: Latency {
-            p50: ms(h.quantile(0.5)),
-            p99: ms(h.quantile(0.99)),
-            max: ms((h.count > 0).then_some(h.max)),
+            p50: ms(l.quantile(0.5)),
+            p99: ms(l.quantile(0.99)),
+            max: ms((l.count > 0).then_some(l.max)),
         },
     }
 }

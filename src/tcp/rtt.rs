@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::time::Span;
 
 /// SRTT and RTTVAR from RTT samples (RFC 6298 §2.2 and §2.3, with
-/// α = 1/8 and β = 1/4), plus the extremes.
+/// α = 1/8 and β = 1/4).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct RttEstimator {
     #[serde(skip)]
@@ -13,10 +13,6 @@ pub struct RttEstimator {
     #[serde(skip)]
     rttvar: Span,
     pub samples: u32,
-    #[serde(skip)]
-    min: Option<Span>,
-    #[serde(skip)]
-    max: Span,
 }
 
 impl RttEstimator {
@@ -44,8 +40,6 @@ impl RttEstimator {
             }
         }
         self.samples = self.samples.saturating_add(1);
-        self.min = Some(self.min.map_or(r, |m| m.min(r)));
-        self.max = self.max.max(r);
     }
 
     pub fn srtt(&self) -> Option<Span> {
@@ -54,14 +48,6 @@ impl RttEstimator {
 
     pub fn rttvar(&self) -> Option<Span> {
         self.srtt.map(|_| self.rttvar)
-    }
-
-    pub fn min(&self) -> Option<Span> {
-        self.min
-    }
-
-    pub fn max(&self) -> Option<Span> {
-        self.srtt.map(|_| self.max)
     }
 }
 
@@ -81,8 +67,6 @@ mod tests {
         assert_eq!(rtt.rttvar(), Some(Span::from_nanos(62_500_000)));
         assert_eq!(rtt.srtt(), Some(Span::from_nanos(112_500_000)));
         assert_eq!(rtt.samples, 2);
-        assert_eq!(rtt.min(), Some(Span::from_millis(100)));
-        assert_eq!(rtt.max(), Some(Span::from_millis(200)));
     }
 
     #[test]

@@ -266,13 +266,16 @@ impl Session {
                         let cfg = DecoderConfig {
                             permessage_deflate: permessage_deflate(&value.extensions),
                         };
+                        // The key and the accept are needed only for this
+                        // check (RFC 6455 §4.2.2): not kept past it.
                         let key = self
                             .handshake
                             .request
-                            .as_ref()
-                            .and_then(|(r, _)| r.key.clone());
-                        self.handshake.accept_valid = match (key, &value.accept) {
-                            (Some(key), Some(accept)) => Some(accept_matches(&key, accept)),
+                            .as_mut()
+                            .and_then(|(r, _)| r.key.take());
+                        let mut value = value;
+                        self.handshake.accept_valid = match (key, value.accept.take()) {
+                            (Some(key), Some(accept)) => Some(accept_matches(&key, &accept)),
                             (Some(_), None) => Some(false),
                             (None, _) => None,
                         };

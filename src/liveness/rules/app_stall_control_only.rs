@@ -15,9 +15,12 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     }
     for side in Side::BOTH {
         let me = &v.ws.sides[side];
-        let (Some(last_data), Some(last_control), Some(interval)) =
-            (me.last_data, me.last_control, me.data_interval())
+        let (Some(data), Some(last_control), Some(interval)) =
+            (me.data.as_deref(), me.last_control, me.data_interval())
         else {
+            continue;
+        };
+        let Some(last_data) = data.last else {
             continue;
         };
         if v.owes_nothing(side, at) || (me.answers_only() && !asked_since(v, side)) {
@@ -25,7 +28,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         }
         let deadline = v.read_deadline(side);
         let stall = v.th.data_stall(Some(interval), deadline);
-        let blocked = v.blocked_between(side, me.blocked_at_last_data, at);
+        let blocked = v.blocked_between(side, data.blocked_at_last, at);
         let quiet = minus(at.since(last_data.at), blocked);
         if quiet > stall && last_control.at > last_data.at && at.since(last_control.at) <= deadline
         {
@@ -37,7 +40,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     gap: Some(quiet),
                     threshold: Some(stall),
                     interval: Some(interval),
-                    count: Some(me.data_messages),
+                    count: Some(data.messages),
                     ..Facts::default()
                 },
                 vec![last_data.evidence, last_control.evidence],
@@ -48,8 +51,8 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
 
 /// Whether the other side wrote data since `side`'s last data message.
 fn asked_since(v: &View<'_>, side: Side) -> bool {
-    let mine = v.ws.sides[side].last_data;
-    let theirs = v.ws.sides[side.other()].last_data;
+    let mine = v.ws.sides[side].last_data();
+    let theirs = v.ws.sides[side.other()].last_data();
     matches!((mine, theirs), (Some(m), Some(t)) if t.at > m.at)
 }
 

@@ -11,7 +11,9 @@ use crate::time::Timestamp;
 
 pub fn check(v: &View<'_>, _at: Timestamp, out: &mut Checks) {
     for side in Side::BOTH {
-        let t = &v.tcp[side];
+        let Some(t) = v.tcp[side].rare.as_deref() else {
+            continue;
+        };
         if let (Some(first), 1..) = (t.first_missed, t.missed_bytes) {
             out.reason(
                 Code::CaptureLoss,

@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 
 pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     let (c, s) = (&v.tcp.client, &v.tcp.server);
-    if v.ws.any_heartbeat() || c.keepalives + s.keepalives > 0 {
+    if v.ws.any_heartbeat() || c.keepalives() + s.keepalives() > 0 {
         return;
     }
     // The last byte either side wrote, as TCP or as frames saw it.

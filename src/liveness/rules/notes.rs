@@ -16,7 +16,11 @@ pub fn check(v: &View<'_>) -> Vec<Reason> {
     let mut out = Vec::new();
     for side in Side::BOTH {
         let me = &v.ws.sides[side];
-        if let Some((mark, ping, pong)) = me.first_mismatch.as_deref() {
+        let mismatch = me
+            .heartbeats
+            .as_deref()
+            .and_then(|h| h.first_mismatch.as_deref().map(|m| (m, h.mismatched_pongs)));
+        if let Some(((mark, ping, pong), count)) = mismatch {
             out.push(Reason {
                 code: Code::PongPayloadMismatch,
                 side: Some(side),
@@ -24,27 +28,27 @@ pub fn check(v: &View<'_>) -> Vec<Reason> {
                 facts: Facts {
                     ping_payload: Some(ping.clone()),
                     pong_payload: Some(pong.clone()),
-                    count: Some(u64::from(me.mismatched_pongs)),
+                    count: Some(u64::from(count)),
                     ..Facts::default()
                 },
                 evidence: vec![mark.evidence],
             });
         }
-        if me.violations > 0 {
+        if let Some(t) = me.trouble().filter(|t| t.violations > 0) {
             let mut codes: Vec<&'static str> =
-                me.violation_samples.iter().map(|(c, _)| *c).collect();
+                t.violation_samples.iter().map(|(c, _)| *c).collect();
             codes.dedup();
-            let first = me.violation_samples.first().map_or(v.first, |(_, m)| *m);
+            let first = t.violation_samples.first().map_or(v.first, |(_, m)| *m);
             out.push(Reason {
                 code: Code::ProtocolViolation,
                 side: Some(side),
                 since: first.at,
                 facts: Facts {
-                    count: Some(u64::from(me.violations)),
+                    count: Some(u64::from(t.violations)),
                     violations: codes,
                     ..Facts::default()
                 },
-                evidence: me
+                evidence: t
                     .violation_samples
                     .iter()
                     .map(|(_, m)| m.evidence)

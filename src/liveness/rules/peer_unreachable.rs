@@ -50,7 +50,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                 );
             }
         }
-        if let (Some(run), 0) = (t.probes, t.in_flight) {
+        if let (Some(run), 0) = (t.probes(), t.in_flight) {
             let waited = at.since(run.first.at);
             if run.count >= PROBES && waited > limit {
                 out.reason(

@@ -21,7 +21,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     }
     for pinger in Side::BOTH {
         let owner = pinger.other();
-        let outstanding = &v.ws.sides[pinger].outstanding;
+        let outstanding = v.ws.sides[pinger].outstanding();
         if outstanding.is_empty() || v.owes_nothing(owner, at) {
             continue;
         }

@@ -21,7 +21,7 @@ fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)
     let me = &v.ws.sides[side];
     let other = &v.ws.sides[side.other()];
     let last = me.last_frame?;
-    let owes_pong = v.frames && !other.outstanding.is_empty();
+    let owes_pong = v.frames && !other.outstanding().is_empty();
     if !(me.has_cadence() || owes_pong) || v.owes_nothing(side, at) {
         return None;
     }

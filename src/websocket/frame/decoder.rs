@@ -92,7 +92,9 @@ pub struct FrameDecoder {
     hdr_len: u8,
     /// Stream offset of the header being collected.
     hdr_start: u64,
-    ctl: [u8; MAX_CONTROL_PAYLOAD],
+    /// Allocated with the first control payload: a direction that never
+    /// sends a Ping, Pong or Close does not pay for it.
+    ctl: Option<Box<[u8; MAX_CONTROL_PAYLOAD]>>,
     /// Bytes of `ctl` holding the control payload being read, or last read:
     /// all of it, unless a gap cut it.
     ctl_len: u8,
@@ -116,7 +118,7 @@ impl FrameDecoder {
             hdr: [0; MAX_HEADER_LEN],
             hdr_len: 0,
             hdr_start: 0,
-            ctl: [0; MAX_CONTROL_PAYLOAD],
+            ctl: None,
             ctl_len: 0,
             fragments: Fragments::Idle,
             close_seen: false,
@@ -293,7 +295,17 @@ impl FrameDecoder {
         let len = header.payload_len as usize; // ≤ 125 in this state
         let have = usize::from(self.ctl_len);
         let take = len.saturating_sub(have).min(data.len());
-        let (Some(dst), Some(src)) = (self.ctl.get_mut(have..have + take), data.get(..take)) else {
+        if take == 0 {
+            // Only when the payload is already whole (`data` is never
+            // empty here): finish it, so the caller's loop moves on.
+            self.state = State::Header;
+            self.frame_done(header, start, out);
+            return 0;
+        }
+        let ctl = self
+            .ctl
+            .get_or_insert_with(|| Box::new([0; MAX_CONTROL_PAYLOAD]));
+        let (Some(dst), Some(src)) = (ctl.get_mut(have..have + take), data.get(..take)) else {
             return data.len();
         };
         // RFC 6455 §5.3: octet i of the payload is XORed with octet i mod 4 of the key.
@@ -325,7 +337,8 @@ impl FrameDecoder {
     fn emit_control(&mut self, header: FrameHeader, start: u64, out: &mut impl FnMut(Event<'_>)) {
         let payload = self
             .ctl
-            .get(..usize::from(self.ctl_len))
+            .as_deref()
+            .and_then(|c| c.get(..usize::from(self.ctl_len)))
             .unwrap_or_default();
         let complete = u64::from(self.ctl_len) == header.payload_len;
         out(Event::Frame {
