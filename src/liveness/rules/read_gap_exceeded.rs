@@ -137,6 +137,73 @@ mod tests {
     }
 
     #[test]
+    fn no_blame_while_the_peers_window_is_closed() {
+        // The server's heartbeat stops because the client's window is zero
+        // and full of the server's data: the client is the one not reading.
+        let mut s = heartbeats();
+        s.at(8100).sent(Server, 65535, false, 65535);
+        s.at(8200).window(Client, 0);
+        let codes = s.codes_at(30_000);
+        assert!(!codes.contains(&(Code::ReadGapExceeded, Some(Server))), "{codes:?}");
+        assert!(codes.contains(&(Code::ZeroWindowStall, Some(Client))), "{codes:?}");
+    }
+
+    #[test]
+    fn no_blame_while_the_sides_bytes_go_unacknowledged() {
+        // The server keeps writing (retransmitting) into a black hole: its
+        // silence on the wire is the client's doing, charged as
+        // peer_unreachable to the client.
+        let mut s = heartbeats();
+        s.at(8100).sent(Server, 100, false, 100);
+        s.at(8500).sent(Server, 100, true, 100);
+        s.at(9500).sent(Server, 100, true, 100);
+        let codes = s.codes_at(30_000);
+        assert!(!codes.contains(&(Code::ReadGapExceeded, Some(Server))), "{codes:?}");
+        assert!(codes.contains(&(Code::PeerUnreachable, Some(Client))), "{codes:?}");
+    }
+
+    #[test]
+    fn a_side_that_only_replies_is_not_silent_when_asked_nothing() {
+        // An echo: the client sends every second, the server replies; then
+        // the client stops. The client, which had the cadence, is silent.
+        let mut s = Script::established();
+        for i in 0..8 {
+            s.at(i * 1000).text(Client, 10);
+            s.at(i * 1000 + 5).text(Server, 10);
+        }
+        let codes = s.codes_at(90_000);
+        assert!(!codes.contains(&(Code::ReadGapExceeded, Some(Server))), "{codes:?}");
+        assert!(codes.contains(&(Code::ReadGapExceeded, Some(Client))), "{codes:?}");
+    }
+
+    #[test]
+    fn a_reply_owed_and_not_sent_is_charged() {
+        let mut s = Script::established();
+        for i in 0..8 {
+            s.at(i * 1000).text(Client, 10);
+            s.at(i * 1000 + 5).text(Server, 10);
+        }
+        // asked again, never answered, past the 60 s default deadline
+        s.at(8000).text(Client, 10);
+        let codes = s.codes_at(90_000);
+        assert!(codes.contains(&(Code::ReadGapExceeded, Some(Server))), "{codes:?}");
+    }
+
+    #[test]
+    fn derived_deadlines_have_a_floor_of_four_srtt() {
+        // Pings every 300 ms on a path with a 2 s SRTT: the floor, 8 s,
+        // makes them one burst after another, not a 0.9 s deadline.
+        let mut s = Script::established();
+        s.at(0).sent(Server, 10, false, 10);
+        s.at(2000).acked_with_srtt(Server, 0, 2000);
+        for i in 0..10 {
+            s.at(3000 + i * 300).ping(Server, &[i as u8]);
+            s.at(3000 + i * 300 + 1).pong(Client, &[i as u8]);
+        }
+        assert_eq!(s.judge_at(9000).verdict, Verdict::Alive);
+    }
+
+    #[test]
     fn a_silence_that_ends_is_an_episode() {
         let mut s = heartbeats();
         s.at(30_000).ping(Server, b"late");

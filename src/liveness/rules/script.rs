@@ -106,6 +106,17 @@ impl Script {
         )
     }
 
+    /// As `acked`, with this direction's smoothed RTT in milliseconds.
+    pub fn acked_with_srtt(&mut self, side: Side, in_flight: u32, srtt_ms: i64) -> &mut Self {
+        self.tcp(
+            side,
+            TcpEvent::Acked {
+                in_flight,
+                srtt: Some(crate::time::Span::from_millis(srtt_ms)),
+            },
+        )
+    }
+
     pub fn probe(&mut self, side: Side, zero_window: bool) -> &mut Self {
         self.tcp(side, TcpEvent::Probe { zero_window })
     }
