@@ -214,6 +214,9 @@ impl Judge {
                 // Any segment answers the peer's keep-alives and probes.
                 self.tcp[peer].probes_answered();
                 let me = &mut self.tcp[side];
+                if me.window == Some(window) && me.scale_known == scale_known {
+                    return; // the same window again: nothing changes
+                }
                 me.window = Some(window);
                 me.scale_known = scale_known;
                 match (window, me.zero_window) {
@@ -297,16 +300,20 @@ impl Judge {
                     z.probes += 1;
                 }
             }
+            // None of these changes who can send: no update below.
             TcpEvent::Fin => {
                 self.tcp[side].fin.get_or_insert(mark);
+                return;
             }
             TcpEvent::Rst => {
                 self.tcp[side].rst.get_or_insert(mark);
+                return;
             }
             TcpEvent::Missed { bytes } => {
                 let me = self.tcp[side].rare.get_or_insert_default();
                 me.missed_bytes += bytes;
                 me.first_missed.get_or_insert(mark);
+                return;
             }
         }
         self.update_blocked(mark.at);
@@ -321,7 +328,9 @@ impl Judge {
             let closed = me.window_closed(peer.in_flight);
             let me = &mut self.tcp[side];
             me.blocked.set(blocked, now);
-            me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
+            if closed || me.closed_window.is_some() {
+                me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
+            }
         }
     }
 

@@ -172,9 +172,30 @@ impl<O: StreamObserver> FlowTable<O> {
             self.sweep(now, retire);
         }
         let key = FlowKey::of(seg.src, seg.dst);
-        let reuse = match self.active.get(&key) {
-            Some(e) if !e.conn.is_new_syn(seg) => false,
-            Some(_) => true,
+        let limits = AssemblerLimits {
+            max_bytes: self.limits.max_ooo_bytes_per_direction,
+            max_chunks: self.limits.max_ooo_chunks_per_direction,
+        };
+        // The common case in one hash lookup: a packet of a known connection.
+        if let Some(entry) = self.active.get_mut(&key) {
+            if !entry.conn.is_new_syn(seg) {
+                Self::apply(
+                    &mut entry.conn,
+                    seg,
+                    now,
+                    limits,
+                    &mut self.budget,
+                    &mut self.stats,
+                );
+                return;
+            }
+        }
+        match self.active.remove(&key) {
+            // Port reuse: the old connection is over for us.
+            Some(old) => {
+                let cause = cause_of(&old.conn);
+                self.retire_entry(*old, cause, now, retire);
+            }
             None => {
                 if let Some(&until) = self.tombstones.get(&key) {
                     let new_syn = seg.flags.syn() && !seg.flags.ack();
@@ -193,30 +214,33 @@ impl<O: StreamObserver> FlowTable<O> {
                     self.stats.untracked_packets += 1;
                     return;
                 }
-                self.insert(key, seg, now, &new_observer);
-                false
             }
-        };
-        if reuse {
-            // Port reuse: the old connection is over for us.
-            if let Some(old) = self.active.remove(&key) {
-                let cause = cause_of(&old.conn);
-                self.retire_entry(*old, cause, now, retire);
-            }
-            self.insert(key, seg, now, &new_observer);
         }
-        let limits = AssemblerLimits {
-            max_bytes: self.limits.max_ooo_bytes_per_direction,
-            max_chunks: self.limits.max_ooo_chunks_per_direction,
-        };
-        let Some(entry) = self.active.get_mut(&key) else {
-            return;
-        };
-        let conn = &mut entry.conn;
+        self.insert(key, seg, now, &new_observer);
+        if let Some(entry) = self.active.get_mut(&key) {
+            Self::apply(
+                &mut entry.conn,
+                seg,
+                now,
+                limits,
+                &mut self.budget,
+                &mut self.stats,
+            );
+        }
+    }
+
+    fn apply(
+        conn: &mut Connection<O>,
+        seg: &Segment<'_>,
+        now: Moment,
+        limits: AssemblerLimits,
+        budget: &mut Budget,
+        stats: &mut TableStats,
+    ) {
         let side = conn.side_of(seg.src);
         let overflows = conn.overflows;
-        conn.on_segment(seg, side, now, limits, &mut self.budget);
-        self.stats.ooo_overflows += u64::from(conn.overflows - overflows);
+        conn.on_segment(seg, side, now, limits, budget);
+        stats.ooo_overflows += u64::from(conn.overflows - overflows);
     }
 
     fn insert(
@@ -228,16 +252,14 @@ impl<O: StreamObserver> FlowTable<O> {
     ) {
         let observer = new_observer(seg);
         let conn = Connection::new(seg, now, &self.server_ports, observer);
-        self.active.insert(
-            key,
-            Box::new(Entry {
-                id: self.next_id,
-                conn,
-            }),
-        );
+        let id = self.next_id;
         self.next_id += 1;
         self.stats.connections += 1;
-        self.stats.peak_connections = self.stats.peak_connections.max(self.active.len() as u64);
+        self.stats.peak_connections = self
+            .stats
+            .peak_connections
+            .max(self.active.len() as u64 + 1);
+        self.active.insert(key, Box::new(Entry { id, conn }));
     }
 
     fn retire_entry(
