@@ -69,30 +69,18 @@ impl StreamObserver for Tracked {
 }
 
 #[cfg(test)]
-mod size_probe {
+mod tests {
+    use std::mem::size_of;
+
+    /// Memory follows the connections open at once, so what one costs is
+    /// a budget: a regression guard, with the figures of today.
     #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!(
-            "Connection<Tracked> {} Tracked {} Judge {} Session {} Transport {} SideActivity {} Endpoint {}",
-            size_of::<crate::tcp::Connection<super::Tracked>>(),
-            size_of::<super::Tracked>(),
-            size_of::<crate::liveness::Judge>(),
-            size_of::<crate::websocket::Session>(),
-            size_of::<crate::liveness::transport::Transport>(),
-            size_of::<crate::liveness::activity::SideActivity>(),
-            size_of::<crate::tcp::endpoint::Endpoint>(),
-        );
-        eprintln!(
-            "FrameDecoder {} UpgradeRequest {} UpgradeResponse {} Ping {} Handshake {} Assembler {} Cadence {} Activity {}",
-            size_of::<crate::websocket::frame::FrameDecoder>(),
-            size_of::<crate::websocket::handshake::UpgradeRequest>(),
-            size_of::<crate::websocket::handshake::UpgradeResponse>(),
-            size_of::<crate::liveness::activity::Ping>(),
-            size_of::<crate::websocket::session::Handshake>(),
-            size_of::<crate::tcp::assembler::Assembler>(),
-            size_of::<crate::liveness::cadence::Cadence>(),
-            size_of::<crate::liveness::activity::Activity>(),
-        );
+    fn a_tracked_connection_stays_within_its_budget() {
+        let conn = size_of::<crate::tcp::Connection<super::Tracked>>();
+        let judge = size_of::<crate::liveness::Judge>();
+        assert!(conn <= 2100, "Connection<Tracked> is {conn} bytes");
+        assert!(judge <= 800, "Judge is {judge} bytes");
+        assert!(size_of::<crate::liveness::activity::Ping>() <= 64);
+        assert!(size_of::<crate::websocket::frame::FrameDecoder>() <= 128);
     }
 }

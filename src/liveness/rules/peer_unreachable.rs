@@ -137,6 +137,34 @@ mod tests {
     }
 
     #[test]
+    fn a_probes_own_socket_readings_show_the_same_stall() {
+        use crate::liveness::event::TcpInfo;
+        // The probe (client) wrote 3 segments the server never acknowledges,
+        // and its kernel keeps retransmitting them.
+        let mut s = Script::established();
+        let info = |retrans| TcpInfo {
+            unacked_segments: 3,
+            snd_mss: 1448,
+            bytes_acked: 100,
+            total_retrans: retrans,
+            snd_wnd: 65535,
+            srtt: crate::time::Span::from_millis(1),
+            ..TcpInfo::default()
+        };
+        s.at(0).tcp_info(Client, info(0));
+        s.at(1000).tcp_info(Client, info(1));
+        s.at(3000).tcp_info(Client, info(3));
+        assert_eq!(s.judge_at(4000).verdict, Verdict::Alive);
+        assert_eq!(
+            s.codes_at(9000),
+            vec![(Code::PeerUnreachable, Some(Server))]
+        );
+        let j = s.judge_at(9000);
+        let evidence = serde_json::to_string(&j.reasons[0].evidence[0]).unwrap();
+        assert!(evidence.contains("sample"), "{evidence}");
+    }
+
+    #[test]
     fn unanswered_keepalives_with_nothing_in_flight() {
         let mut s = Script::established();
         s.at(0).probe(Client, false);

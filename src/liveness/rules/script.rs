@@ -117,6 +117,21 @@ impl Script {
         )
     }
 
+    /// A probe's reading of its own socket (the probe is `side`).
+    pub fn tcp_info(&mut self, side: Side, info: crate::liveness::event::TcpInfo) -> &mut Self {
+        self.frame += 1;
+        let mark = Mark {
+            at: Timestamp::from_nanos(self.now * 1_000_000),
+            evidence: EvidenceRef::sample(self.frame),
+        };
+        self.judge.on_event(&Event {
+            side,
+            mark,
+            kind: crate::liveness::event::EventKind::TcpInfo(info),
+        });
+        self
+    }
+
     pub fn probe(&mut self, side: Side, zero_window: bool) -> &mut Self {
         self.tcp(side, TcpEvent::Probe { zero_window })
     }
