@@ -22,22 +22,6 @@ fn only(report: &Value) -> &Value {
     &conns[0]
 }
 
-fn codes(list: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["code"].as_str().unwrap().to_string(),
-                r["side"].as_str().unwrap_or("null").to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn pair(code: &str, side: &str) -> (String, String) {
     (code.to_string(), side.to_string())
 }
@@ -50,7 +34,7 @@ fn a_close_never_answered_is_judged_at_the_recorded_end() {
     let conn = only(&c);
     assert_eq!(conn["verdict"], "false_alive", "{conn:#}");
     assert_eq!(
-        codes(&conn["reasons"]),
+        common::codes(&conn["reasons"]),
         vec![pair("close_handshake_incomplete", "server")]
     );
     assert_eq!(c["capture"]["evaluation_basis"], "recorded_end");
@@ -63,7 +47,7 @@ fn a_close_not_yet_due_is_pending() {
     let conn = only(&c);
     assert_eq!(conn["verdict"], "alive");
     assert_eq!(
-        codes(&conn["pending"]),
+        common::codes(&conn["pending"]),
         vec![pair("close_handshake_incomplete", "server")]
     );
     let due = conn["pending"][0]["due_in_s"].as_f64().unwrap();
@@ -127,7 +111,7 @@ fn a_stream_on_stdin_is_judged_at_the_wall_clock() {
     let conn = only(&c);
     assert_eq!(conn["verdict"], "false_alive", "{conn:#}");
     assert_eq!(
-        codes(&conn["reasons"]),
+        common::codes(&conn["reasons"]),
         vec![pair("close_handshake_incomplete", "server")]
     );
 }
@@ -146,7 +130,7 @@ fn pongs_behind_a_slow_reader_blame_the_reader() {
         let conn = only(&c);
         assert_eq!(conn["verdict"], "suspect", "--at {at}: {conn:#}");
         assert_eq!(
-            codes(&conn["reasons"]),
+            common::codes(&conn["reasons"]),
             vec![pair("slow_reader", "client")],
             "--at {at}"
         );

@@ -38,22 +38,6 @@ fn findings(name: &str, truth: &Value) -> Value {
     common::json(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn codes(list: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["code"].as_str().unwrap().to_string(),
-                r["side"].as_str().unwrap_or("null").to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn note_codes(list: &Value) -> Vec<String> {
     let mut v: Vec<String> = list
         .as_array()
@@ -92,8 +76,8 @@ fn check(name: &str) {
             got["reasons"]
         );
         assert_eq!(
-            codes(&got["reasons"]),
-            codes(&expected["expected_reasons"]),
+            common::codes(&got["reasons"]),
+            common::codes(&expected["expected_reasons"]),
             "{label}: reasons"
         );
         assert_eq!(
@@ -139,8 +123,8 @@ fn check_episodes(label: &str, expected: &Value, got: &Value) {
     let expected = expected.as_array().unwrap_or(&empty);
     let got = got.as_array().unwrap();
     assert_eq!(
-        codes(&Value::from(got.clone())),
-        codes(&Value::from(expected.clone())),
+        common::codes(&Value::from(got.clone())),
+        common::codes(&Value::from(expected.clone())),
         "{label}: episodes"
     );
     let secs = |v: &Value| {

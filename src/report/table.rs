@@ -149,13 +149,8 @@ pub fn tcp_summary_line(cap: &CaptureInfo, connections: u64) -> String {
     if let (Some(first), Some(last)) = (cap.first_packet, cap.last_packet) {
         line.push_str(&format!(", {}", last.since(first)));
     }
-    let skipped: Vec<String> = cap
-        .not_decoded
-        .iter()
-        .map(|(k, n)| format!("{n} {}", k.describe()))
-        .collect();
-    if !skipped.is_empty() {
-        line.push_str(&format!("; not decoded: {}", skipped.join(", ")));
+    if let Some(skipped) = not_decoded(cap) {
+        line.push_str(&format!("; not decoded: {skipped}"));
     }
     if cap.snaplen_cut_packets > 0 {
         line.push_str(&format!("; {} cut by snaplen", cap.snaplen_cut_packets));
@@ -167,6 +162,16 @@ pub fn tcp_summary_line(cap: &CaptureInfo, connections: u64) -> String {
         line.push_str(&format!("; {limit}"));
     }
     line
+}
+
+/// Packets not decoded to TCP, by kind, in words.
+fn not_decoded(cap: &CaptureInfo) -> Option<String> {
+    let kinds: Vec<String> = cap
+        .not_decoded
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.describe()))
+        .collect();
+    (!kinds.is_empty()).then(|| kinds.join(", "))
 }
 
 /// Every limit the pass ran into, in words (for the table and stderr).
@@ -369,13 +374,8 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
     for limit in limits_hit(cap) {
         line.push_str(&format!("; {limit}"));
     }
-    let skipped: Vec<String> = cap
-        .not_decoded
-        .iter()
-        .map(|(k, n)| format!("{n} {}", k.describe()))
-        .collect();
-    if !skipped.is_empty() {
-        line.push_str(&format!("; packets not decoded: {}", skipped.join(", ")));
+    if let Some(skipped) = not_decoded(cap) {
+        line.push_str(&format!("; packets not decoded: {skipped}"));
     }
     line
 }

@@ -179,15 +179,8 @@ impl<O: StreamObserver> FlowTable<O> {
         // The common case in one hash lookup: a packet of a known connection.
         if let Some(entry) = self.active.get_mut(&key) {
             if !entry.conn.is_new_syn(seg) {
-                Self::apply(
-                    &mut entry.conn,
-                    seg,
-                    now,
-                    limits,
-                    &mut self.budget,
-                    &mut self.stats,
-                );
-                return;
+                let acct = (&mut self.budget, &mut self.stats);
+                return Self::apply(&mut entry.conn, seg, now, limits, acct);
             }
         }
         match self.active.remove(&key) {
@@ -218,14 +211,8 @@ impl<O: StreamObserver> FlowTable<O> {
         }
         self.insert(key, seg, now, &new_observer);
         if let Some(entry) = self.active.get_mut(&key) {
-            Self::apply(
-                &mut entry.conn,
-                seg,
-                now,
-                limits,
-                &mut self.budget,
-                &mut self.stats,
-            );
+            let acct = (&mut self.budget, &mut self.stats);
+            Self::apply(&mut entry.conn, seg, now, limits, acct);
         }
     }
 
@@ -234,8 +221,7 @@ impl<O: StreamObserver> FlowTable<O> {
         seg: &Segment<'_>,
         now: Moment,
         limits: AssemblerLimits,
-        budget: &mut Budget,
-        stats: &mut TableStats,
+        (budget, stats): (&mut Budget, &mut TableStats),
     ) {
         let side = conn.side_of(seg.src);
         let overflows = conn.overflows;

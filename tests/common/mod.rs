@@ -68,3 +68,21 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The `(code, side)` pairs of a reasons, pending or notes array, sorted
+/// (`side` "null" when there is none).
+pub fn codes(list: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_string(),
+                r["side"].as_str().unwrap_or("null").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
