@@ -83,6 +83,14 @@ struct AnalyzeArgs {
     #[command(flatten)]
     output: OutputArgs,
 
+    /// Print secrets from the wire as they are: URL query values, user info, subprotocol tokens, extension parameters, Ping/Pong/Close payloads. For local debugging only; said on stderr. By default they are replaced by their length and a keyed fingerprint.
+    #[arg(long, help_heading = "Secrets")]
+    show_secrets: bool,
+
+    /// Key the fingerprints of redacted values with KEY instead of a random key per run, so two reports can be compared (equal values, equal fingerprints).
+    #[arg(long, value_name = "KEY", help_heading = "Secrets")]
+    redact_key: Option<String>,
+
     #[command(flatten)]
     thresholds: ThresholdArgs,
 
@@ -292,6 +300,8 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
                     FailOn::FalseAlive => Verdict::FalseAlive,
                     FailOn::Suspect => Verdict::Suspect,
                 }),
+                show_secrets: a.show_secrets,
+                redact_key: a.redact_key,
             })))
         }
         CliCommand::Live(l) => Ok(Command::Live(format!(

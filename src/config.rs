@@ -150,6 +150,10 @@ pub struct AnalyzeConfig {
     pub at_given: bool,
     /// `--fail-on`: exit 1 when a connection has this verdict or a worse one.
     pub fail_on: Option<Verdict>,
+    /// `--show-secrets`: print values from the wire as they are.
+    pub show_secrets: bool,
+    /// `--redact-key`: key fingerprints with this instead of a random key.
+    pub redact_key: Option<String>,
 }
 
 impl AnalyzeConfig {

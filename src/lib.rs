@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod liveness;
 pub mod pipeline;
 pub mod report;
+pub mod secret;
 pub mod side;
 pub mod tcp;
 pub mod time;
@@ -26,6 +27,7 @@ use config::{AnalyzeConfig, At, Color};
 use pipeline::Tracked;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
 use report::model::{TcpConnection, TCP_SCHEMA};
+use report::redact::Redactor;
 use report::{table, Exporter, TableKind};
 use tcp::Retirement;
 use time::wall_clock;
@@ -207,7 +209,20 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         head(config, FINDINGS_SCHEMA, true),
     );
     let (ws_ports, tls_ports) = (&config.ws_ports, &config.tls_ports);
-    let thresholds = std::sync::Arc::new(config.thresholds);
+    let key = match &config.redact_key {
+        Some(text) => secret::Key::from_passphrase(text),
+        None => secret::Key::random()?,
+    };
+    if config.show_secrets {
+        eprintln!(
+            "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
+        );
+    }
+    let redact = Redactor::new(key.clone(), config.show_secrets);
+    let settings = std::sync::Arc::new(liveness::Settings {
+        thresholds: config.thresholds,
+        key,
+    });
     let new_observer = |seg: &decode::Segment<'_>| {
         let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
         let setup = SessionSetup {
@@ -215,7 +230,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
             ws_port: on(ws_ports),
             tls_port: on(tls_ports),
         };
-        Tracked::new(setup, thresholds.clone())
+        Tracked::new(setup, settings.clone())
     };
     let mut summary = Summary::default();
     let mut error = Ok(());
@@ -227,7 +242,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
         let retired = (r.cause != Retirement::Open).then_some(r.cause);
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired);
+        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &redact);
         summary.count(session, Some(c.verdict), r.conn.server.1);
         if error.is_ok() {
             error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));

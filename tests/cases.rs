@@ -228,3 +228,22 @@ fn an_instant_the_clock_cannot_hold_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("2300"), "{stderr}");
 }
+
+/// Kind: secrets from the wire in the findings. The JSON held a query
+/// token, a bearer token in the subprotocol, Origin user info, Ping and
+/// Pong payloads and Close reason text.
+#[test]
+fn secrets_in_the_handshake_stay_out_of_the_findings() {
+    let capture = format!("{CASES}/secrets-in-handshake/c10_secrets.pcap");
+    for format in ["json", "ndjson", "table"] {
+        let out = common::wspulse(&["analyze", "--format", format, &capture]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        for secret in ["QUERYSECRET", "PROTOSECRET", "ORIGINPASS", "CLOSESECRET"] {
+            assert!(!text.contains(secret), "{secret} in {format}");
+        }
+        let hex_ping: String = b"PINGSECRET".iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!text.contains(&hex_ping), "Ping payload in {format}");
+    }
+    let shown = common::wspulse(&["analyze", "--format", "json", "--show-secrets", &capture]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("QUERYSECRET"));
+}

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
+use crate::secret::{Key, Secret};
 use crate::side::{PerSide, Side};
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
@@ -29,8 +30,28 @@ pub struct FrameCounts {
     pub reserved: u64,
 }
 
-/// Payload bytes of a Ping kept as they are (for evidence); longer
-/// payloads are matched by digest only.
+/// A control payload as evidence: its length and keyed fingerprint, which
+/// any report may print, and its first bytes, which only `--show-secrets`
+/// shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub len: usize,
+    pub fingerprint: u64,
+    pub kept: Secret<Vec<u8>>,
+}
+
+impl Payload {
+    pub fn of(bytes: &[u8], key: &Key) -> Payload {
+        Payload {
+            len: bytes.len(),
+            fingerprint: key.fingerprint(bytes),
+            kept: Secret::new(bytes[..bytes.len().min(KEPT_PAYLOAD)].to_vec()),
+        }
+    }
+}
+
+/// Payload bytes of a Ping kept as they are (for `--show-secrets`);
+/// longer payloads are matched by fingerprint only.
 pub const KEPT_PAYLOAD: usize = 16;
 
 /// A Ping waiting for its Pong: its payload's length and digest (enough
@@ -46,17 +67,8 @@ pub struct Ping {
     digest: u64,
 }
 
-/// A fixed-key digest of a control payload (≤ 125 bytes): equal payloads
-/// give equal digests; unequal ones collide with negligible probability.
-fn digest(payload: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    payload.hash(&mut h);
-    h.finish()
-}
-
 impl Ping {
-    fn new(mark: Mark, owner_blocked: Span, payload: &[u8]) -> Self {
+    fn new(mark: Mark, owner_blocked: Span, payload: &[u8], key: &Key) -> Self {
         let payload = &payload[..payload.len().min(125)];
         let mut kept = [0; KEPT_PAYLOAD];
         let n = payload.len().min(KEPT_PAYLOAD);
@@ -66,23 +78,24 @@ impl Ping {
             owner_blocked,
             len: payload.len() as u8,
             kept,
-            digest: digest(payload),
+            digest: key.fingerprint(payload),
         }
     }
 
-    /// The payload, when it was short enough to keep.
-    pub fn payload(&self) -> Option<&[u8]> {
+    /// The payload as the report may cite it: its length, its keyed
+    /// fingerprint, and its first bytes (secret).
+    pub fn payload(&self) -> Payload {
         let len = self.len as usize;
-        (len <= KEPT_PAYLOAD).then(|| &self.kept[..len])
+        Payload {
+            len,
+            fingerprint: self.digest,
+            kept: Secret::new(self.kept[..len.min(KEPT_PAYLOAD)].to_vec()),
+        }
     }
 
-    pub fn payload_len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Whether `pong` echoes this Ping's payload.
-    pub fn echoed_by(&self, pong: &[u8]) -> bool {
-        pong.len() == self.len as usize && digest(pong) == self.digest
+    /// Whether `pong` echoes this Ping's payload (RFC 6455 §5.5.3).
+    pub fn echoed_by(&self, pong: &[u8], key: &Key) -> bool {
+        pong.len() == self.len as usize && key.fingerprint(pong) == self.digest
     }
 }
 
@@ -90,13 +103,14 @@ impl Ping {
 #[derive(Clone, Debug)]
 pub struct CloseFrame {
     pub code: Option<u16>,
-    pub reason: String,
+    /// UTF-8 text the peer chose: may carry anything, so kept secret.
+    pub reason: Secret<String>,
     pub mark: Mark,
 }
 
 /// The first Pong that did not echo its Ping: when, the Ping's payload, the
 /// Pong's.
-pub type Mismatch = (Mark, Vec<u8>, Vec<u8>);
+pub type Mismatch = (Mark, Payload, Payload);
 
 /// A Pong that answered a Ping, for the rules that look at answers.
 #[derive(Clone, Debug)]
@@ -274,8 +288,8 @@ impl Activity {
         header: &FrameHeader,
         payload: Option<&[u8]>,
         mark: Mark,
-        floor: Span,
-        owner_blocked: Span,
+        (floor, owner_blocked): (Span, Span),
+        key: &Key,
     ) -> Outcome {
         let me = &mut self.sides[side];
         match header.opcode {
@@ -322,14 +336,15 @@ impl Activity {
                     h.outstanding.reserve_exact(1);
                 }
                 let payload = payload.unwrap_or_default();
-                h.outstanding.push(Ping::new(mark, owner_blocked, payload));
+                h.outstanding
+                    .push(Ping::new(mark, owner_blocked, payload, key));
                 self.sides[side.other()].asked = true;
                 Outcome::Nothing
             }
             Opcode::Pong => {
                 me.frames.pong += 1;
                 me.last_control = Some(mark);
-                self.on_pong(side, payload, mark)
+                self.on_pong(side, payload, mark, key)
             }
             Opcode::Close => {
                 me.frames.close += 1;
@@ -351,7 +366,7 @@ impl Activity {
     /// payload the capture cut answers the most recent, unchecked).
     /// Answering supersedes every older outstanding Ping, since an endpoint
     /// may answer only the latest.
-    fn on_pong(&mut self, ponger: Side, payload: Option<&[u8]>, mark: Mark) -> Outcome {
+    fn on_pong(&mut self, ponger: Side, payload: Option<&[u8]>, mark: Mark, key: &Key) -> Outcome {
         let pinger = ponger.other();
         let outstanding = self.sides[pinger].outstanding();
         if outstanding.is_empty() {
@@ -361,7 +376,7 @@ impl Activity {
                 .unsolicited_pongs += 1;
             return Outcome::Nothing;
         }
-        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.echoed_by(p)));
+        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.echoed_by(p, key)));
         let index = matched.unwrap_or(outstanding.len() - 1);
         let Some(p) = self.sides[pinger].heartbeats.as_deref_mut() else {
             return Outcome::Nothing;
@@ -379,8 +394,8 @@ impl Activity {
             (Some(got), None) => {
                 me.mismatched_pongs += 1;
                 if me.first_mismatch.is_none() {
-                    let expected = ping.payload().unwrap_or_default().to_vec();
-                    me.first_mismatch = Some(Box::new((mark, expected, got.to_vec())));
+                    let got = Payload::of(got, key);
+                    me.first_mismatch = Some(Box::new((mark, ping.payload(), got)));
                 }
             }
             (Some(_), Some(_)) => {}
@@ -423,5 +438,9 @@ fn close_frame(payload: &[u8], mark: Mark) -> CloseFrame {
         .map(String::from_utf8_lossy)
         .unwrap_or_default()
         .into_owned();
-    CloseFrame { code, reason, mark }
+    CloseFrame {
+        code,
+        reason: Secret::new(reason),
+        mark,
+    }
 }

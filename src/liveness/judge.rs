@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::activity::{Activity, Outcome};
+use super::activity::{Activity, Outcome, Payload};
 use super::event::{Event, EventKind, Mark, TcpEvent, TcpInfo, WsEvent};
 use super::rules::{self, Checks, View};
 use super::transport::{ProbeRun, Stall, Transport, ZeroWindow};
-use super::{Code, Kind, Thresholds, Verdict};
+use super::{Code, Kind, Settings, Thresholds, Verdict};
 use crate::evidence::EvidenceRef;
 use crate::side::{PerSide, Side};
 use crate::time::{Span, Timestamp};
@@ -41,8 +41,8 @@ pub struct Facts {
     pub threshold: Option<Span>,
     /// Share of the recent window the condition held (slow_reader).
     pub share: Option<f64>,
-    pub ping_payload: Option<Vec<u8>>,
-    pub pong_payload: Option<Vec<u8>>,
+    pub ping_payload: Option<Payload>,
+    pub pong_payload: Option<Payload>,
     pub outstanding_pings: Option<usize>,
     pub count: Option<u64>,
     pub missed_bytes: Option<u64>,
@@ -115,7 +115,7 @@ struct LastInfo {
 #[derive(Clone, Debug)]
 pub struct Judge {
     /// Shared by every connection of a run.
-    th: Arc<Thresholds>,
+    settings: Arc<Settings>,
     visibility: Visibility,
     tcp: PerSide<Transport>,
     ws: Activity,
@@ -127,9 +127,9 @@ pub struct Judge {
 }
 
 impl Judge {
-    pub fn new(th: Arc<Thresholds>, visibility: Visibility) -> Self {
+    pub fn new(settings: Arc<Settings>, visibility: Visibility) -> Self {
         Judge {
-            th,
+            settings,
             visibility,
             tcp: PerSide::default(),
             ws: Activity::default(),
@@ -142,7 +142,7 @@ impl Judge {
     }
 
     pub fn thresholds(&self) -> &Thresholds {
-        &self.th
+        &self.settings.thresholds
     }
 
     pub fn visibility(&self) -> Visibility {
@@ -175,7 +175,7 @@ impl Judge {
 
     fn view(&self) -> View<'_> {
         View {
-            th: &self.th,
+            th: &self.settings.thresholds,
             frames: self.visibility == Visibility::Frames,
             tcp: &self.tcp,
             ws: &self.ws,
@@ -228,7 +228,12 @@ impl Judge {
                     }
                     (1.., Some(open)) => {
                         me.zero_window = None;
-                        let ep = rules::zero_window_stall::on_reopen(&self.th, side, open, mark);
+                        let ep = rules::zero_window_stall::on_reopen(
+                            &self.settings.thresholds,
+                            side,
+                            open,
+                            mark,
+                        );
                         if ep.is_some() {
                             self.tcp[side].note_zero_window_stall_ended(mark.at);
                         }
@@ -343,9 +348,15 @@ impl Judge {
             } => {
                 self.heard(side, mark);
                 let owner_blocked = self.tcp[side.other()].blocked.at(mark.at);
-                let outcome =
-                    self.ws
-                        .on_frame(side, &header, control_payload, mark, floor, owner_blocked);
+                let key = &self.settings.key;
+                let outcome = self.ws.on_frame(
+                    side,
+                    &header,
+                    control_payload,
+                    mark,
+                    (floor, owner_blocked),
+                    key,
+                );
                 if let Outcome::Answered(answer) = outcome {
                     let ep = rules::ping_unanswered::on_answer(&self.view(), side, &answer, mark);
                     self.push_episode(ep);

@@ -26,7 +26,17 @@ pub use judge::{Episode, Facts, Judge, Judgement, Pending, Reason, Visibility};
 
 use serde::Serialize;
 
+use crate::secret::Key;
 use crate::time::Span;
+
+/// What every judge of a run shares: the thresholds, and the key that
+/// fingerprints control payloads (to match a Pong to its Ping, and to cite
+/// a payload without printing it).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub thresholds: Thresholds,
+    pub key: Key,
+}
 
 /// When a silence or a stall becomes a finding. Defaults are the spec's;
 /// each has a flag.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::evidence::{EvidenceRef, Moment};
 use crate::liveness::event::{Event, Mark};
-use crate::liveness::{Judge, Thresholds, Visibility};
+use crate::liveness::{Judge, Settings, Visibility};
 use crate::side::Side;
 use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
 use crate::websocket::{Session, SessionSetup};
@@ -17,7 +17,7 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(setup: SessionSetup, thresholds: Arc<Thresholds>) -> Self {
+    pub fn new(setup: SessionSetup, settings: Arc<Settings>) -> Self {
         let visibility = if setup.tls_port {
             Visibility::TlsRecords
         } else {
@@ -25,7 +25,7 @@ impl Tracked {
         };
         Tracked {
             session: Session::new(setup),
-            judge: Judge::new(thresholds, visibility),
+            judge: Judge::new(settings, visibility),
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
+use super::redact::Redactor;
 use crate::evidence::{FrameRef, Moment};
 use crate::liveness::activity::{FrameCounts, Heartbeats, SideActivity};
 use crate::liveness::cadence::LatencyHistogram;
@@ -56,6 +57,9 @@ pub struct HandshakeInfo {
     pub host: Option<String>,
     pub origin: Option<String>,
     pub offered_protocols: Vec<String>,
+    /// The extensions the client offered (names and small numeric
+    /// parameters; other parameter values masked).
+    pub offered_extensions: Vec<String>,
     pub protocol: Option<String>,
     pub extensions: Vec<String>,
     pub status: Option<u16>,
@@ -107,7 +111,10 @@ pub struct HeartbeatFacts {
 #[derive(Clone, Debug, Serialize)]
 pub struct CloseJson {
     pub code: Option<u16>,
+    /// The reason text's length and fingerprint (`<5B:…>`); the text itself
+    /// only with `--show-secrets`.
     pub reason: String,
+    pub reason_len: usize,
     pub at: Timestamp,
     pub frame: crate::evidence::EvidenceRef,
 }
@@ -187,7 +194,7 @@ fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
     }
 }
 
-fn handshake_info(session: &Session) -> HandshakeInfo {
+fn handshake_info(session: &Session, redact: &Redactor) -> HandshakeInfo {
     let h = &session.handshake;
     let mut info = HandshakeInfo {
         seen: h.request.is_some() || h.response.is_some(),
@@ -198,18 +205,23 @@ fn handshake_info(session: &Session) -> HandshakeInfo {
         accept_valid: h.accept_valid,
         ..HandshakeInfo::default()
     };
-    if let Some((req, at)) = &h.request {
-        info.path = Some(req.path.clone());
-        info.host = req.host.clone();
-        info.origin = req.origin.clone();
-        info.offered_protocols = req.protocols.clone();
-        info.request_frame = Some(at.frame);
+    if let Some(req) = &h.request {
+        info.path = Some(redact.path(&req.path));
+        info.host = req.host.as_ref().map(|v| redact.origin(v));
+        info.origin = req.origin.as_ref().map(|v| redact.origin(v));
+        info.offered_protocols = req.protocols.iter().map(|p| redact.protocol(p)).collect();
+        info.offered_extensions = req.extensions.iter().map(|e| redact.extension(e)).collect();
+        info.request_frame = Some(req.at.frame);
     }
-    if let Some((resp, at)) = &h.response {
+    if let Some(resp) = &h.response {
         info.status = Some(resp.status);
-        info.protocol = resp.protocol.clone();
-        info.extensions = resp.extensions.clone();
-        info.response_frame = Some(at.frame);
+        info.protocol = resp.protocol.as_ref().map(|p| redact.protocol(p));
+        info.extensions = resp
+            .extensions
+            .iter()
+            .map(|e| redact.extension(e))
+            .collect();
+        info.response_frame = Some(resp.at.frame);
     }
     info
 }
@@ -233,6 +245,7 @@ impl ConnectionFindings {
         conn: &Connection<Tracked>,
         judged_at: Timestamp,
         retired: Option<Retirement>,
+        redact: &Redactor,
     ) -> Self {
         let Tracked { session, judge } = &conn.observer;
         let judgement = judge.judge(judged_at);
@@ -249,17 +262,25 @@ impl ConnectionFindings {
             } else {
                 Transport::Websocket
             },
-            handshake: handshake_info(session),
+            handshake: handshake_info(session, redact),
             verdict: judgement.verdict,
             judged_at,
             retired,
-            reasons: judgement.reasons.iter().map(ReasonJson::from).collect(),
+            reasons: judgement
+                .reasons
+                .iter()
+                .map(|r| ReasonJson::new(r, redact))
+                .collect(),
             pending: judgement
                 .pending
                 .iter()
                 .map(|p| PendingJson::new(p, judged_at))
                 .collect(),
-            notes: judgement.notes.iter().map(ReasonJson::from).collect(),
+            notes: judgement
+                .notes
+                .iter()
+                .map(|r| ReasonJson::new(r, redact))
+                .collect(),
             episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
             frames: ws.sides.map(|_, a| a.frames),
             messages: ws.sides.map(|_, a| message_facts(a)),
@@ -267,7 +288,8 @@ impl ConnectionFindings {
             close: ws.sides.map(|_, a| {
                 a.close.as_ref().map(|c| CloseJson {
                     code: c.code,
-                    reason: c.reason.clone(),
+                    reason: redact.text(&c.reason),
+                    reason_len: c.reason.len(),
                     at: c.mark.at,
                     frame: c.mark.evidence,
                 })

@@ -11,6 +11,7 @@
 pub mod findings;
 pub mod model;
 pub mod reasons;
+pub mod redact;
 pub mod table;
 
 use std::io::{self, Write};

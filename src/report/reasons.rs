@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::redact::Redactor;
 use crate::evidence::EvidenceRef;
 use crate::liveness::{Code, Episode, Facts, Kind, Pending, Reason};
 use crate::side::Side;
@@ -28,9 +29,19 @@ pub struct EvidenceJson {
     pub share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval_s: Option<f64>,
-    /// Hex of the Ping payload that went unanswered or was echoed wrongly.
+    /// The Ping's payload: its length and keyed fingerprint (matching the
+    /// Pong's when it echoed it); its bytes in hex only with
+    /// `--show-secrets` (`ping_payload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_payload_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_payload_hmac: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ping_payload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pong_payload_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pong_payload_hmac: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pong_payload: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,10 +92,6 @@ pub struct EpisodeJson {
 /// Seconds, rounded to the millisecond.
 pub fn secs3(span: Span) -> f64 {
     (span.secs_f64() * 1e3).round() / 1e3
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn s(span: Option<Span>) -> f64 {
@@ -177,7 +184,9 @@ pub fn detail(r: &Reason) -> String {
     }
 }
 
-fn evidence(f: &Facts, frames: &[EvidenceRef]) -> EvidenceJson {
+fn evidence(f: &Facts, frames: &[EvidenceRef], redact: &Redactor) -> EvidenceJson {
+    let ping = f.ping_payload.as_ref().map(|p| redact.payload(p));
+    let pong = f.pong_payload.as_ref().map(|p| redact.payload(p));
     EvidenceJson {
         backlog_bytes: f.backlog_bytes,
         retransmissions: f.retransmissions,
@@ -187,8 +196,12 @@ fn evidence(f: &Facts, frames: &[EvidenceRef]) -> EvidenceJson {
         threshold_s: f.threshold.map(secs3),
         share: f.share.map(|x| (x * 1e3).round() / 1e3),
         interval_s: f.interval.map(secs3),
-        ping_payload: f.ping_payload.as_deref().map(hex),
-        pong_payload: f.pong_payload.as_deref().map(hex),
+        ping_payload_len: ping.as_ref().map(|p| p.len),
+        ping_payload_hmac: ping.as_ref().map(|p| p.hmac.clone()),
+        ping_payload: ping.and_then(|p| p.hex),
+        pong_payload_len: pong.as_ref().map(|p| p.len),
+        pong_payload_hmac: pong.as_ref().map(|p| p.hmac.clone()),
+        pong_payload: pong.and_then(|p| p.hex),
         outstanding_pings: f.outstanding_pings,
         count: f.count,
         missed_bytes: f.missed_bytes,
@@ -198,15 +211,15 @@ fn evidence(f: &Facts, frames: &[EvidenceRef]) -> EvidenceJson {
     }
 }
 
-impl From<&Reason> for ReasonJson {
-    fn from(r: &Reason) -> Self {
+impl ReasonJson {
+    pub fn new(r: &Reason, redact: &Redactor) -> Self {
         ReasonJson {
             code: r.code,
             kind: r.code.kind(),
             side: r.side,
             since: r.since,
             detail: detail(r),
-            evidence: evidence(&r.facts, &r.evidence),
+            evidence: evidence(&r.facts, &r.evidence, redact),
         }
     }
 }

@@ -39,7 +39,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                 Some(owner),
                 ping.mark.at,
                 Facts {
-                    ping_payload: ping.payload().map(<[u8]>::to_vec),
+                    ping_payload: Some(ping.payload()),
                     outstanding_pings: Some(outstanding.len()),
                     gap: Some(waited(ping)),
                     threshold: Some(timeout),

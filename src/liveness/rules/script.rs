@@ -4,7 +4,7 @@
 use crate::evidence::{EvidenceRef, FrameRef};
 use crate::liveness::event::{Event, Mark, TcpEvent, WsEvent};
 use crate::liveness::judge::{Judge, Judgement, Visibility};
-use crate::liveness::{Code, Thresholds};
+use crate::liveness::Code;
 use crate::side::Side;
 use crate::time::Timestamp;
 use crate::websocket::frame::{FrameHeader, Opcode};
@@ -32,7 +32,7 @@ impl Script {
     pub fn established() -> Script {
         let mut s = Script {
             judge: Judge::new(
-                std::sync::Arc::new(Thresholds::default()),
+                std::sync::Arc::new(crate::liveness::Settings::default()),
                 Visibility::Frames,
             ),
             now: 0,
