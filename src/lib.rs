@@ -81,6 +81,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
+    if config.inputs.contains(&capture::file::Input::Stdin) {
+        finish_on_interrupt();
+    }
     // An `--at` instant can be refused only once the capture's end is
     // known: hold the report until then, so nothing is printed first.
     let hold = matches!(config.at, At::Instant(_) | At::AfterFirstPacket(_));
@@ -126,6 +129,26 @@ fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> repor
             })
             .collect(),
         thresholds: thresholds.then_some(config.thresholds),
+    }
+}
+
+/// Reading a capture being written (`tcpdump -U -w - | wspulse analyze -`),
+/// the first Ctrl-C stops tcpdump, which ends our input: the report is then
+/// written, judged at the wall clock. So the first Ctrl-C does not kill
+/// wspulse; a second one does (exit 130, as a shell reports SIGINT).
+fn finish_on_interrupt() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "wspulse: interrupted: the report follows when the input ends (Ctrl-C again to quit)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!("wspulse: warning: Ctrl-C will not finish the report: {e}");
     }
 }
 

@@ -247,3 +247,46 @@ fn secrets_in_the_handshake_stay_out_of_the_findings() {
     let shown = common::wspulse(&["analyze", "--format", "json", "--show-secrets", &capture]);
     assert!(String::from_utf8_lossy(&shown.stdout).contains("QUERYSECRET"));
 }
+
+/// Kind: obligations still open when the evidence stops, when the user
+/// stops the capture with Ctrl-C: the first SIGINT does not kill wspulse;
+/// the input then ends and the report is judged at the wall clock.
+#[test]
+fn ctrl_c_on_a_stream_still_gives_the_report() {
+    let pcap = std::fs::read(
+        common::repo()
+            .join(CASES)
+            .join("close-never-answered/capture.pcap"),
+    )
+    .unwrap();
+    let live = shifted_to_now(&pcap, 8);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["analyze", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&live).unwrap();
+    // Let it install its handler and read, then interrupt it as a
+    // terminal's Ctrl-C would, with the pipe still open.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(stdin); // tcpdump, interrupted too, closes the pipe
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["capture"]["evaluation_basis"], "wall_clock");
+    assert_eq!(only(&c)["verdict"], "false_alive");
+}
