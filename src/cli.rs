@@ -161,7 +161,7 @@ struct OutputArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Memory limits")]
 struct LimitArgs {
-    /// Connections tracked at once; packets of further new connections are counted, not tracked.
+    /// Connections tracked at once; when full, idle ones are retired first, then further new connections are counted (and said on stderr), not tracked.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
     max_flows: usize,
 
@@ -173,7 +173,7 @@ struct LimitArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_total)]
     max_ooo_total: u64,
 
-    /// Stop tracking a connection after this long with no packet (e.g. 30m, 1h); its findings so far are kept.
+    /// Retire a connection after this long with no packet (e.g. 30m, 1h): it is judged at its last packet plus this timeout, reported, and its memory freed.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
     flow_timeout: Span,
 }
@@ -194,7 +194,7 @@ enum FormatArg {
     Table,
     /// One JSON document.
     Json,
-    /// One JSON object per connection per line.
+    /// JSON lines: a header, one line per connection as it ends (or at the end), and a summary.
     Ndjson,
 }
 
