@@ -93,9 +93,10 @@ impl Ping {
         }
     }
 
-    /// Whether `pong` echoes this Ping's payload (RFC 6455 §5.5.3).
-    pub fn echoed_by(&self, pong: &[u8], key: &Key) -> bool {
-        pong.len() == self.len as usize && key.fingerprint(pong) == self.digest
+    /// Whether a Pong of `len` bytes with this fingerprint echoes this
+    /// Ping's payload (RFC 6455 §5.5.3).
+    pub fn echoed_by(&self, len: usize, fingerprint: u64) -> bool {
+        len == self.len as usize && fingerprint == self.digest
     }
 }
 
@@ -376,7 +377,12 @@ impl Activity {
                 .unsolicited_pongs += 1;
             return Outcome::Nothing;
         }
-        let matched = payload.and_then(|p| outstanding.iter().rposition(|o| o.echoed_by(p, key)));
+        let matched = payload.and_then(|p| {
+            let fingerprint = key.fingerprint(p);
+            outstanding
+                .iter()
+                .rposition(|o| o.echoed_by(p.len(), fingerprint))
+        });
         let index = matched.unwrap_or(outstanding.len() - 1);
         let Some(p) = self.sides[pinger].heartbeats.as_deref_mut() else {
             return Outcome::Nothing;
