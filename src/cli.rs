@@ -248,6 +248,17 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
                 return Err("`-` (stdin) can be given only once".into());
             }
+            // `-o -` is stdout, as for tcpdump's `-w -`.
+            let mut a = a;
+            if a.output.output.as_deref() == Some(std::path::Path::new("-")) {
+                a.output.output = None;
+            }
+            if a.limits.max_flows == 0 {
+                return Err("--max-flows 0: at least one connection must be tracked".into());
+            }
+            if a.limits.flow_timeout == Span::ZERO {
+                return Err("--flow-timeout 0: every packet would be a connection of its own; give a duration such as 30s".into());
+            }
             if let Some(out) = &a.output.output {
                 refuse_to_overwrite_input(out, &inputs)?;
                 let dir = out.parent().filter(|p| !p.as_os_str().is_empty());

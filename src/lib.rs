@@ -295,6 +295,8 @@ enum Sink {
     Stdout(io::BufWriter<io::Stdout>),
     /// Held in memory until the run succeeds (an `--at` instant to check).
     Held(Vec<u8>),
+    /// `-o` naming something other than a regular file (a device, a FIFO).
+    Direct(io::BufWriter<std::fs::File>),
     File {
         out: io::BufWriter<std::fs::File>,
         tmp: PathBuf,
@@ -315,6 +317,20 @@ impl Sink {
                 io::stdout(),
             )));
         };
+        // Not a regular file (/dev/null, a FIFO, /dev/stdout): write into
+        // it; renaming over it would replace the device or pipe itself.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                return Ok(Sink::Direct(io::BufWriter::new(file)));
+            }
+        }
+        // A symlink to a file: replace the file it points to, not the link.
+        let resolved = path.canonicalize().ok();
+        let path = resolved.as_deref().unwrap_or(path);
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -328,6 +344,11 @@ impl Sink {
             std::process::id()
         ));
         let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        // A report replaced keeps the permissions it had (one made with
+        // --show-secrets may have been chmod 600).
+        if let Ok(meta) = std::fs::metadata(path) {
+            let _ = file.set_permissions(meta.permissions());
+        }
         Ok(Sink::File {
             out: io::BufWriter::new(file),
             tmp,
@@ -339,6 +360,7 @@ impl Sink {
         let result = match self {
             Sink::Stdout(out) => f(out),
             Sink::Held(out) => f(out),
+            Sink::Direct(out) => f(out),
             Sink::File { out, .. } => f(out),
             Sink::Closed => Ok(()),
         };
@@ -369,6 +391,7 @@ impl Sink {
 
     fn finish(mut self) -> Result<(), String> {
         match std::mem::replace(&mut self, Sink::Closed) {
+            Sink::Direct(mut out) => out.flush().map_err(|e| format!("-o: {e}")),
             Sink::Held(held) => {
                 let mut out = io::stdout().lock();
                 let result = out.write_all(&held).and_then(|()| out.flush());

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::{repo, wspulse};
 
@@ -451,4 +452,90 @@ fn ndjson_is_a_header_one_connection_per_line_and_a_summary() {
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["summary"]["connections"], 6);
     assert!(summary["capture"]["evaluation_time"].is_string());
+}
+
+/// `-o` into something that is not a regular file writes into it (a FIFO
+/// keeps being a FIFO); through a symlink it replaces the file the link
+/// points to, keeping its permissions; `-o -` is stdout.
+#[test]
+fn output_goes_into_fifos_and_through_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("wspulse-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = dir.join("report.json");
+    std::fs::write(&real, b"old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("latest.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = wspulse(&[
+        "analyze",
+        "--format",
+        "json",
+        "-o",
+        link.to_str().unwrap(),
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert!(out.status.success());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let meta = std::fs::metadata(&real).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&real)
+        .unwrap()
+        .contains("wspulse.findings/1"));
+
+    let fifo = dir.join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = wspulse(&[
+        "analyze",
+        "-o",
+        fifo.to_str().unwrap(),
+        "samples/blackhole-peer.pcap",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = reader.join().unwrap();
+    assert!(String::from_utf8_lossy(&got).contains("false_alive"));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    let dash = wspulse(&["analyze", "-o", "-", "samples/blackhole-peer.pcap"]);
+    assert!(String::from_utf8_lossy(&dash.stdout).contains("false_alive"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Settings that cannot mean anything, and a directory for a capture, are
+/// clear errors.
+#[test]
+fn nonsense_settings_and_directories_are_refused() {
+    for args in [
+        &["analyze", "--max-flows", "0", "samples/blackhole-peer.pcap"][..],
+        &[
+            "analyze",
+            "--flow-timeout",
+            "0s",
+            "samples/blackhole-peer.pcap",
+        ][..],
+        &["analyze", "samples"][..],
+    ] {
+        let out = wspulse(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let dir = wspulse(&["analyze", "samples"]);
+    assert!(String::from_utf8_lossy(&dir.stderr).contains("is a directory"));
 }

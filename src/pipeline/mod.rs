@@ -95,7 +95,6 @@ impl Pass {
     fn decide_evaluation_time(
         &mut self,
         at: At,
-        at_given: bool,
         stdin: bool,
         wall: &dyn Fn() -> Timestamp,
     ) -> Result<(), String> {
@@ -109,7 +108,10 @@ impl Pass {
             recorded_end: self.recorded_end,
         };
         let (time, basis) = match at {
-            At::End if stdin && !at_given => {
+            // When the capture says it stopped, wherever it was read from.
+            At::End if span.end() > last => (span.end(), "recorded_end"),
+            // A stream still being written when it ended: it stopped now.
+            At::End if stdin => {
                 let now = wall();
                 let skew = now.since(last);
                 if skew >= Span::ZERO && skew <= LIVE_STREAM_SKEW {
@@ -118,7 +120,6 @@ impl Pass {
                     (last, "last_packet")
                 }
             }
-            At::End if span.end() > last => (span.end(), "recorded_end"),
             At::End | At::LastPacket => (last, "last_packet"),
             At::Now => (wall(), "now"),
             At::Instant(_) | At::AfterFirstPacket(_) => {
@@ -262,7 +263,7 @@ pub fn analyze_files<O: StreamObserver>(
     pass.clock_steps = steps.iter().map(ClockStepInfo::from).collect();
     pass.clock_step_count = count;
     let stdin = config.inputs.contains(&Input::Stdin);
-    pass.decide_evaluation_time(config.at, config.at_given, stdin, wall_clock)?;
+    pass.decide_evaluation_time(config.at, stdin, wall_clock)?;
     let end = Moment {
         at: pass.evaluation_time.unwrap_or_default(),
         frame: last_moment.frame,

@@ -130,8 +130,18 @@ impl Redactor {
             None => (rest, None),
         };
         // An absolute-form target (`GET ws://user:pw@host/…`) may carry
-        // user info too.
-        let mut out = self.without_userinfo(path);
+        // user info too; path segments may carry parameters (`;jsessionid=`)
+        // or a token of their own.
+        let (authority, path) = match path.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find('/').unwrap_or(rest.len());
+                let (auth, tail) = rest.split_at(end);
+                (format!("{scheme}://{}", self.authority(auth)), tail)
+            }
+            None => (String::new(), path),
+        };
+        let segments: Vec<String> = path.split('/').map(|seg| self.segment(seg)).collect();
+        let mut out = authority + &segments.join("/");
         if let Some(query) = query {
             out.push('?');
             let params: Vec<String> = query
@@ -150,6 +160,34 @@ impl Redactor {
             out.push_str(&self.marker(fragment.as_bytes()));
         }
         out
+    }
+
+    /// A path segment: kept when it is a plain name; parameters after `;`,
+    /// `=` or `&` masked; a segment that looks like a token masked whole.
+    fn segment(&self, seg: &str) -> String {
+        match seg.find([';', '=', '&']) {
+            Some(i) => {
+                let (head, tail) = seg.split_at(i);
+                format!("{}{}", self.name(head), self.marker(tail.as_bytes()))
+            }
+            None if looks_like_token(seg) || seg.contains('%') => self.marker(seg.as_bytes()),
+            None => seg.to_string(),
+        }
+    }
+
+    /// A host (and port) with any user info masked; anything that cannot
+    /// be a host name or address is masked whole.
+    fn authority(&self, authority: &str) -> String {
+        let shown = self.without_userinfo(authority);
+        let host = shown.rsplit_once('@').map_or(shown.as_str(), |(_, h)| h);
+        let plain = host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        });
+        if plain {
+            shown
+        } else {
+            self.marker(authority.as_bytes())
+        }
     }
 
     /// A parameter or extension name: kept when it looks like a name (a
@@ -203,7 +241,7 @@ impl Redactor {
         } else {
             self.marker(tail.as_bytes())
         };
-        format!("{scheme}{}{tail}", self.without_userinfo(authority))
+        format!("{scheme}{}{tail}", self.authority(authority))
     }
 
     /// A subprotocol: a registered name is shown; a known token-carrying
@@ -293,6 +331,28 @@ mod tests {
             "{out}"
         );
         assert_eq!(r().path(&s("/socket.io/")), "/socket.io/");
+    }
+
+    #[test]
+    fn path_parameters_and_tokens_in_segments_are_masked() {
+        let out = r().path(&s(
+            "/ws;jsessionid=QSECRET1XX/feed&api_key=KEY2/eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+        ));
+        assert!(out.starts_with("/ws<"), "{out}");
+        assert!(
+            !out.contains("QSECRET1XX") && !out.contains("KEY2") && !out.contains("eyJ"),
+            "{out}"
+        );
+        assert!(out.contains("/feed<"), "{out}");
+        assert_eq!(r().path(&s("/socket.io/")), "/socket.io/");
+        let abs = r().path(&s("ws://user:PW@host.example/x?y=1"));
+        assert!(
+            abs.starts_with("ws://<7B:") && abs.contains("@host.example/x?y=<"),
+            "{abs}"
+        );
+        assert!(!r()
+            .origin(&s("SECRET=ws.example.com:8080"))
+            .contains("SECRET"));
     }
 
     #[test]

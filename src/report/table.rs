@@ -83,6 +83,10 @@ pub fn write(
         TableKind::Tcp => (new_table(&TCP_HEADER), &[0, 4, 5, 6, 7, 8, 9, 10], None),
         TableKind::Findings => (new_table(&FINDINGS_HEADER), &[0], Some(3)),
     };
+    if color {
+        // Asked for (--color always): colour even into a file or a pipe.
+        table.enforce_styling();
+    }
     rows.sort_by_key(|r| (r.verdict, r.id));
     let count = rows.len();
     for row in rows {

@@ -2,7 +2,7 @@
 //! new ones (mid-stream, from a handshake, or on port reuse), retires the
 //! ones that ended, and keeps memory bounded with named, counted limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -126,6 +126,9 @@ pub struct FlowTable<O> {
     active: HashMap<FlowKey, Box<Entry<O>>>,
     /// Recently retired 4-tuples, and until when they swallow packets.
     tombstones: HashMap<FlowKey, Timestamp>,
+    /// Connections refused while the table was full, so each is counted
+    /// once (bounded: past it, only SYNs count as new refusals).
+    refused: HashSet<FlowKey>,
     next_id: u64,
     limits: Limits,
     budget: Budget,
@@ -135,6 +138,9 @@ pub struct FlowTable<O> {
     next_sweep: Option<Timestamp>,
 }
 
+/// Refused connections remembered, to count each once.
+const REFUSED_KEYS: usize = 1 << 20;
+
 /// Packets between sweeps at most, whatever the clock does.
 const SWEEP_EVERY: u64 = 1 << 16;
 
@@ -143,6 +149,7 @@ impl<O: StreamObserver> FlowTable<O> {
         FlowTable {
             active: HashMap::new(),
             tombstones: HashMap::new(),
+            refused: HashSet::new(),
             next_id: 1,
             budget: Budget::new(limits.max_ooo_bytes_total),
             limits,
@@ -203,10 +210,16 @@ impl<O: StreamObserver> FlowTable<O> {
                     self.sweep(now, retire);
                 }
                 if self.active.len() >= self.limits.max_flows {
-                    self.stats.flows_refused += 1;
+                    let new = if self.refused.len() < REFUSED_KEYS {
+                        self.refused.insert(key)
+                    } else {
+                        !self.refused.contains(&key) && seg.flags.syn() && !seg.flags.ack()
+                    };
+                    self.stats.flows_refused += u64::from(new);
                     self.stats.untracked_packets += 1;
                     return;
                 }
+                self.refused.remove(&key);
             }
         }
         self.insert(key, seg, now, &new_observer);
@@ -307,13 +320,24 @@ impl<O: StreamObserver> FlowTable<O> {
     pub fn finish(&mut self, end: Moment, retire: &mut dyn FnMut(Retired<O>)) {
         let mut rest: Vec<Box<Entry<O>>> = self.active.drain().map(|(_, e)| e).collect();
         rest.sort_by_key(|e| e.id);
+        let timeout = self.limits.idle_timeout;
         for entry in rest {
-            let cause = match entry.conn.state {
-                TcpState::Closed => Retirement::Closed,
-                TcpState::Reset => Retirement::Aborted,
-                _ => Retirement::Open,
+            let (cause, at) = match entry.conn.state {
+                TcpState::Closed => (Retirement::Closed, end),
+                TcpState::Reset => (Retirement::Aborted, end),
+                // Idle past the timeout by the end: retired then, as it
+                // would have been had a later packet come.
+                _ if end.at.since(entry.conn.last.at) > timeout => {
+                    self.stats.idle_evictions += 1;
+                    let at = Moment {
+                        at: entry.conn.last.at + timeout,
+                        frame: entry.conn.last.frame,
+                    };
+                    (Retirement::Idle, at)
+                }
+                _ => (Retirement::Open, end),
             };
-            self.retire_entry(*entry, cause, end, retire);
+            self.retire_entry(*entry, cause, at, retire);
         }
         self.stats.ooo_peak_bytes = self.budget.peak;
     }

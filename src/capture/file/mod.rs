@@ -75,6 +75,12 @@ impl Input {
 }
 
 fn open_path(p: &Path) -> Result<File, CaptureError> {
+    if p.is_dir() {
+        return Err(CaptureError::Open {
+            path: p.display().to_string(),
+            source: io::Error::other("is a directory"),
+        });
+    }
     File::open(p).map_err(|source| CaptureError::Open {
         path: p.display().to_string(),
         source,

@@ -17,8 +17,9 @@ name), so a test can search every output of wspulse for any of them:
   subprotocol and extension parameters; then text and binary data both
   ways, a Ping answered by a Pong that does not echo it (both payloads
   secret), and Close frames both ways whose reasons are secret.
-- connection 2 (left open): a Ping with a secret payload that is never
-  answered, so the secret would be cited as evidence of ping_unanswered.
+- connection 2 (left open): secrets in a path parameter and a path
+  segment, and a Ping with a secret payload that is never answered, so the
+  secret would be cited as evidence of ping_unanswered.
 """
 import os
 import struct
@@ -159,9 +160,10 @@ def main():
     b = Conn(out, 40002, 1700000001.0)
     b.handshake()
     b.data("c", (
-        "GET /feed?api_key=%s HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n" % s("FEEDKEY")).encode())
+        "GET /feed;jsessionid=%s/%s?api_key=%s HTTP/1.1\r\nHost: ws.example.com\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        % (s("PATHPARAM"), s("PATHSEGMENTTOKEN1234567890"), s("FEEDKEY"))).encode())
     b.data("s", (
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n").encode())
