@@ -120,7 +120,6 @@ pub struct Judge {
     tcp: PerSide<Transport>,
     ws: Activity,
     first: Option<Mark>,
-    last: Option<Mark>,
     episodes: Vec<Episode>,
     episodes_dropped: u32,
     info: Option<Box<LastInfo>>,
@@ -134,7 +133,6 @@ impl Judge {
             tcp: PerSide::default(),
             ws: Activity::default(),
             first: None,
-            last: None,
             episodes: Vec::new(),
             episodes_dropped: 0,
             info: None,
@@ -157,11 +155,6 @@ impl Judge {
     /// What the judge knows of `side`'s TCP.
     pub fn transport(&self, side: Side) -> &Transport {
         &self.tcp[side]
-    }
-
-    /// The first and last events' marks.
-    pub fn span(&self) -> Option<(Mark, Mark)> {
-        self.first.zip(self.last)
     }
 
     /// The roles turned out the other way round: per-side state follows.
@@ -196,7 +189,6 @@ impl Judge {
     pub fn on_event(&mut self, event: &Event<'_>) {
         let mark = event.mark;
         self.first.get_or_insert(mark);
-        self.last = Some(mark);
         match event.kind {
             EventKind::Tcp(e) => self.on_tcp(event.side, e, mark),
             EventKind::Ws(e) => self.on_ws(event.side, e, mark),

@@ -47,7 +47,6 @@ pub struct Pass {
     /// How the evaluation time was chosen, for the report.
     pub evaluation_basis: &'static str,
     pub flow_table: TableStats,
-    pub open_at_end: usize,
     /// Steps back of the capturing host's clock (the first few), and how
     /// many in all: later packets were re-based.
     pub clock_steps: Vec<ClockStepInfo>,
@@ -268,7 +267,6 @@ pub fn analyze_files<O: StreamObserver>(
         at: pass.evaluation_time.unwrap_or_default(),
         frame: last_moment.frame,
     };
-    pass.open_at_end = table.open_connections();
     table.finish(end, retire);
     pass.flow_table = table.stats();
     Ok(pass)

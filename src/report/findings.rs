@@ -300,12 +300,6 @@ impl ConnectionFindings {
     }
 }
 
-/// Whether a session is reported in the findings (WebSocket, or TLS on a
-/// `--tls-port`), or only counted.
-pub fn is_judged(session: &Session) -> bool {
-    session.is_judged()
-}
-
 impl Default for Summary {
     fn default() -> Self {
         Summary {
