@@ -322,7 +322,7 @@ impl Judge {
         for side in Side::BOTH {
             let (me, peer) = (&self.tcp[side], &self.tcp[side.other()]);
             let blocked = peer.window_closed(me.in_flight) || me.stalled();
-            let closed = me.window_closed(peer.in_flight);
+            let closed = me.window_behind(peer.in_flight);
             let me = &mut self.tcp[side];
             me.blocked.set(blocked, now);
             if closed || me.closed_window.is_some() {

@@ -169,6 +169,18 @@ impl Transport {
         }
     }
 
+    /// Whether this side is reading slower than the peer writes: its window
+    /// is zero, or smaller than the peer's bytes already in flight (the
+    /// spec's `slow_reader`). A window the peer merely fills, as any bulk
+    /// transfer does, is not behind: a reader that keeps up keeps it open.
+    pub fn window_behind(&self, peer_in_flight: u32) -> bool {
+        match self.window {
+            Some(0) => true,
+            Some(w) => self.scale_known && peer_in_flight > w,
+            None => false,
+        }
+    }
+
     /// Records whether the window is closed now, for `slow_reader`, and
     /// forgets spans older than `keep` before `now`.
     pub fn note_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
@@ -285,5 +297,9 @@ mod tests {
         tr.window = Some(0);
         tr.scale_known = false;
         assert!(tr.window_closed(0), "zero is zero");
+        tr.window = Some(1000);
+        tr.scale_known = true;
+        assert!(!tr.window_behind(1000), "filled is not behind");
+        assert!(tr.window_behind(1001));
     }
 }
