@@ -335,8 +335,10 @@ impl FrameDecoder {
     }
 
     fn emit_control(&mut self, header: FrameHeader, start: u64, out: &mut impl FnMut(Event<'_>)) {
-        let payload = self
-            .ctl
+        // The buffer goes with the frame: a connection idle between
+        // heartbeats does not keep 125 bytes per direction for nothing.
+        let ctl = self.ctl.take();
+        let payload = ctl
             .as_deref()
             .and_then(|c| c.get(..usize::from(self.ctl_len)))
             .unwrap_or_default();
