@@ -349,6 +349,12 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
         };
         line.push_str(&format!("; judged at {at}{basis}"));
     }
+    if cap.after_evaluation_time > 0 {
+        line.push_str(&format!(
+            "; {} packets after it left out",
+            cap.after_evaluation_time
+        ));
+    }
     if s.other_tcp_connections > 0 {
         line.push_str(&format!(
             "; {} other TCP connection{} (see --tcp)",
