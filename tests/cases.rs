@@ -87,35 +87,6 @@ fn shifted_to_now(pcap: &[u8], ago_s: u32) -> Vec<u8> {
     out
 }
 
-/// A capture piped in while it is written is judged at the wall clock
-/// when the input ends, not at its last packet.
-#[test]
-fn a_stream_on_stdin_is_judged_at_the_wall_clock() {
-    let pcap = std::fs::read(
-        common::repo()
-            .join(CASES)
-            .join("close-never-answered/capture.pcap"),
-    )
-    .unwrap();
-    let live = shifted_to_now(&pcap, 8);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
-        .args(["analyze", "--format", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&live).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(c["capture"]["evaluation_basis"], "wall_clock");
-    let conn = only(&c);
-    assert_eq!(conn["verdict"], "false_alive", "{conn:#}");
-    assert_eq!(
-        common::codes(&conn["reasons"]),
-        vec![pair("close_handshake_incomplete", "server")]
-    );
-}
-
 /// Kind: charging a side for silence while it cannot send. The client's
 /// own window was closed most of the time; the server's Pongs waited
 /// behind data the client was slow to accept.
@@ -244,72 +215,6 @@ fn secrets_in_the_handshake_stay_out_of_the_findings() {
     assert!(String::from_utf8_lossy(&shown.stdout).contains("QUERYSECRET"));
 }
 
-/// Kind: obligations still open when the evidence stops, when the user
-/// stops the capture with Ctrl-C: the first SIGINT does not kill wspulse;
-/// the input then ends and the report is judged at the wall clock.
-#[test]
-fn ctrl_c_on_a_stream_still_gives_the_report() {
-    let pcap = std::fs::read(
-        common::repo()
-            .join(CASES)
-            .join("close-never-answered/capture.pcap"),
-    )
-    .unwrap();
-    let live = shifted_to_now(&pcap, 8);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
-        .args(["analyze", "--format", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&live).unwrap();
-    // Let it install its handler and read, then interrupt it as a
-    // terminal's Ctrl-C would, with the pipe still open.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    drop(stdin); // tcpdump, interrupted too, closes the pipe
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(c["capture"]["evaluation_basis"], "wall_clock");
-    assert_eq!(only(&c)["verdict"], "false_alive");
-}
-
-/// The same bytes give the same verdict from a file or from stdin: a
-/// pcapng's recorded end holds either way.
-#[test]
-fn a_recorded_end_holds_on_stdin_too() {
-    let bytes = std::fs::read(
-        common::repo()
-            .join(CASES)
-            .join("close-never-answered/capture.pcapng"),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
-        .args(["analyze", "--format", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(c["capture"]["evaluation_basis"], "recorded_end");
-    assert_eq!(only(&c)["verdict"], "false_alive");
-}
-
 /// A connection idle past --flow-timeout by the end is retired idle, judged
 /// at its last packet plus the timeout, whether or not packets followed.
 #[test]
@@ -322,4 +227,73 @@ fn idle_past_the_flow_timeout_at_the_end_is_retired_idle() {
     let conn = only(&c);
     assert_eq!(conn["retired"], "idle", "{conn:#}");
     assert_eq!(c["capture"]["flow_table"]["idle_evictions"], 1);
+}
+
+fn case_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(common::repo().join(CASES).join(path)).unwrap()
+}
+
+/// `analyze --format json -` fed `bytes` on stdin. With `interrupt`, a
+/// SIGINT (a terminal's Ctrl-C) arrives while the pipe is still open, and
+/// the pipe closes after it, as when tcpdump is interrupted too.
+fn analyze_stdin(bytes: &[u8], interrupt: bool) -> (Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["analyze", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(bytes).unwrap();
+    if interrupt {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+/// A capture piped in while it is written is judged at the wall clock
+/// when the input ends, not at its last packet.
+#[test]
+fn a_stream_on_stdin_is_judged_at_the_wall_clock() {
+    let live = shifted_to_now(&case_bytes("close-never-answered/capture.pcap"), 8);
+    let (c, _) = analyze_stdin(&live, false);
+    assert_eq!(c["capture"]["evaluation_basis"], "wall_clock");
+    let conn = only(&c);
+    assert_eq!(conn["verdict"], "false_alive", "{conn:#}");
+    assert_eq!(
+        common::codes(&conn["reasons"]),
+        vec![pair("close_handshake_incomplete", "server")]
+    );
+}
+
+/// Kind: obligations still open when the evidence stops, when the user
+/// stops the capture with Ctrl-C: the first SIGINT does not kill wspulse;
+/// the input then ends and the report is judged at the wall clock.
+#[test]
+fn ctrl_c_on_a_stream_still_gives_the_report() {
+    let live = shifted_to_now(&case_bytes("close-never-answered/capture.pcap"), 8);
+    let (c, stderr) = analyze_stdin(&live, true);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(c["capture"]["evaluation_basis"], "wall_clock");
+    assert_eq!(only(&c)["verdict"], "false_alive");
+}
+
+/// The same bytes give the same verdict from a file or from stdin: a
+/// pcapng's recorded end holds either way.
+#[test]
+fn a_recorded_end_holds_on_stdin_too() {
+    let (c, _) = analyze_stdin(&case_bytes("close-never-answered/capture.pcapng"), false);
+    assert_eq!(c["capture"]["evaluation_basis"], "recorded_end");
+    assert_eq!(only(&c)["verdict"], "false_alive");
 }
