@@ -156,20 +156,20 @@ fn finish_on_interrupt() {
 /// times no clock holds, and how old the capture is when judged `now`.
 fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<String> {
     let mut out = table::limits_hit(capture);
-    for s in &pass.clock_steps {
+    for s in &pass.capture.clock_steps {
         out.push(format!(
             "the capture clock went backwards by {:.3}s at frame {} of {}: later packets are re-based so intervals stay as on the wire",
             s.back_s,
             s.frame,
-            pass.files
+            pass.capture.files
                 .get(s.file as usize)
                 .map_or("?", |f| f.path.as_str())
         ));
     }
-    if pass.clock_step_count > pass.clock_steps.len() as u64 {
+    if pass.capture.clock_step_count > pass.capture.clock_steps.len() as u64 {
         out.push(format!(
             "{} more clock steps not listed",
-            pass.clock_step_count - pass.clock_steps.len() as u64
+            pass.capture.clock_step_count - pass.capture.clock_steps.len() as u64
         ));
     }
     if pass.unrepresentable_times > 0 {
@@ -179,9 +179,9 @@ fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<Str
         ));
     }
     if let ("now", Some(now), Some(last)) = (
-        pass.evaluation_basis,
-        pass.evaluation_time,
-        pass.last_packet,
+        pass.capture.evaluation_basis,
+        pass.capture.evaluation_time,
+        pass.capture.last_packet,
     ) {
         out.push(format!(
             "judged at the wall clock ({now}), {} after the capture's last packet",
@@ -212,7 +212,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
     })?;
     error?;
-    let capture = pass.capture_info(config.limits);
+    let capture = pass.capture.clone();
     let line = table::tcp_summary_line(&capture, count);
     let limits = notes(&capture, &pass);
     let tail = report::Tail::<()> {
@@ -272,7 +272,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
     })?;
     error?;
-    let capture = pass.capture_info(config.limits);
+    let capture = pass.capture.clone();
     let line = table::findings_summary_line(&summary, &capture);
     let failed = config
         .fail_on

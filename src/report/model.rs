@@ -46,7 +46,7 @@ pub struct FileInfo {
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CaptureInfo {
     pub files: Vec<FileInfo>,
     pub packets: u64,
@@ -57,7 +57,7 @@ pub struct CaptureInfo {
     pub recorded_end: Option<Timestamp>,
     /// Steps back of the capturing host's clock (the first 16) and their
     /// count: later packets were re-based so intervals stay as on the wire.
-    pub clock_steps: Vec<crate::pipeline::ClockStepInfo>,
+    pub clock_steps: Vec<ClockStepInfo>,
     pub clock_step_count: u64,
     /// The instant open connections are judged at: `--at`; else the
     /// capture's recorded end or its last packet, whichever is later (all
@@ -252,5 +252,30 @@ fn side_facts(e: &Endpoint, end: Timestamp) -> SideFacts {
         rst: e.rst,
         missed_bytes: e.assembler.gaps.acked_unseen,
         snaplen_cut_bytes: e.assembler.gaps.snaplen_bytes,
+    }
+}
+
+/// A step back of the capture clock, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockStepInfo {
+    pub file: u32,
+    pub frame: u64,
+    /// The packet's time as the file records it.
+    pub recorded: Timestamp,
+    /// How far back the clock went, seconds.
+    pub back_s: f64,
+    /// The time it was given on the re-based capture clock.
+    pub at: Timestamp,
+}
+
+impl From<&crate::capture::clock::ClockStep> for ClockStepInfo {
+    fn from(s: &crate::capture::clock::ClockStep) -> Self {
+        ClockStepInfo {
+            file: s.frame.file(),
+            frame: s.frame.frame(),
+            recorded: s.raw,
+            back_s: (s.back.secs_f64() * 1e6).round() / 1e6,
+            at: s.at,
+        }
     }
 }
