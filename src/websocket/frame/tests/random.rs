@@ -36,20 +36,26 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
     s
 }
 
+/// A random sender role and extension setting.
+fn random_setup(rng: &mut Rng) -> (Role, DecoderConfig) {
+    let role = if rng.below(2) == 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let cfg = DecoderConfig {
+        permessage_deflate: rng.below(2) == 0,
+    };
+    (role, cfg)
+}
+
 #[test]
 fn random_chunkings_give_the_same_events_as_whole() {
     let mut rng = Rng(0xDEAD_BEEF_1234_5678);
     let mut total_frames = 0;
     for round in 0..300 {
         let stream = random_stream(&mut rng);
-        let role = if rng.below(2) == 0 {
-            Role::Client
-        } else {
-            Role::Server
-        };
-        let cfg = DecoderConfig {
-            permessage_deflate: rng.below(2) == 0,
-        };
+        let (role, cfg) = random_setup(&mut rng);
         let whole = feed(&mut FrameDecoder::new(role, cfg), &[&stream]);
         total_frames += frames(&whole).len();
         let mut chunks = Vec::new();
@@ -77,14 +83,7 @@ fn gaps_inside_payloads_keep_every_frame_boundary() {
     let mut cut_controls = 0;
     for round in 0..400 {
         let stream = random_stream(&mut rng);
-        let role = if rng.below(2) == 0 {
-            Role::Client
-        } else {
-            Role::Server
-        };
-        let cfg = DecoderConfig {
-            permessage_deflate: rng.below(2) == 0,
-        };
+        let (role, cfg) = random_setup(&mut rng);
         let whole = feed(&mut FrameDecoder::new(role, cfg), &[&stream]);
         let with_payload: Vec<(FrameHeader, u64)> = whole
             .iter()
