@@ -306,7 +306,6 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
                     ..Thresholds::default()
                 },
                 at: a.at.unwrap_or_default(),
-                at_given: a.at.is_some(),
                 fail_on: a.fail_on.map(|f| match f {
                     FailOn::FalseAlive => Verdict::FalseAlive,
                     FailOn::Suspect => Verdict::Suspect,
@@ -353,9 +352,9 @@ mod tests {
         }
     }
 
-    fn at(value: &str) -> Result<(At, bool), String> {
+    fn at(value: &str) -> Result<At, String> {
         analyze(&[&format!("--at={value}")])
-            .map(|c| (c.at, c.at_given))
+            .map(|c| c.at)
             .map_err(|e| {
                 assert_eq!(e.exit_code(), 2, "{e}");
                 e.to_string()
@@ -363,34 +362,27 @@ mod tests {
     }
 
     #[test]
-    fn at_defaults_to_end_and_remembers_it_was_not_given() {
+    fn at_defaults_to_end() {
         let config = analyze(&[]).unwrap();
-        assert_eq!((config.at, config.at_given), (At::End, false));
+        assert_eq!(config.at, At::End);
     }
 
     #[test]
     fn at_takes_words_instants_and_offsets() {
-        assert_eq!(at("end"), Ok((At::End, true)));
-        assert_eq!(at("last-packet"), Ok((At::LastPacket, true)));
-        assert_eq!(at("now"), Ok((At::Now, true)));
+        assert_eq!(at("end"), Ok(At::End));
+        assert_eq!(at("last-packet"), Ok(At::LastPacket));
+        assert_eq!(at("now"), Ok(At::Now));
         assert_eq!(
             at("2026-11-24T17:00:00.5+01:00"),
-            Ok((
-                At::Instant(parse_rfc3339("2026-11-24T16:00:00.5Z").unwrap()),
-                true
+            Ok(At::Instant(
+                parse_rfc3339("2026-11-24T16:00:00.5Z").unwrap()
             ))
         );
-        assert_eq!(
-            at("90"),
-            Ok((At::AfterFirstPacket(Span::from_secs(90)), true))
-        );
-        assert_eq!(
-            at("1.5m"),
-            Ok((At::AfterFirstPacket(Span::from_secs(90)), true))
-        );
+        assert_eq!(at("90"), Ok(At::AfterFirstPacket(Span::from_secs(90))));
+        assert_eq!(at("1.5m"), Ok(At::AfterFirstPacket(Span::from_secs(90))));
         assert_eq!(
             at("250ms"),
-            Ok((At::AfterFirstPacket(Span::from_millis(250)), true))
+            Ok(At::AfterFirstPacket(Span::from_millis(250)))
         );
     }
 

@@ -145,9 +145,6 @@ pub struct AnalyzeConfig {
     pub thresholds: Thresholds,
     /// `--at`, the evaluation time ([`At::End`] unless given).
     pub at: At,
-    /// Whether the user gave `--at`: a defaulted `end` on input read while
-    /// it is written (stdin) means the wall clock when the input ends.
-    pub at_given: bool,
     /// `--fail-on`: exit 1 when a connection has this verdict or a worse one.
     pub fail_on: Option<Verdict>,
     /// `--show-secrets`: print values from the wire as they are.
