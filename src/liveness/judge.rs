@@ -376,7 +376,11 @@ impl Judge {
     /// A probe's reading of its own socket (`side` is the probe's side):
     /// cumulative counters become the same TCP facts packets give.
     fn on_tcp_info(&mut self, side: Side, info: TcpInfo, mark: Mark) {
-        let last = *self.info.get_or_insert_default().as_ref();
+        let now = LastInfo {
+            bytes_acked: info.bytes_acked,
+            total_retrans: info.total_retrans,
+        };
+        let last = std::mem::replace(self.info.get_or_insert_default().as_mut(), now);
         let in_flight = info
             .unacked_segments
             .saturating_mul(info.snd_mss.max(1))
@@ -399,10 +403,6 @@ impl Judge {
                 in_flight,
             };
             self.on_tcp(side, sent, mark);
-        }
-        if let Some(l) = &mut self.info {
-            l.bytes_acked = info.bytes_acked;
-            l.total_retrans = info.total_retrans;
         }
     }
 
