@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod file;
 pub mod filter;
+pub mod write;
 
 pub use crate::evidence::{FrameRef, Moment};
 use crate::time::Timestamp;
