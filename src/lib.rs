@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod evidence;
+pub mod live;
 pub mod liveness;
 pub mod pipeline;
 pub mod report;
