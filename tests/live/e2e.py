@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End-to-end tests of `wspulse live` on a real Linux TCP stack, as root.
 
-    e2e.py --wspulse BIN [--mode live|offline] [--scenario faults|churn|all] [--keep]
+    e2e.py --wspulse BIN [--mode live|offline] [--scenario faults|churn|all]
+           [--churn-seconds N] [--keep]
 
 Two network namespaces joined by a veth pair (lab.py); real WebSocket peers
 between them (samples/peers, as samples/record.sh uses them); tcpdump on the
@@ -391,9 +392,9 @@ def flat(samples, start, end):
     return max(first), max(last), max(first) * RSS_FACTOR + RSS_EXTRA
 
 
-def scenario_churn(lab, wspulse, mode):
+def scenario_churn(lab, wspulse, mode, live_secs=CHURN_LIVE_S):
     note("=== churn (%s)" % mode)
-    secs = CHURN_LIVE_S if mode == "live" else CHURN_OFFLINE_S
+    secs = live_secs if mode == "live" else CHURN_OFFLINE_S
     cap = lab.capture("tcpdump") if mode == "offline" else None
     live = None
     if mode == "live":
@@ -465,8 +466,12 @@ def main():
     ap.add_argument("--wspulse", required=True, help="the wspulse binary")
     ap.add_argument("--mode", choices=["live", "offline"], default="live")
     ap.add_argument("--scenario", choices=["faults", "churn", "all"], default="all")
+    ap.add_argument("--churn-seconds", type=int, default=CHURN_LIVE_S,
+                    help="how long the live churn runs (at least 60; longer for a soak)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, captures)")
     a = ap.parse_args()
+    if a.churn_seconds < 60:
+        ap.error("--churn-seconds: at least 60")
     try:
         prerequisites()
     except Skip as e:
@@ -480,12 +485,13 @@ def main():
             mode = "offline"
 
     def timeout(*_):
-        raise Fail("the whole test took over 240 s")
+        raise Fail("the whole test took over %d s" % (180 + a.churn_seconds))
 
     signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(240)
+    signal.alarm(180 + a.churn_seconds)
     work = tempfile.mkdtemp(prefix="wa-e2e-")
-    scenarios = {"faults": scenario_faults, "churn": scenario_churn}
+    scenarios = {"faults": scenario_faults,
+                 "churn": lambda lab, wspulse, mode: scenario_churn(lab, wspulse, mode, a.churn_seconds)}
 
     def attempt(name, mode):
         d = os.path.join(work, "%s-%s" % (name, mode))
