@@ -24,14 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use config::{AnalyzeConfig, At, Color};
-use pipeline::Tracked;
+use pipeline::Judging;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
 use report::model::{TcpConnection, TCP_SCHEMA};
-use report::redact::Redactor;
 use report::{table, Exporter, TableKind};
 use tcp::Retirement;
 use time::wall_clock;
-use websocket::SessionSetup;
 
 /// Exit status for errors, as grep and tcpdump use it.
 pub const EXIT_ERROR: u8 = 2;
@@ -231,30 +229,18 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         TableKind::Findings,
         head(config, FINDINGS_SCHEMA, true),
     );
-    let (ws_ports, tls_ports) = (&config.ws_ports, &config.tls_ports);
-    let key = match &config.redact_key {
-        Some(text) => secret::Key::from_passphrase(text),
-        None => secret::Key::random()?,
-    };
+    let judging = Judging::new(
+        config.thresholds,
+        config.show_secrets,
+        config.redact_key.as_deref(),
+        &config.ws_ports,
+        &config.tls_ports,
+    )?;
     if config.show_secrets {
-        eprintln!(
-            "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
-        );
+        warn_show_secrets();
     }
-    let redact = Redactor::new(key.clone(), config.show_secrets);
-    let settings = std::sync::Arc::new(liveness::Settings {
-        thresholds: config.thresholds,
-        key,
-    });
-    let new_observer = |seg: &decode::Segment<'_>| {
-        let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
-        let setup = SessionSetup {
-            roles_known: seg.flags.syn() || on(ws_ports) || on(tls_ports),
-            ws_port: on(ws_ports),
-            tls_port: on(tls_ports),
-        };
-        Tracked::new(setup, settings.clone())
-    };
+    let redact = &judging.redact;
+    let new_observer = |seg: &decode::Segment<'_>| judging.observer(seg);
     let mut summary = Summary::default();
     let mut error = Ok(());
     let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
@@ -265,7 +251,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
         let retired = (r.cause != Retirement::Open).then_some(r.cause);
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &redact);
+        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
         summary.count(session, Some(c.verdict), r.conn.server.1);
         if error.is_ok() {
             error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));
@@ -285,6 +271,13 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits))
+}
+
+/// Said on stderr whenever a report may hold values from the wire.
+fn warn_show_secrets() {
+    eprintln!(
+        "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
+    );
 }
 
 /// Where the report goes: stdout, where a closed pipe (`| head`) is a
