@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::decode::Segment;
 use crate::evidence::{EvidenceRef, Moment};
 use crate::liveness::event::{Event, Mark};
-use crate::liveness::{Judge, Settings, Thresholds, Visibility};
+use crate::liveness::{Judge, Settings, Thresholds, Verdict, Visibility};
 use crate::report::redact::Redactor;
 use crate::secret::Key;
 use crate::side::Side;
@@ -60,9 +60,13 @@ impl Judging {
     }
 }
 
+/// A connection's consumer on the passive path: its WebSocket session,
+/// its judge, and the verdict last reported for it (the live tap writes a
+/// record when it changes; a connection starts `alive`).
 pub struct Tracked {
     pub session: Session,
     pub judge: Judge,
+    pub reported: Verdict,
 }
 
 impl Tracked {
@@ -75,6 +79,7 @@ impl Tracked {
         Tracked {
             session: Session::new(setup),
             judge: Judge::new(settings, visibility),
+            reported: Verdict::Alive,
         }
     }
 }
