@@ -288,21 +288,19 @@ impl<'a> Engine<'a> {
             if !t.session.is_judged() {
                 return;
             }
-            let judgement = t.judge.judge(at);
-            verdicts.push((judgement.verdict, id));
-            if judgement.verdict != t.reported {
+            // The verdict alone for all; the reasons for those that changed.
+            let verdict = t.judge.verdict(at);
+            verdicts.push((verdict, id));
+            if verdict != t.reported {
+                let reasons = t.judge.judge(at).reasons;
                 changes.push(VerdictRecord {
                     at,
                     connection: connection_ref(id, conn),
                     from: conn.observer.reported,
-                    to: judgement.verdict,
-                    reasons: judgement
-                        .reasons
-                        .iter()
-                        .map(|r| ReasonJson::new(r, redact))
-                        .collect(),
+                    to: verdict,
+                    reasons: reasons.iter().map(|r| ReasonJson::new(r, redact)).collect(),
                 });
-                conn.observer.reported = judgement.verdict;
+                conn.observer.reported = verdict;
             }
         });
         changes.sort_by_key(|c| c.connection.id);
