@@ -485,3 +485,78 @@ fn without_capture_rights_the_message_gives_the_setcap_line() {
         "{stderr}"
     );
 }
+
+/// `-r FILE` follows a capture file as it is written (tcpdump -w FILE):
+/// what is appended is judged as it comes; Ctrl-C ends it.
+#[test]
+fn a_file_being_written_is_followed() {
+    let pcap = sample("close-unanswered.pcap");
+    let head = pcap_until(&pcap, AFTER_CLOSE - 5, 0);
+    let path = std::env::temp_dir().join(format!("wl-follow-{}.pcap", std::process::id()));
+    std::fs::write(&path, &head).unwrap();
+    let mut child = spawn(&["-r", path.to_str().unwrap()]);
+    let rx = lines(&mut child);
+    wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "header");
+    // The rest arrives while wspulse waits at the end of the file.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(&pcap[head.len()..]).unwrap();
+    let change = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "verdict");
+    assert_eq!(
+        common::codes(&change["reasons"]),
+        [("close_handshake_incomplete".into(), "server".into())]
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let summary = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "summary");
+    assert_eq!(summary["capture"]["packets"].as_u64(), Some(count_packets(&pcap)));
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn count_packets(pcap: &[u8]) -> u64 {
+    let mut off = 24;
+    let mut n = 0;
+    while off + 16 <= pcap.len() {
+        off += 16 + u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        n += 1;
+    }
+    n
+}
+
+/// On a terminal: the view on the alternate screen while running, then,
+/// the terminal given back, analyze's table. Run under script(1) for a
+/// terminal (skipped where it is missing).
+#[test]
+fn on_a_terminal_a_view_then_the_final_table() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: needs script(1) for a terminal");
+        return;
+    }
+    let cmd = format!(
+        "{} live -r samples/blackhole-peer.pcap --duration 1500ms --color never",
+        env!("CARGO_BIN_EXE_wspulse")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(common::repo())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (view, report) = text
+        .split_once("\x1b[?1049l")
+        .expect("the alternate screen is left");
+    assert!(view.contains("\x1b[?1049h"), "the view uses the alternate screen");
+    assert!(view.contains("wspulse live · samples/blackhole-peer.pcap"), "{view}");
+    assert!(view.contains("alive → false_alive"), "recent changes: {view}");
+    assert!(report.contains("false_alive"), "{report}");
+    assert!(report.contains("peer_unreachable (client)"), "{report}");
+    assert!(
+        report.contains("1 WebSocket connection: 1 false_alive"),
+        "{report}"
+    );
+}
