@@ -200,22 +200,31 @@ pub struct WriteConfig {
     pub files: u32,
 }
 
-/// Defaults of the live tap's limits.
+/// `-B`: the kernel buffer, bytes (tcpdump's default is 2 MiB; a tap that
+/// judges as it goes wants room for bursts).
 pub const LIVE_BUFFER_SIZE: u32 = 32 << 20;
+/// `-s`: whole packets, as tcpdump takes them (libpcap's maximum).
 pub const LIVE_SNAPLEN: u32 = 262_144;
+/// `--interval`: every connection judged each second of capture time.
 pub const LIVE_INTERVAL: Span = Span::from_secs(1);
+/// `--stats-interval`.
 pub const LIVE_STATS_INTERVAL: Span = Span::from_secs(10);
+/// `--write-max-size`, bytes.
 pub const LIVE_WRITE_MAX_SIZE: u64 = 100 << 20;
+/// `--write-files`.
 pub const LIVE_WRITE_FILES: u32 = 10;
 
 /// `wspulse live`.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
+    /// `-i IFACE` or `-r FILE|-`.
     pub source: LiveSource,
     /// The tcpdump filter expression: compiled into the kernel for `-i`,
     /// applied to each packet for `-r`.
     pub filter: Option<String>,
+    /// `--port`, `--host`.
     pub selectors: Selectors,
+    /// `--ws-port`, `--tls-port`: as for analyze.
     pub ws_ports: Vec<u16>,
     pub tls_ports: Vec<u16>,
     /// `None`: a view on a terminal, NDJSON otherwise.
@@ -223,6 +232,7 @@ pub struct LiveConfig {
     /// `-o FILE`, appended to.
     pub output: Option<PathBuf>,
     pub color: Color,
+    /// Memory limits and the flow timeout, as for analyze.
     pub limits: Limits,
     pub thresholds: Thresholds,
     /// How often every connection is judged, on the capture clock.
@@ -236,10 +246,12 @@ pub struct LiveConfig {
     /// `--fail-on`: exit 1 when a connection had this verdict or a worse
     /// one at any time during the run.
     pub fail_on: Option<Verdict>,
+    /// `--show-secrets`, `--redact-key`: as for analyze.
     pub show_secrets: bool,
     pub redact_key: Option<String>,
     /// `--metrics ADDR`: Prometheus text exposition served there.
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--write FILE` and its rotation.
     pub write: Option<WriteConfig>,
     /// `--user NAME`: privileges dropped to this user once the device is open.
     pub user: Option<String>,

@@ -498,7 +498,10 @@ fn a_file_being_written_is_followed() {
     let rx = lines(&mut child);
     wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "header");
     // The rest arrives while wspulse waits at the end of the file.
-    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     file.write_all(&pcap[head.len()..]).unwrap();
     let change = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "verdict");
     assert_eq!(
@@ -511,7 +514,10 @@ fn a_file_being_written_is_followed() {
         .unwrap();
     assert!(kill.success());
     let summary = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "summary");
-    assert_eq!(summary["capture"]["packets"].as_u64(), Some(count_packets(&pcap)));
+    assert_eq!(
+        summary["capture"]["packets"].as_u64(),
+        Some(count_packets(&pcap))
+    );
     assert!(child.wait().unwrap().success());
     std::fs::remove_file(&path).unwrap();
 }
@@ -550,13 +556,61 @@ fn on_a_terminal_a_view_then_the_final_table() {
     let (view, report) = text
         .split_once("\x1b[?1049l")
         .expect("the alternate screen is left");
-    assert!(view.contains("\x1b[?1049h"), "the view uses the alternate screen");
-    assert!(view.contains("wspulse live · samples/blackhole-peer.pcap"), "{view}");
-    assert!(view.contains("alive → false_alive"), "recent changes: {view}");
+    assert!(
+        view.contains("\x1b[?1049h"),
+        "the view uses the alternate screen"
+    );
+    assert!(
+        view.contains("wspulse live · samples/blackhole-peer.pcap"),
+        "{view}"
+    );
+    assert!(
+        view.contains("alive → false_alive"),
+        "recent changes: {view}"
+    );
     assert!(report.contains("false_alive"), "{report}");
     assert!(report.contains("peer_unreachable (client)"), "{report}");
     assert!(
         report.contains("1 WebSocket connection: 1 false_alive"),
         "{report}"
     );
+}
+
+/// `--format json` is analyze's findings document, valid against its
+/// schema, whatever happened during the run.
+#[test]
+fn json_is_the_findings_document() {
+    let mut child = spawn(&["-r", "-", "--format", "json"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample("mixed-fates.pcap")).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema("findings.schema.json"))
+        .unwrap();
+    let errs = errors(&v, &doc);
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+    assert_eq!(doc["connections"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["capture"]["evaluation_basis"], "capture_clock");
+}
+
+/// `-r -` with nothing piped in (stdin a terminal) says what to do.
+#[test]
+fn stdin_from_a_terminal_is_refused_with_an_example() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: needs script(1) for a terminal");
+        return;
+    }
+    let cmd = format!("{} live -r -", env!("CARGO_BIN_EXE_wspulse"));
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stdin is a terminal"), "{text}");
+    assert!(text.contains("tcpdump -i eth0 -U -w -"), "{text}");
 }

@@ -24,9 +24,12 @@ const MAX_PER_POLL: usize = 4096;
 /// What `--list-interfaces` shows of one interface.
 #[derive(Clone, Debug)]
 pub struct InterfaceInfo {
+    /// What `-i` takes.
     pub name: String,
+    /// libpcap's description, for pseudo-devices such as `any`.
     pub description: Option<String>,
     pub addresses: Vec<std::net::IpAddr>,
+    /// Interface flags (IFF_UP, IFF_RUNNING, IFF_LOOPBACK).
     pub up: bool,
     pub running: bool,
     pub loopback: bool,
@@ -174,6 +177,7 @@ impl Device {
         })
     }
 
+    /// The link type packets come with (LINUX_SLL2 for `any`).
     pub fn link(&self) -> LinkType {
         self.link
     }

@@ -18,6 +18,7 @@ pub struct Follow {
 }
 
 impl Follow {
+    /// Follows `file` from where it stands until `stop` is set.
     pub fn new(file: File, stop: Arc<AtomicBool>) -> Self {
         Follow { file, stop }
     }

@@ -77,6 +77,7 @@ pub struct Ticks {
 }
 
 impl Ticks {
+    /// Ticks every `interval` (at least 1 ns), not started.
     pub fn new(interval: Span) -> Self {
         Ticks {
             interval: Span::from_nanos(interval.nanos().max(1)),

@@ -31,8 +31,10 @@ pub const SETTLE: Span = Span::from_millis(100);
 pub struct Outcome {
     /// `--fail-on` matched at some time during the run.
     pub failed: bool,
-    /// Lines for stderr: limits hit, drops.
+    /// Lines for stderr: limits hit, skipped ticks.
     pub notes: Vec<String>,
+    /// Lines for stderr: packets lost, damaged input.
+    pub warnings: Vec<String>,
 }
 
 /// Everything a retiring connection is written with; apart from the
@@ -453,8 +455,11 @@ impl<'a> Engine<'a> {
             return Err(e);
         }
         out.finish(capture, summary, warnings.clone(), &line)?;
-        notes.extend(warnings);
-        Ok(Outcome { failed, notes })
+        Ok(Outcome {
+            failed,
+            notes,
+            warnings,
+        })
     }
 }
 

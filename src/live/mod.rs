@@ -205,6 +205,9 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
     engine.on_queue(source.queue());
     let kernel = source.stop();
     let outcome = engine.finish(Instant::now(), kernel, end)?;
+    for warning in &outcome.warnings {
+        eprintln!("wspulse: warning: {warning}");
+    }
     for note in &outcome.notes {
         eprintln!("wspulse: note: {note}");
     }

@@ -34,7 +34,9 @@ pub enum Step {
 pub struct Ingest<O> {
     /// The report's capture object, counted as packets go by.
     pub capture: CaptureInfo,
+    /// Packet times, re-based across steps of the recording host's clock.
     pub clock: CaptureClock,
+    /// The connections open now.
     pub table: FlowTable<O>,
     filter: Option<PacketFilter>,
     selectors: Selectors,

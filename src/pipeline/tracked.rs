@@ -21,6 +21,7 @@ pub struct Judging {
     settings: Arc<Settings>,
     ws_ports: Vec<u16>,
     tls_ports: Vec<u16>,
+    /// Renders what the judges found, secrets redacted unless shown.
     pub redact: Redactor,
 }
 

@@ -14,6 +14,7 @@ use crate::liveness::Verdict;
 use crate::tcp::table::{Limits, TableStats};
 use crate::time::{Span, Timestamp};
 
+/// The `schema` of the live tap's NDJSON header.
 pub const LIVE_SCHEMA: &str = "wspulse.live/1";
 
 /// What the live header adds to analyze's: where packets come from and
@@ -22,12 +23,15 @@ pub const LIVE_SCHEMA: &str = "wspulse.live/1";
 pub struct LiveHead {
     /// `interface` (libpcap) or `stream` (`-r`: a capture being written).
     pub source: &'static str,
+    /// `-i`'s interface; null for a stream.
     pub interface: Option<String>,
     /// The tcpdump filter expression, if any.
     pub filter: Option<String>,
+    /// `-s` and `-B` (bytes), for an interface.
     pub snaplen: Option<u32>,
     pub buffer_size: Option<u32>,
     pub limits: Limits,
+    /// `--interval` and `--stats-interval`, seconds.
     #[serde(serialize_with = "secs")]
     pub interval_s: Span,
     #[serde(serialize_with = "secs")]
@@ -44,6 +48,8 @@ fn secs<S: serde::Serializer>(span: &Span, s: S) -> Result<S::Ok, S::Error> {
 /// and endpoints.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct ConnectionRef {
+    /// As in the `connection` record: connections counted from 1 in the
+    /// order of their first packet.
     pub id: u64,
     pub client: Address,
     pub server: Address,
@@ -57,6 +63,7 @@ pub struct ConnectionRef {
 pub struct VerdictRecord {
     pub at: Timestamp,
     pub connection: ConnectionRef,
+    /// The verdict last reported, and the new one.
     pub from: Verdict,
     pub to: Verdict,
     /// The reasons that hold at `at`, as in the findings.
@@ -66,7 +73,9 @@ pub struct VerdictRecord {
 /// A limit that was reached: its value and how often it acted.
 #[derive(Clone, Debug, Serialize)]
 pub struct LimitHit {
+    /// The limit's value, in its flag's unit (a count, bytes, seconds).
     pub limit: serde_json::Value,
+    /// How often it acted.
     pub count: u64,
 }
 
@@ -74,6 +83,7 @@ pub struct LimitHit {
 /// when it stops. Counters are totals since it started.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatsRecord {
+    /// The tick it was written at, on the capture clock.
     pub at: Timestamp,
     /// Packets read from the source (before the filter expression, for -r).
     pub packets: u64,
