@@ -257,10 +257,12 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// libpcap's latest counters.
     pub fn on_kernel(&mut self, k: KernelStats) {
         self.kernel = Some(k);
     }
 
+    /// The packet queue's bound and how often its reader waited.
     pub fn on_queue(&mut self, queue: (usize, u64)) {
         self.queue = queue;
     }
@@ -284,7 +286,9 @@ impl<'a> Engine<'a> {
         self.ingest.table.sweep(moment, &mut |r| book.retire(r));
         let redact = &self.book.judging.redact;
         let mut changes = Vec::new();
-        let mut verdicts = Vec::new();
+        let mut counts = [0u64; Verdict::ALL.len()];
+        // Every verdict with its id only for the view, to pick what fits.
+        let mut ranked = self.book.out.has_view().then(Vec::new);
         self.ingest.table.for_each_mut(|id, conn| {
             let t = &mut conn.observer;
             if !t.session.is_judged() {
@@ -292,7 +296,10 @@ impl<'a> Engine<'a> {
             }
             // The verdict alone for all; the reasons for those that changed.
             let verdict = t.judge.verdict(at);
-            verdicts.push((verdict, id));
+            counts[verdict as usize] += 1;
+            if let Some(ranked) = &mut ranked {
+                ranked.push((verdict, id));
+            }
             if verdict != t.reported {
                 let reasons = t.judge.judge(at).reasons;
                 changes.push(VerdictRecord {
@@ -309,9 +316,9 @@ impl<'a> Engine<'a> {
         for change in changes {
             self.book.change(change);
         }
-        let record = (stats || self.book.out.has_view()).then(|| self.stats(at, &verdicts));
-        if let Some(record) = &record {
-            self.draw(at, record, verdicts);
+        let record = (stats || ranked.is_some()).then(|| self.stats(at, &counts));
+        if let (Some(record), Some(ranked)) = (&record, ranked) {
+            self.draw(at, record, ranked);
         }
         if let (true, Some(record)) = (stats, record) {
             self.say_drops();
@@ -341,18 +348,15 @@ impl<'a> Engine<'a> {
         self.book.out.draw(at, status, rows, hidden);
     }
 
-    fn stats(&self, at: Timestamp, verdicts: &[(Verdict, u64)]) -> StatsRecord {
+    /// `counts`: open WebSocket connections by verdict, in
+    /// [`Verdict::ALL`]'s order.
+    fn stats(&self, at: Timestamp, counts: &[u64; Verdict::ALL.len()]) -> StatsRecord {
         let table = self.ingest.table.stats();
         let (since, before) = self
             .last_stats
             .unwrap_or((self.ingest.capture.first_packet.unwrap_or(at), 0));
         let span = at.since(since).secs_f64();
         let packets = self.packets - before;
-        let mut counts: std::collections::BTreeMap<&'static str, u64> =
-            Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
-        for (v, _) in verdicts {
-            *counts.entry(v.name()).or_default() += 1;
-        }
         StatsRecord {
             at,
             packets: self.packets,
@@ -365,7 +369,10 @@ impl<'a> Engine<'a> {
             connections_open: self.ingest.table.open_connections() as u64,
             connections_total: table.connections,
             retired: self.book.retired,
-            verdicts: counts,
+            verdicts: Verdict::ALL
+                .iter()
+                .map(|v| (v.name(), counts[*v as usize]))
+                .collect(),
             capture: self.kernel,
             rss_bytes: live::rss_bytes(),
             limits_hit: live::limits_hit(&self.ingest.table.limits(), &table, self.queue),
