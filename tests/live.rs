@@ -273,17 +273,21 @@ fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
-fn wait_for(rx: &mpsc::Receiver<String>, within: Duration, want: impl Fn(&Value) -> bool) -> Value {
+/// The first record of type `kind` within `within`, the ones before it
+/// skipped.
+fn wait_for(rx: &mpsc::Receiver<String>, within: Duration, kind: &str) -> Value {
     let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
             .recv_timeout(left)
-            .unwrap_or_else(|e| panic!("no such record within {within:?}: {e}"));
+            .unwrap_or_else(|e| panic!("no {kind} record within {within:?} ({e}); saw {seen:?}"));
         let record: Value = serde_json::from_str(&line).unwrap();
-        if want(&record) {
+        if record["type"] == kind {
             return record;
         }
+        seen.push(record["type"].to_string());
     }
 }
 
@@ -300,7 +304,7 @@ fn the_wall_clock_moves_now_while_no_packet_comes() {
     stdin.flush().unwrap();
     let rx = lines(&mut child);
     let fed = Instant::now();
-    let change = wait_for(&rx, Duration::from_secs(20), |r| r["type"] == "verdict");
+    let change = wait_for(&rx, Duration::from_secs(20), "verdict");
     let waited = fed.elapsed();
     assert_eq!(change["to"], "false_alive", "{change}");
     assert_eq!(
@@ -313,7 +317,7 @@ fn the_wall_clock_moves_now_while_no_packet_comes() {
     // Still running: the end of input ends it, with the report.
     assert!(child.try_wait().unwrap().is_none());
     drop(stdin);
-    let summary = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "summary");
+    let summary = wait_for(&rx, Duration::from_secs(10), "summary");
     assert_eq!(summary["summary"]["verdicts"]["false_alive"], 1);
     assert!(child.wait().unwrap().success());
 }
@@ -328,16 +332,17 @@ fn a_signal_stops_it_with_the_final_report() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&head).unwrap();
         let rx = lines(&mut child);
-        wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "header");
+        // The stats of 16:26:10: packets are being judged.
+        wait_for(&rx, Duration::from_secs(10), "stats");
         let kill = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(kill.success());
-        let conn = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "connection");
+        let conn = wait_for(&rx, Duration::from_secs(10), "connection");
         assert_eq!(conn["retired"], Value::Null, "still open when stopped");
         assert_eq!(conn["verdict"], "alive");
-        wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "summary");
+        wait_for(&rx, Duration::from_secs(10), "summary");
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{signal}");
         drop(stdin);
@@ -354,7 +359,7 @@ fn duration_and_count_stop_it() {
     stdin.write_all(&head).unwrap();
     let started = Instant::now();
     let rx = lines(&mut child);
-    let summary = wait_for(&rx, Duration::from_secs(15), |r| r["type"] == "summary");
+    let summary = wait_for(&rx, Duration::from_secs(15), "summary");
     assert!(started.elapsed() >= Duration::from_millis(1400));
     assert_eq!(summary["summary"]["verdicts"]["alive"], 1);
     assert!(child.wait().unwrap().success());
@@ -496,14 +501,14 @@ fn a_file_being_written_is_followed() {
     std::fs::write(&path, &head).unwrap();
     let mut child = spawn(&["-r", path.to_str().unwrap()]);
     let rx = lines(&mut child);
-    wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "header");
+    wait_for(&rx, Duration::from_secs(10), "header");
     // The rest arrives while wspulse waits at the end of the file.
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .unwrap();
     file.write_all(&pcap[head.len()..]).unwrap();
-    let change = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "verdict");
+    let change = wait_for(&rx, Duration::from_secs(10), "verdict");
     assert_eq!(
         common::codes(&change["reasons"]),
         [("close_handshake_incomplete".into(), "server".into())]
@@ -513,7 +518,7 @@ fn a_file_being_written_is_followed() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let summary = wait_for(&rx, Duration::from_secs(10), |r| r["type"] == "summary");
+    let summary = wait_for(&rx, Duration::from_secs(10), "summary");
     assert_eq!(
         summary["capture"]["packets"].as_u64(),
         Some(count_packets(&pcap))
@@ -613,4 +618,50 @@ fn stdin_from_a_terminal_is_refused_with_an_example() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("stdin is a terminal"), "{text}");
     assert!(text.contains("tcpdump -i eth0 -U -w -"), "{text}");
+}
+
+/// Regression: stats the wall clock ticked while the stream had begun
+/// but no packet had come (a replay's capture clock is days behind) were
+/// taken for the final one, which then said 0 packets.
+#[test]
+fn the_last_stats_record_counts_every_packet_after_an_early_wall_tick() {
+    let pcap = sample("blackhole-peer.pcap");
+    // The first 3 packets (the TCP handshake) span less than 100 ms.
+    let args = [
+        "-r",
+        "-",
+        "--interval",
+        "1ms",
+        "--stats-interval",
+        "100ms",
+        "--count",
+        "3",
+    ];
+    let mut child = spawn(&args);
+    let mut stdin = child.stdin.take().unwrap();
+    // The file header, then packets only after the wall clock ticked.
+    stdin.write_all(&pcap[..24]).unwrap();
+    stdin.flush().unwrap();
+    let rx = lines(&mut child);
+    let early = wait_for(&rx, Duration::from_secs(10), "stats");
+    assert_eq!(early["packets"], 0);
+    stdin.write_all(&pcap[24..]).unwrap();
+    drop(stdin);
+    let mut last = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let r: Value = serde_json::from_str(&line).unwrap();
+        if r["type"] == "stats" {
+            last = Some(r);
+        }
+    }
+    let last = last.expect("a stats record after the packets");
+    assert_eq!(last["packets"], 3, "{last}");
+    assert!(
+        last["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-24T16:26:54"),
+        "{last}"
+    );
+    assert!(child.wait().unwrap().success());
 }

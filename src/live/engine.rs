@@ -207,9 +207,11 @@ impl<'a> Engine<'a> {
             }
             let at = self.ingest.stamp(&packet);
             if !self.clock.has_packets() {
-                // The capture's own time from now on (a replay may be old).
+                // The capture's own time from now on (a replay may be old):
+                // what the wall clock ticked before it does not count.
                 self.ticks.start(at);
                 self.stats_ticks.start(at);
+                self.last_stats = None;
             }
             self.clock.on_packet(at, arrived);
             self.run_ticks(at);
@@ -422,7 +424,7 @@ impl<'a> Engine<'a> {
             .max(recorded_end.unwrap_or(Timestamp::MIN));
         self.ingest.capture.recorded_end = recorded_end;
         self.run_ticks(end);
-        if self.last_stats.is_none_or(|(at, _)| at < end) {
+        if self.last_stats.is_none_or(|(at, _)| at != end) {
             self.tick(end, true);
         }
         let moment = Moment {
