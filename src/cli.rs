@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod live;
+
 use crate::capture::file::Input;
 use crate::capture::filter::Selectors;
-use crate::config::{AnalyzeConfig, At, Color, Format};
+use crate::config::{AnalyzeConfig, At, Color, Format, LiveConfig};
 use crate::liveness::{Thresholds, Verdict};
 use crate::tcp::Limits;
 use crate::time::{parse_rfc3339, parse_span, Span};
@@ -25,7 +27,8 @@ use crate::time::{parse_rfc3339, parse_span, Span};
     after_help = "Examples:\n  \
         wspulse analyze capture.pcap\n  \
         wspulse analyze --tcp --format json rotated-00.pcap rotated-01.pcap\n  \
-        tcpdump -i any -w - 'tcp port 8080' | wspulse analyze -"
+        tcpdump -i any -w - 'tcp port 8080' | wspulse analyze -\n  \
+        wspulse live -i eth0 tcp port 8080"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,8 +39,9 @@ struct Cli {
 enum CliCommand {
     /// Analyze pcap or pcapng files (several files are read in order as one capture).
     Analyze(Box<AnalyzeArgs>),
-    /// Watch an interface live (not available yet; needs the `live` feature and libpcap).
-    Live(LiveArgs),
+    /// Watch WebSocket connections as they happen: on an interface (libpcap, the `live` feature), or from a capture being written (`tcpdump -U -w - | wspulse live -r -`).
+    #[command(after_help = live::AFTER_HELP)]
+    Live(Box<live::LiveArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -50,25 +54,12 @@ struct AnalyzeArgs {
     #[arg(long)]
     tcp: bool,
 
-    /// Only connections with this port on either side (repeatable).
-    #[arg(long = "port", value_name = "PORT")]
-    ports: Vec<u16>,
-
-    /// Only connections with this address on either side (repeatable).
-    #[arg(long = "host", value_name = "IP")]
-    hosts: Vec<IpAddr>,
+    #[command(flatten)]
+    select: SelectArgs,
 
     /// A tcpdump filter expression applied to every packet, e.g. 'tcp port 8080' (needs the `live` feature, which links libpcap).
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     filter: Option<String>,
-
-    /// The endpoint on this port is a WebSocket server (repeatable); sets roles for connections caught mid-stream.
-    #[arg(long = "ws-port", value_name = "PORT")]
-    ws_ports: Vec<u16>,
-
-    /// The endpoint on this port is a TLS (wss) server (repeatable).
-    #[arg(long = "tls-port", value_name = "PORT")]
-    tls_ports: Vec<u16>,
 
     /// Judge the connections at this instant [default: end]: `end` is when the capture stopped (the end a pcapng file records, else its last packet), `last-packet` the time of the last packet, `now` the wall clock; or an RFC 3339 time with a zone (2026-11-24T16:00:00Z, 2026-11-24T17:00:00+01:00), or seconds after the first packet (90, 1.5m, 250ms).
     ///
@@ -83,13 +74,8 @@ struct AnalyzeArgs {
     #[command(flatten)]
     output: OutputArgs,
 
-    /// Print secrets from the wire as they are: URL query values, user info, subprotocol tokens, extension parameters, Ping/Pong/Close payloads. For local debugging only; said on stderr. By default they are replaced by their length and a keyed fingerprint.
-    #[arg(long, help_heading = "Secrets")]
-    show_secrets: bool,
-
-    /// Key the fingerprints of redacted values with KEY instead of a random key per run, so two reports can be compared (equal values, equal fingerprints).
-    #[arg(long, value_name = "KEY", help_heading = "Secrets")]
-    redact_key: Option<String>,
+    #[command(flatten)]
+    secrets: SecretArgs,
 
     #[command(flatten)]
     thresholds: ThresholdArgs,
@@ -105,6 +91,56 @@ enum FailOn {
     FalseAlive,
     /// suspect or false_alive connections fail the run.
     Suspect,
+}
+
+impl FailOn {
+    fn verdict(self) -> Verdict {
+        match self {
+            FailOn::FalseAlive => Verdict::FalseAlive,
+            FailOn::Suspect => Verdict::Suspect,
+        }
+    }
+}
+
+/// Which connections: `--port`, `--host`, and the ports that name servers.
+#[derive(Args, Debug)]
+struct SelectArgs {
+    /// Only connections with this port on either side (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    ports: Vec<u16>,
+
+    /// Only connections with this address on either side (repeatable).
+    #[arg(long = "host", value_name = "IP")]
+    hosts: Vec<IpAddr>,
+
+    /// The endpoint on this port is a WebSocket server (repeatable); sets roles for connections caught mid-stream.
+    #[arg(long = "ws-port", value_name = "PORT")]
+    ws_ports: Vec<u16>,
+
+    /// The endpoint on this port is a TLS (wss) server (repeatable).
+    #[arg(long = "tls-port", value_name = "PORT")]
+    tls_ports: Vec<u16>,
+}
+
+impl SelectArgs {
+    fn selectors(&self) -> Selectors {
+        Selectors {
+            ports: self.ports.clone(),
+            hosts: self.hosts.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Secrets")]
+struct SecretArgs {
+    /// Print secrets from the wire as they are: URL query values, user info, subprotocol tokens, extension parameters, Ping/Pong/Close payloads. For local debugging only; said on stderr. By default they are replaced by their length and a keyed fingerprint.
+    #[arg(long)]
+    show_secrets: bool,
+
+    /// Key the fingerprints of redacted values with KEY instead of a random key per run, so two reports can be compared (equal values, equal fingerprints).
+    #[arg(long, value_name = "KEY")]
+    redact_key: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +179,22 @@ struct ThresholdArgs {
     data_stall: Option<Span>,
 }
 
+impl ThresholdArgs {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            pong_timeout: self.pong_timeout,
+            read_deadline: self.read_deadline,
+            ack_stall: self.ack_stall,
+            zero_window: self.zero_window_stall,
+            close_timeout: self.close_timeout,
+            half_close_timeout: self.half_close_timeout,
+            idle: self.idle,
+            data_stall: self.data_stall,
+            ..Thresholds::default()
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct OutputArgs {
     /// Output format.
@@ -178,14 +230,23 @@ struct LimitArgs {
     flow_timeout: Span,
 }
 
-#[derive(Args, Debug)]
-struct LiveArgs {
-    /// Interface to capture on.
-    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    interface: String,
-    /// A tcpdump filter expression, e.g. 'tcp port 8080'.
-    #[arg(value_name = "FILTER")]
-    filter: Vec<String>,
+impl LimitArgs {
+    /// The limits, refusing those that would track nothing.
+    fn limits(&self) -> Result<Limits, String> {
+        if self.max_flows == 0 {
+            return Err("--max-flows 0: at least one connection must be tracked".into());
+        }
+        if self.flow_timeout == Span::ZERO {
+            return Err("--flow-timeout 0: every packet would be a connection of its own; give a duration such as 30s".into());
+        }
+        Ok(Limits {
+            max_flows: self.max_flows,
+            max_ooo_bytes_per_direction: self.max_ooo_bytes,
+            max_ooo_bytes_total: self.max_ooo_total,
+            idle_timeout: self.flow_timeout,
+            ..Limits::default()
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -198,11 +259,31 @@ enum FormatArg {
     Ndjson,
 }
 
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Ndjson => Format::Ndjson,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+impl ColorArg {
+    fn color(self) -> Color {
+        match self {
+            ColorArg::Auto => Color::Auto,
+            ColorArg::Always => Color::Always,
+            ColorArg::Never => Color::Never,
+        }
+    }
 }
 
 fn at_time(s: &str) -> Result<At, String> {
@@ -233,7 +314,9 @@ fn duration(s: &str) -> Result<Span, String> {
 /// What `main` runs.
 pub enum Command {
     Analyze(Box<AnalyzeConfig>),
-    Live(String),
+    Live(Box<LiveConfig>),
+    /// `wspulse live --list-interfaces`.
+    ListInterfaces,
 }
 
 /// Parses the process arguments; on bad usage clap prints help and exits 2.
@@ -253,12 +336,7 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             if a.output.output.as_deref() == Some(std::path::Path::new("-")) {
                 a.output.output = None;
             }
-            if a.limits.max_flows == 0 {
-                return Err("--max-flows 0: at least one connection must be tracked".into());
-            }
-            if a.limits.flow_timeout == Span::ZERO {
-                return Err("--flow-timeout 0: every packet would be a connection of its own; give a duration such as 30s".into());
-            }
+            let limits = a.limits.limits()?;
             if let Some(out) = &a.output.output {
                 refuse_to_overwrite_input(out, &inputs)?;
                 let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
@@ -268,57 +346,23 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             }
             Ok(Command::Analyze(Box::new(AnalyzeConfig {
                 inputs,
-                selectors: Selectors {
-                    ports: a.ports,
-                    hosts: a.hosts,
-                },
+                selectors: a.select.selectors(),
                 filter: a.filter,
-                ws_ports: a.ws_ports,
-                tls_ports: a.tls_ports,
+                ws_ports: a.select.ws_ports,
+                tls_ports: a.select.tls_ports,
                 tcp_view: a.tcp,
-                format: match a.output.format {
-                    FormatArg::Table => Format::Table,
-                    FormatArg::Json => Format::Json,
-                    FormatArg::Ndjson => Format::Ndjson,
-                },
+                format: a.output.format.format(),
                 output: a.output.output,
-                color: match a.output.color {
-                    ColorArg::Auto => Color::Auto,
-                    ColorArg::Always => Color::Always,
-                    ColorArg::Never => Color::Never,
-                },
-                limits: Limits {
-                    max_flows: a.limits.max_flows.max(1),
-                    max_ooo_bytes_per_direction: a.limits.max_ooo_bytes,
-                    max_ooo_bytes_total: a.limits.max_ooo_total,
-                    idle_timeout: a.limits.flow_timeout,
-                    ..Limits::default()
-                },
-                thresholds: Thresholds {
-                    pong_timeout: a.thresholds.pong_timeout,
-                    read_deadline: a.thresholds.read_deadline,
-                    ack_stall: a.thresholds.ack_stall,
-                    zero_window: a.thresholds.zero_window_stall,
-                    close_timeout: a.thresholds.close_timeout,
-                    half_close_timeout: a.thresholds.half_close_timeout,
-                    idle: a.thresholds.idle,
-                    data_stall: a.thresholds.data_stall,
-                    ..Thresholds::default()
-                },
+                color: a.output.color.color(),
+                limits,
+                thresholds: a.thresholds.thresholds(),
                 at: a.at.unwrap_or_default(),
-                fail_on: a.fail_on.map(|f| match f {
-                    FailOn::FalseAlive => Verdict::FalseAlive,
-                    FailOn::Suspect => Verdict::Suspect,
-                }),
-                show_secrets: a.show_secrets,
-                redact_key: a.redact_key,
+                fail_on: a.fail_on.map(FailOn::verdict),
+                show_secrets: a.secrets.show_secrets,
+                redact_key: a.secrets.redact_key,
             })))
         }
-        CliCommand::Live(l) => Ok(Command::Live(format!(
-            "{} {}",
-            l.interface,
-            l.filter.join(" ")
-        ))),
+        CliCommand::Live(l) => live::config(*l),
     }
 }
 

@@ -153,14 +153,114 @@ pub struct AnalyzeConfig {
     pub redact_key: Option<String>,
 }
 
+/// Ports whose endpoint is the server, for the role rules: every
+/// `--ws-port` and `--tls-port`.
+fn server_ports(ws_ports: &[u16], tls_ports: &[u16]) -> Vec<u16> {
+    ws_ports.iter().chain(tls_ports).copied().collect()
+}
+
 impl AnalyzeConfig {
     /// Ports whose endpoint is the server, for the role rules.
     pub fn server_ports(&self) -> Vec<u16> {
-        self.ws_ports
-            .iter()
-            .chain(&self.tls_ports)
-            .copied()
-            .collect()
+        server_ports(&self.ws_ports, &self.tls_ports)
+    }
+}
+
+/// Where the live tap's packets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveSource {
+    /// `-i IFACE`: libpcap in immediate mode (the `live` feature).
+    Interface(DeviceConfig),
+    /// `-r FILE|-`: a pcap or pcapng stream still being written; `-` is
+    /// stdin, a regular file is followed as it grows (like `tail -f`).
+    Stream(Input),
+}
+
+/// How an interface is opened (`-i`, `-B`, `-s`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Interface name; `any` captures on all of them (LINUX_SLL2 keeps
+    /// which one each packet came from).
+    pub name: String,
+    /// Kernel buffer, bytes (`-B`): what absorbs a burst while wspulse is
+    /// busy; past it, the kernel drops and libpcap counts the drops.
+    pub buffer_size: u32,
+    /// Bytes kept of each packet (`-s`); full packets by default, since a
+    /// cut packet hides WebSocket frames.
+    pub snaplen: u32,
+}
+
+/// `--write FILE`: what was captured is also saved, rotating by size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteConfig {
+    pub path: PathBuf,
+    /// A file is closed and the next begun past this many bytes.
+    pub max_size: u64,
+    /// Files kept; the oldest goes when a new one would exceed it.
+    pub files: u32,
+}
+
+/// `-B`: the kernel buffer, bytes (tcpdump's default is 2 MiB; a tap that
+/// judges as it goes wants room for bursts).
+pub const LIVE_BUFFER_SIZE: u32 = 32 << 20;
+/// `-s`: whole packets, as tcpdump takes them (libpcap's maximum).
+pub const LIVE_SNAPLEN: u32 = 262_144;
+/// `--interval`: every connection judged each second of capture time.
+pub const LIVE_INTERVAL: Span = Span::from_secs(1);
+/// `--stats-interval`.
+pub const LIVE_STATS_INTERVAL: Span = Span::from_secs(10);
+/// `--write-max-size`, bytes.
+pub const LIVE_WRITE_MAX_SIZE: u64 = 100 << 20;
+/// `--write-files`.
+pub const LIVE_WRITE_FILES: u32 = 10;
+
+/// `wspulse live`.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// `-i IFACE` or `-r FILE|-`.
+    pub source: LiveSource,
+    /// The tcpdump filter expression: compiled into the kernel for `-i`,
+    /// applied to each packet for `-r`.
+    pub filter: Option<String>,
+    /// `--port`, `--host`.
+    pub selectors: Selectors,
+    /// `--ws-port`, `--tls-port`: as for analyze.
+    pub ws_ports: Vec<u16>,
+    pub tls_ports: Vec<u16>,
+    /// `None`: a view on a terminal, NDJSON otherwise.
+    pub format: Option<Format>,
+    /// `-o FILE`, appended to.
+    pub output: Option<PathBuf>,
+    pub color: Color,
+    /// Memory limits and the flow timeout, as for analyze.
+    pub limits: Limits,
+    pub thresholds: Thresholds,
+    /// How often every connection is judged, on the capture clock.
+    pub interval: Span,
+    /// How often a `stats` record is written, on the capture clock.
+    pub stats_interval: Span,
+    /// Stop after this long (wall clock).
+    pub duration: Option<Span>,
+    /// Stop after this many packets (past the filter expression).
+    pub count: Option<u64>,
+    /// `--fail-on`: exit 1 when a connection had this verdict or a worse
+    /// one at any time during the run.
+    pub fail_on: Option<Verdict>,
+    /// `--show-secrets`, `--redact-key`: as for analyze.
+    pub show_secrets: bool,
+    pub redact_key: Option<String>,
+    /// `--metrics ADDR`: Prometheus text exposition served there.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `--write FILE` and its rotation.
+    pub write: Option<WriteConfig>,
+    /// `--user NAME`: privileges dropped to this user once the device is open.
+    pub user: Option<String>,
+}
+
+impl LiveConfig {
+    /// Ports whose endpoint is the server, for the role rules.
+    pub fn server_ports(&self) -> Vec<u16> {
+        server_ports(&self.ws_ports, &self.tls_ports)
     }
 }
 

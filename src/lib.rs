@@ -16,23 +16,22 @@ pub mod pipeline;
 pub mod report;
 pub mod secret;
 pub mod side;
+pub mod sink;
 pub mod tcp;
 pub mod time;
 pub mod websocket;
 
-use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use config::{AnalyzeConfig, At, Color};
-use pipeline::Tracked;
+use pipeline::Judging;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
 use report::model::{TcpConnection, TCP_SCHEMA};
-use report::redact::Redactor;
 use report::{table, Exporter, TableKind};
+use sink::Sink;
 use tcp::Retirement;
 use time::wall_clock;
-use websocket::SessionSetup;
 
 /// Exit status for errors, as grep and tcpdump use it.
 pub const EXIT_ERROR: u8 = 2;
@@ -43,20 +42,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub fn run(command: cli::Command) -> ExitCode {
     match command {
         cli::Command::Analyze(config) => report_errors(analyze(&config)),
-        cli::Command::Live(_) => {
-            if cfg!(feature = "live") {
-                eprintln!(
-                    "wspulse: live capture is not available in this version yet; meanwhile pipe a \
-                     capture in: tcpdump -i IFACE -U -w - 'tcp port 8080' | wspulse analyze -"
-                );
-            } else {
-                eprintln!(
-                    "wspulse: live capture needs libpcap and is not built in: install libpcap-dev \
-                     and rebuild with `cargo build --release --features live`"
-                );
-            }
-            ExitCode::from(EXIT_ERROR)
-        }
+        cli::Command::Live(config) => report_errors(live::run(&config)),
+        cli::Command::ListInterfaces => report_errors(live::list_interfaces()),
     }
 }
 
@@ -130,6 +117,7 @@ fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> repor
             })
             .collect(),
         thresholds: thresholds.then_some(config.thresholds),
+        live: None,
     }
 }
 
@@ -232,30 +220,18 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         TableKind::Findings,
         head(config, FINDINGS_SCHEMA, true),
     );
-    let (ws_ports, tls_ports) = (&config.ws_ports, &config.tls_ports);
-    let key = match &config.redact_key {
-        Some(text) => secret::Key::from_passphrase(text),
-        None => secret::Key::random()?,
-    };
+    let judging = Judging::new(
+        config.thresholds,
+        config.show_secrets,
+        config.redact_key.as_deref(),
+        &config.ws_ports,
+        &config.tls_ports,
+    )?;
     if config.show_secrets {
-        eprintln!(
-            "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
-        );
+        warn_show_secrets();
     }
-    let redact = Redactor::new(key.clone(), config.show_secrets);
-    let settings = std::sync::Arc::new(liveness::Settings {
-        thresholds: config.thresholds,
-        key,
-    });
-    let new_observer = |seg: &decode::Segment<'_>| {
-        let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
-        let setup = SessionSetup {
-            roles_known: seg.flags.syn() || on(ws_ports) || on(tls_ports),
-            ws_port: on(ws_ports),
-            tls_port: on(tls_ports),
-        };
-        Tracked::new(setup, settings.clone())
-    };
+    let redact = &judging.redact;
+    let new_observer = |seg: &decode::Segment<'_>| judging.observer(seg);
     let mut summary = Summary::default();
     let mut error = Ok(());
     let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
@@ -266,7 +242,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
         let retired = (r.cause != Retirement::Open).then_some(r.cause);
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &redact);
+        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
         summary.count(session, Some(c.verdict), r.conn.server.1);
         if error.is_ok() {
             error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));
@@ -288,135 +264,9 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     Ok((pass.warnings, failed, limits))
 }
 
-/// Where the report goes: stdout, where a closed pipe (`| head`) is a
-/// normal end, or `-o FILE`, written to a temporary file beside it and
-/// renamed into place, so a reader never sees half a report. Output streams:
-/// nothing holds the whole report in memory.
-enum Sink {
-    Stdout(io::BufWriter<io::Stdout>),
-    /// Held in memory until the run succeeds (an `--at` instant to check).
-    Held(Vec<u8>),
-    /// `-o` naming something other than a regular file (a device, a FIFO).
-    Direct(io::BufWriter<std::fs::File>),
-    File {
-        out: io::BufWriter<std::fs::File>,
-        tmp: PathBuf,
-        path: PathBuf,
-    },
-    /// The reader went away: write nothing more.
-    Closed,
-}
-
-impl Sink {
-    fn open(path: Option<&Path>, hold: bool) -> Result<Sink, String> {
-        let Some(path) = path else {
-            if hold {
-                return Ok(Sink::Held(Vec::new()));
-            }
-            return Ok(Sink::Stdout(io::BufWriter::with_capacity(
-                1 << 16,
-                io::stdout(),
-            )));
-        };
-        // Not a regular file (/dev/null, a FIFO, /dev/stdout): write into
-        // it; renaming over it would replace the device or pipe itself.
-        if let Ok(meta) = std::fs::metadata(path) {
-            if !meta.is_file() {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                return Ok(Sink::Direct(io::BufWriter::new(file)));
-            }
-        }
-        // A symlink to a file: replace the file it points to, not the link.
-        let resolved = path.canonicalize().ok();
-        let path = resolved.as_deref().unwrap_or(path);
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.wspulse-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        // A report replaced keeps the permissions it had (one made with
-        // --show-secrets may have been chmod 600).
-        if let Ok(meta) = std::fs::metadata(path) {
-            let _ = file.set_permissions(meta.permissions());
-        }
-        Ok(Sink::File {
-            out: io::BufWriter::new(file),
-            tmp,
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn write(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), String> {
-        let result = match self {
-            Sink::Stdout(out) => f(out),
-            Sink::Held(out) => f(out),
-            Sink::Direct(out) => f(out),
-            Sink::File { out, .. } => f(out),
-            Sink::Closed => Ok(()),
-        };
-        self.check(result)
-    }
-
-    fn check(&mut self, result: io::Result<()>) -> Result<(), String> {
-        match (result, &*self) {
-            (Ok(()), _) => Ok(()),
-            (Err(e), Sink::Stdout(_)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                *self = Sink::Closed;
-                Ok(())
-            }
-            (Err(e), Sink::File { tmp, .. }) => {
-                let _ = std::fs::remove_file(tmp);
-                Err(format!("{}: {e}", tmp.display()))
-            }
-            (Err(e), _) => Err(format!("stdout: {e}")),
-        }
-    }
-
-    /// Gives up: a partly written `-o` file is removed.
-    fn abort(&mut self) {
-        if let Sink::File { tmp, .. } = std::mem::replace(self, Sink::Closed) {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-
-    fn finish(mut self) -> Result<(), String> {
-        match std::mem::replace(&mut self, Sink::Closed) {
-            Sink::Direct(mut out) => out.flush().map_err(|e| format!("-o: {e}")),
-            Sink::Held(held) => {
-                let mut out = io::stdout().lock();
-                let result = out.write_all(&held).and_then(|()| out.flush());
-                self = Sink::Stdout(io::BufWriter::new(io::stdout()));
-                self.check(result)
-            }
-            Sink::Stdout(mut out) => {
-                let result = out.flush();
-                self = Sink::Stdout(out);
-                self.check(result)
-            }
-            Sink::File { out, tmp, path } => {
-                let result = out
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .and_then(|file| file.sync_all())
-                    .and_then(|()| std::fs::rename(&tmp, &path));
-                if let Err(e) = result {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(format!("{}: {e}", path.display()));
-                }
-                Ok(())
-            }
-            Sink::Closed => Ok(()),
-        }
-    }
+/// Said on stderr whenever a report may hold values from the wire.
+pub(crate) fn warn_show_secrets() {
+    eprintln!(
+        "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
+    );
 }

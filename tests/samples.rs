@@ -7,34 +7,10 @@ mod common;
 
 use serde_json::Value;
 
-fn truth(name: &str) -> Value {
-    let path = common::repo().join(format!("samples/{name}.truth.json"));
-    serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
-
-/// The extra flags a sample needs (each with its reason in the truth file).
-fn flags(truth: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in truth["thresholds_flags"].as_array().into_iter().flatten() {
-        out.push(f["flag"].as_str().unwrap().to_string());
-        if let Some(v) = f["value"].as_str() {
-            out.push(v.to_string());
-        }
-    }
-    out
-}
-
 fn findings(name: &str, truth: &Value) -> Value {
     let mut args = vec!["analyze".to_string(), "--format".into(), "json".into()];
-    args.extend(flags(truth));
-    // A sample that records when capturing stopped is pcapng.
-    let file = truth["capture_file"]
-        .as_str()
-        .map_or_else(|| format!("{name}.pcap"), str::to_string);
-    args.push(format!("samples/{file}"));
+    args.extend(common::sample_flags(truth));
+    args.push(format!("samples/{}", common::sample_file(name, truth)));
     common::json(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
@@ -54,7 +30,7 @@ fn note_codes(list: &Value) -> Vec<String> {
 }
 
 fn check(name: &str) {
-    let truth = truth(name);
+    let truth = common::truth(name);
     let report = findings(name, &truth);
     assert_eq!(report["schema"], "wspulse.findings/1");
     let conns = report["connections"].as_array().unwrap();

@@ -3,12 +3,31 @@
 //! reference Wireshark would show, so findings can cite their evidence.
 
 pub mod clock;
+#[cfg(feature = "live")]
+pub mod device;
 pub mod file;
 pub mod filter;
+pub mod follow;
 pub mod write;
+
+use serde::Serialize;
 
 pub use crate::evidence::{FrameRef, Moment};
 use crate::time::Timestamp;
+
+/// libpcap's counters for a live capture, cumulative since it began
+/// (pcap_stats(3PCAP)). They count packets, not connections: a drop may
+/// have hidden evidence from any connection in its period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStats {
+    /// Packets the kernel handed to the capture (on Linux: queued to it,
+    /// whether or not they were read yet).
+    pub received: u64,
+    /// Packets dropped because the capture buffer (`-B`) was full.
+    pub dropped: u64,
+    /// Packets the interface or its driver dropped (not all support it).
+    pub if_dropped: u64,
+}
 
 /// Link-layer header types we can strip, by their LINKTYPE_ value
 /// (<https://www.tcpdump.org/linktypes.html>).

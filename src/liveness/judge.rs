@@ -468,6 +468,26 @@ impl Judge {
         }
     }
 
+    /// The verdict alone at `at`, as [`Judge::judge`] gives it, without
+    /// building notes, pending items or episodes: what a live tap asks of
+    /// every connection at every tick, keeping the full judgement for the
+    /// few whose verdict changed. `at` must not be before the last event.
+    pub fn verdict(&self, at: Timestamp) -> Verdict {
+        let view = self.view();
+        if let Some((verdict, _)) = rules::closing(&view) {
+            return verdict;
+        }
+        let mut checks = Checks::default();
+        rules::check_all(&view, at, &mut checks);
+        if checks.reasons.iter().any(|r| r.kind() == Kind::Hard) {
+            Verdict::FalseAlive
+        } else if checks.reasons.is_empty() {
+            Verdict::Alive
+        } else {
+            Verdict::Suspect
+        }
+    }
+
     /// The instant the connection ended (its later FIN or Close, or its
     /// RST), if it did.
     pub fn ended(&self) -> Option<(Verdict, Mark)> {

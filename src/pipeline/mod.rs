@@ -4,19 +4,19 @@
 //! This is the passive path's driver. It owns the capture clock and the
 //! evaluation time; the stages below it take time as a parameter.
 
+pub mod ingest;
 pub mod tracked;
 
-use crate::capture::clock::CaptureClock;
 use crate::capture::file::{read_file, CaptureError, Input};
-use crate::capture::filter::PacketFilter;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
-use crate::report::model::{CaptureInfo, ClockStepInfo, FileInfo};
-use crate::tcp::{FlowTable, Retired, StreamObserver};
+use crate::report::model::{CaptureInfo, FileInfo};
+use crate::tcp::{Retired, StreamObserver};
 use crate::time::{Span, Timestamp};
 
-pub use tracked::Tracked;
+pub use ingest::{Ingest, Step};
+pub use tracked::{Judging, Tracked};
 
 /// What the pass learned about the input itself: the report's capture
 /// object, filled as packets go by, and what only the driver needs.
@@ -37,51 +37,48 @@ pub struct Pass {
 /// the wall clock when it ends.
 const LIVE_STREAM_SKEW: Span = Span::from_secs(300);
 
-impl Pass {
-    /// The spec's evaluation time: `--at`; else the capture's recorded end
-    /// (or its last packet, whichever is later); for a capture being
-    /// written on stdin, the wall clock when it ended. An `--at` instant
-    /// outside the capture is refused, naming the capture's span.
-    fn decide_evaluation_time(
-        &mut self,
-        at: At,
-        stdin: bool,
-        wall: &dyn Fn() -> Timestamp,
-    ) -> Result<(), String> {
-        let (Some(first), Some(last)) = (self.capture.first_packet, self.capture.last_packet)
-        else {
-            self.capture.evaluation_basis = "last_packet";
-            return Ok(());
-        };
-        let span = crate::capture::CaptureSpan {
-            first_packet: first,
-            last_packet: last,
-            recorded_end: self.capture.recorded_end,
-        };
-        let (time, basis) = match at {
-            // When the capture says it stopped, wherever it was read from.
-            At::End if span.end() > last => (span.end(), "recorded_end"),
-            // A stream still being written when it ended: it stopped now.
-            At::End if stdin => {
-                let now = wall();
-                let skew = now.since(last);
-                if skew >= Span::ZERO && skew <= LIVE_STREAM_SKEW {
-                    (now, "wall_clock")
-                } else {
-                    (last, "last_packet")
-                }
+/// The spec's evaluation time: `--at`; else the capture's recorded end
+/// (or its last packet, whichever is later); for a capture being written
+/// on stdin, the wall clock when it ended. An `--at` instant outside the
+/// capture is refused, naming the capture's span.
+fn decide_evaluation_time(
+    capture: &mut CaptureInfo,
+    at: At,
+    stdin: bool,
+    wall: &dyn Fn() -> Timestamp,
+) -> Result<(), String> {
+    let (Some(first), Some(last)) = (capture.first_packet, capture.last_packet) else {
+        capture.evaluation_basis = "last_packet";
+        return Ok(());
+    };
+    let span = crate::capture::CaptureSpan {
+        first_packet: first,
+        last_packet: last,
+        recorded_end: capture.recorded_end,
+    };
+    let (time, basis) = match at {
+        // When the capture says it stopped, wherever it was read from.
+        At::End if span.end() > last => (span.end(), "recorded_end"),
+        // A stream still being written when it ended: it stopped now.
+        At::End if stdin => {
+            let now = wall();
+            let skew = now.since(last);
+            if skew >= Span::ZERO && skew <= LIVE_STREAM_SKEW {
+                (now, "wall_clock")
+            } else {
+                (last, "last_packet")
             }
-            At::End | At::LastPacket => (last, "last_packet"),
-            At::Now => (wall(), "now"),
-            At::Instant(_) | At::AfterFirstPacket(_) => {
-                let t = at.resolve(&span, wall()).map_err(|e| e.to_string())?;
-                (t, "at")
-            }
-        };
-        self.capture.evaluation_time = Some(time);
-        self.capture.evaluation_basis = basis;
-        Ok(())
-    }
+        }
+        At::End | At::LastPacket => (last, "last_packet"),
+        At::Now => (wall(), "now"),
+        At::Instant(_) | At::AfterFirstPacket(_) => {
+            let t = at.resolve(&span, wall()).map_err(|e| e.to_string())?;
+            (t, "at")
+        }
+    };
+    capture.evaluation_time = Some(time);
+    capture.evaluation_basis = basis;
+    Ok(())
 }
 
 /// Reads every input in order as one continuous capture, handing each
@@ -95,72 +92,39 @@ pub fn analyze_files<O: StreamObserver>(
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
 ) -> Result<Pass, String> {
-    let mut filter = match &config.filter {
-        Some(expr) => Some(PacketFilter::new(expr)?),
-        None => None,
-    };
-    let mut pass = Pass::default();
-    pass.capture.limits = config.limits;
-    let mut table: FlowTable<O> = FlowTable::new(config.limits, config.server_ports());
-    let mut last_moment = Moment::default();
     // One clock across every input: rotated files continue each other.
-    let mut clock = CaptureClock::new();
+    let mut ingest: Ingest<O> = Ingest::new(
+        config.limits,
+        config.server_ports(),
+        config.selectors.clone(),
+        config.filter.as_deref(),
+    )?;
+    let mut pass = Pass::default();
     for (index, input) in config.inputs.iter().enumerate() {
         let p = &mut pass;
-        let t = &mut table;
-        let c = &mut clock;
+        let ing = &mut ingest;
         let result = read_file(input, index as u32, &mut |packet| {
-            p.capture.packets += 1;
             // Every time below is on the re-based capture clock.
-            let at = c.on_packet(packet.at, packet.frame);
-            // The evaluation time is the largest timestamp, before filters.
-            p.capture.first_packet = Some(p.capture.first_packet.map_or(at, |t| t.min(at)));
-            p.capture.last_packet = Some(p.capture.last_packet.map_or(at, |t| t.max(at)));
+            let at = ing.stamp(packet);
             if p.cutoff.is_none() {
                 p.cutoff = match config.at {
                     At::Now => Some(wall_clock()),
                     at_word => {
-                        at_word.known_from_first_packet(p.capture.first_packet.unwrap_or(at))
+                        at_word.known_from_first_packet(ing.capture.first_packet.unwrap_or(at))
                     }
                 };
             }
             if p.cutoff.is_some_and(|c| at > c) {
-                p.capture.after_evaluation_time += 1;
+                ing.capture.after_evaluation_time += 1;
                 return;
             }
-            if (packet.data.len() as u64) < u64::from(packet.orig_len) {
-                p.capture.snaplen_cut_packets += 1;
-            }
-            if let Some(f) = filter.as_mut() {
-                if !f.matches(packet) {
-                    p.capture.filtered_out += 1;
-                    return;
-                }
-            }
-            let segment = match decode::decode(packet) {
-                Ok(s) => s,
-                Err(skip) => {
-                    *p.capture.not_decoded.entry(skip).or_default() += 1;
-                    return;
-                }
-            };
-            if !config.selectors.is_empty() && !config.selectors.matches(segment.src, segment.dst) {
-                p.capture.filtered_out += 1;
-                return;
-            }
-            p.capture.tcp_packets += 1;
-            let now = Moment {
-                at,
-                frame: packet.frame,
-            };
-            last_moment = now;
-            t.on_segment(&segment, now, &new_observer, retire);
+            ing.apply(packet, at, &new_observer, retire);
         });
         let (packets, error) = match result {
             Ok(outcome) => {
-                if let Some(end) = outcome.recorded_end.map(|e| clock.rebase(e)) {
-                    pass.capture.recorded_end =
-                        Some(pass.capture.recorded_end.map_or(end, |e| e.max(end)));
+                if let Some(end) = outcome.recorded_end.map(|e| ingest.clock.rebase(e)) {
+                    let c = &mut ingest.capture;
+                    c.recorded_end = Some(c.recorded_end.map_or(end, |e| e.max(end)));
                 }
                 pass.unrepresentable_times += outcome.unrepresentable_times;
                 (outcome.packets, None)
@@ -187,22 +151,20 @@ pub fn analyze_files<O: StreamObserver>(
                 (packets, Some(message))
             }
         };
-        pass.capture.files.push(FileInfo {
+        ingest.capture.files.push(FileInfo {
             path: input.display(),
             packets,
             error,
         });
     }
-    let (steps, count) = clock.steps();
-    pass.capture.clock_steps = steps.iter().map(ClockStepInfo::from).collect();
-    pass.capture.clock_step_count = count;
     let stdin = config.inputs.contains(&Input::Stdin);
-    pass.decide_evaluation_time(config.at, stdin, wall_clock)?;
+    decide_evaluation_time(&mut ingest.capture, config.at, stdin, wall_clock)?;
     let end = Moment {
-        at: pass.capture.evaluation_time.unwrap_or_default(),
-        frame: last_moment.frame,
+        at: ingest.capture.evaluation_time.unwrap_or_default(),
+        frame: ingest.last_routed().frame,
     };
-    table.finish(end, retire);
-    pass.capture.flow_table = table.stats();
+    ingest.table.finish(end, retire);
+    ingest.settle();
+    pass.capture = ingest.capture;
     Ok(pass)
 }

@@ -4,16 +4,70 @@
 
 use std::sync::Arc;
 
+use crate::decode::Segment;
 use crate::evidence::{EvidenceRef, Moment};
 use crate::liveness::event::{Event, Mark};
-use crate::liveness::{Judge, Settings, Visibility};
+use crate::liveness::{Judge, Settings, Thresholds, Verdict, Visibility};
+use crate::report::redact::Redactor;
+use crate::secret::Key;
 use crate::side::Side;
 use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
 use crate::websocket::{Session, SessionSetup};
 
+/// What every connection of a run is judged and reported with: the
+/// thresholds and the fingerprint key its judges share, the ports that
+/// name servers, and the redactor that prints what they found.
+pub struct Judging {
+    settings: Arc<Settings>,
+    ws_ports: Vec<u16>,
+    tls_ports: Vec<u16>,
+    /// Renders what the judges found, secrets redacted unless shown.
+    pub redact: Redactor,
+}
+
+impl Judging {
+    /// The key is `redact_key` stretched (so two runs can be compared),
+    /// else random per run; an error only when the system has no random
+    /// source. `show_secrets` prints values from the wire as they are.
+    pub fn new(
+        thresholds: Thresholds,
+        show_secrets: bool,
+        redact_key: Option<&str>,
+        ws_ports: &[u16],
+        tls_ports: &[u16],
+    ) -> Result<Self, String> {
+        let key = match redact_key {
+            Some(text) => Key::from_passphrase(text),
+            None => Key::random()?,
+        };
+        Ok(Judging {
+            redact: Redactor::new(key.clone(), show_secrets),
+            settings: Arc::new(Settings { thresholds, key }),
+            ws_ports: ws_ports.to_vec(),
+            tls_ports: tls_ports.to_vec(),
+        })
+    }
+
+    /// The consumer of a connection whose first packet is `seg`: roles are
+    /// known from a SYN or a `--ws-port`/`--tls-port` port.
+    pub fn observer(&self, seg: &Segment<'_>) -> Tracked {
+        let on = |ports: &[u16]| ports.contains(&seg.src.1) || ports.contains(&seg.dst.1);
+        let setup = SessionSetup {
+            roles_known: seg.flags.syn() || on(&self.ws_ports) || on(&self.tls_ports),
+            ws_port: on(&self.ws_ports),
+            tls_port: on(&self.tls_ports),
+        };
+        Tracked::new(setup, self.settings.clone())
+    }
+}
+
+/// A connection's consumer on the passive path: its WebSocket session,
+/// its judge, and the verdict last reported for it (the live tap writes a
+/// record when it changes; a connection starts `alive`).
 pub struct Tracked {
     pub session: Session,
     pub judge: Judge,
+    pub reported: Verdict,
 }
 
 impl Tracked {
@@ -26,6 +80,7 @@ impl Tracked {
         Tracked {
             session: Session::new(setup),
             judge: Judge::new(settings, visibility),
+            reported: Verdict::Alive,
         }
     }
 }

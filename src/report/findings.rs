@@ -247,7 +247,7 @@ impl ConnectionFindings {
         retired: Option<Retirement>,
         redact: &Redactor,
     ) -> Self {
-        let Tracked { session, judge } = &conn.observer;
+        let Tracked { session, judge, .. } = &conn.observer;
         let judgement = judge.judge(judged_at);
         let ws = judge.activity();
         let tcp = TcpConnection::from_connection(id, conn, judged_at);

@@ -9,6 +9,7 @@
 //! NDJSON as the final `summary` line.
 
 pub mod findings;
+pub mod live;
 pub mod model;
 pub mod reasons;
 pub mod redact;
@@ -30,6 +31,9 @@ pub struct Head {
     pub inputs: Vec<InputInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Thresholds>,
+    /// The live tap's source and cadence (its NDJSON header only).
+    #[serde(flatten)]
+    pub live: Option<live::LiveHead>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -85,6 +89,12 @@ impl Exporter {
         }
     }
 
+    /// Writes the opening now, for a report whose first records are not
+    /// connections (the live tap's verdict and stats records).
+    pub fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.start(out)
+    }
+
     /// The opening, written with the first connection (or at the end), so
     /// an input that cannot be read leaves no half report on stdout.
     fn start(&mut self, out: &mut dyn Write) -> io::Result<()> {
@@ -104,22 +114,7 @@ impl Exporter {
                 }
                 write!(out, ",\n  \"connections\": [")
             }
-            Format::Ndjson => {
-                #[derive(Serialize)]
-                struct Line<'a> {
-                    r#type: &'static str,
-                    #[serde(flatten)]
-                    head: &'a Head,
-                }
-                serde_json::to_writer(
-                    &mut *out,
-                    &Line {
-                        r#type: "header",
-                        head: &self.head,
-                    },
-                )?;
-                writeln!(out)
-            }
+            Format::Ndjson => line(out, "header", &self.head),
         }
     }
 
@@ -141,22 +136,7 @@ impl Exporter {
                 })?;
                 indented(&mut *out, item, 2)?;
             }
-            Format::Ndjson => {
-                #[derive(Serialize)]
-                struct Line<'a, T> {
-                    r#type: &'static str,
-                    #[serde(flatten)]
-                    item: &'a T,
-                }
-                serde_json::to_writer(
-                    &mut *out,
-                    &Line {
-                        r#type: "connection",
-                        item,
-                    },
-                )?;
-                writeln!(out)?;
-            }
+            Format::Ndjson => line(out, "connection", item)?,
         }
         self.written += 1;
         Ok(())
@@ -190,24 +170,25 @@ impl Exporter {
                 indented(&mut *out, &tail.warnings, 1)?;
                 writeln!(out, "\n}}")
             }
-            Format::Ndjson => {
-                #[derive(Serialize)]
-                struct Line<'a, S: Serialize> {
-                    r#type: &'static str,
-                    #[serde(flatten)]
-                    tail: &'a Tail<S>,
-                }
-                serde_json::to_writer(
-                    &mut *out,
-                    &Line {
-                        r#type: "summary",
-                        tail,
-                    },
-                )?;
-                writeln!(out)
-            }
+            Format::Ndjson => line(out, "summary", tail),
         }
     }
+}
+
+/// One NDJSON line: `item`'s fields after `"type": kind`.
+pub fn line<T: Serialize + ?Sized>(
+    out: &mut dyn Write,
+    kind: &'static str,
+    item: &T,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a, T: ?Sized> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        item: &'a T,
+    }
+    serde_json::to_writer(&mut *out, &Line { r#type: kind, item })?;
+    writeln!(out)
 }
 
 /// Pretty JSON of `value`, its lines indented by `level` × 2 spaces, as if

@@ -65,7 +65,7 @@ pub struct CaptureInfo {
     /// wall clock when it ended.
     pub evaluation_time: Option<Timestamp>,
     /// Which of those it was: `at`, `now`, `recorded_end`, `last_packet`
-    /// or `wall_clock`.
+    /// or `wall_clock`; live, `capture_clock` (when capturing stopped).
     pub evaluation_basis: &'static str,
     /// Packets cut by snaplen (their headers may still be decoded).
     pub snaplen_cut_packets: u64,
@@ -77,6 +77,9 @@ pub struct CaptureInfo {
     pub not_decoded: BTreeMap<Skip, u64>,
     pub limits: Limits,
     pub flow_table: TableStats,
+    /// libpcap's counters, for a live capture on an interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::capture::KernelStats>,
 }
 
 /// The TCP view of one connection (`analyze --tcp`); the findings of later

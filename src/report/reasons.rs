@@ -212,6 +212,14 @@ fn evidence(f: &Facts, frames: &[EvidenceRef], redact: &Redactor) -> EvidenceJso
 }
 
 impl ReasonJson {
+    /// `code (side)`, or the code alone: how tables name a reason.
+    pub fn label(&self) -> String {
+        match self.side {
+            Some(side) => format!("{} ({})", self.code.name(), side.name()),
+            None => self.code.name().to_string(),
+        }
+    }
+
     pub fn new(r: &Reason, redact: &Redactor) -> Self {
         ReasonJson {
             code: r.code,

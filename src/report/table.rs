@@ -7,6 +7,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Tab
 
 use super::findings::{ConnectionFindings, Summary};
 use super::model::{CaptureInfo, TcpConnection};
+use super::reasons::ReasonJson;
 use super::{Row, TableKind};
 use crate::liveness::Verdict;
 use crate::time::{Span, Timestamp};
@@ -236,14 +237,7 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
 pub fn findings_row(c: &ConnectionFindings) -> Row {
     let at = Some(c.judged_at);
     {
-        let mut reasons: Vec<String> = c
-            .reasons
-            .iter()
-            .map(|r| match r.side {
-                Some(side) => format!("{} ({})", r.code.name(), side.name()),
-                None => r.code.name().to_string(),
-            })
-            .collect();
+        let mut reasons: Vec<String> = c.reasons.iter().map(ReasonJson::label).collect();
         reasons.extend(c.pending.iter().map(|p| {
             format!(
                 "pending: {}{} in {}",
@@ -345,6 +339,7 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
         let basis = match cap.evaluation_basis {
             "recorded_end" => " (the capture's recorded end)",
             "wall_clock" => " (the wall clock: the stream ended then)",
+            "capture_clock" => " (the capture clock when the live capture stopped)",
             _ => "",
         };
         line.push_str(&format!("; judged at {at}{basis}"));

@@ -342,6 +342,14 @@ impl<O: StreamObserver> FlowTable<O> {
         self.stats.ooo_peak_bytes = self.budget.peak;
     }
 
+    /// Every connection in the table, with its id, in no particular
+    /// order: what a live tap judges at each tick.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(u64, &mut Connection<O>)) {
+        for entry in self.active.values_mut() {
+            f(entry.id, &mut entry.conn);
+        }
+    }
+
     pub fn open_connections(&self) -> usize {
         self.active.len()
     }

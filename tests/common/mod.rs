@@ -86,3 +86,32 @@ pub fn codes(list: &Value) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// A sample's truth file (samples/NAME.truth.json).
+pub fn truth(name: &str) -> Value {
+    let path = repo().join(format!("samples/{name}.truth.json"));
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// The extra flags a sample needs (each with its reason in the truth file).
+pub fn sample_flags(truth: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in truth["thresholds_flags"].as_array().into_iter().flatten() {
+        out.push(f["flag"].as_str().unwrap().to_string());
+        if let Some(v) = f["value"].as_str() {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// A sample's capture file name: pcapng for one that records when
+/// capturing stopped, else NAME.pcap.
+pub fn sample_file(name: &str, truth: &Value) -> String {
+    truth["capture_file"]
+        .as_str()
+        .map_or_else(|| format!("{name}.pcap"), str::to_string)
+}

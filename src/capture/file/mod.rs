@@ -111,9 +111,21 @@ pub fn read_file(
     file_index: u32,
     on_packet: &mut dyn FnMut(&Packet<'_>),
 ) -> Result<FileOutcome, CaptureError> {
-    let path = input.display();
-    let reader = input.open()?;
-    let mut reader = match create_reader(INITIAL_BUFFER, reader) {
+    read_stream(input.open()?, input.display(), file_index, on_packet)
+}
+
+/// Reads a capture from any byte stream (stdin, a pipe, a followed file),
+/// as [`read_file`] reads a file: `path` names it in errors. Each read
+/// blocks until the stream has more bytes, so packets are delivered as
+/// they arrive.
+pub fn read_stream(
+    reader: Box<dyn Read + Send>,
+    path: String,
+    file_index: u32,
+    on_packet: &mut dyn FnMut(&Packet<'_>),
+) -> Result<FileOutcome, CaptureError> {
+    let first = start_stream(reader, &path)?;
+    let mut reader = match create_reader(INITIAL_BUFFER, first) {
         Ok(r) => r,
         Err(PcapError::Eof) => return Err(CaptureError::Empty { path }),
         Err(PcapError::ReadError) => {
@@ -185,6 +197,80 @@ pub fn read_file(
             Err(_) => return Err(damaged("malformed record", offset, state.frame + 1)),
         }
     }
+}
+
+/// The stream once it shows a capture's first block: an error for an
+/// empty stream, or one that starts like neither pcap nor pcapng. What it
+/// returns reads the same bytes again, from the start.
+pub fn start_stream(
+    reader: Box<dyn Read + Send>,
+    path: &str,
+) -> Result<Box<dyn Read + Send>, CaptureError> {
+    let (head, rest) = first_block(reader).map_err(|source| CaptureError::Read {
+        path: path.to_string(),
+        offset: 0,
+        source,
+    })?;
+    const MAGICS: [[u8; 4]; 5] = [
+        [0x0a, 0x0d, 0x0d, 0x0a],
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+    ];
+    let path = path.to_string();
+    match head.get(..4) {
+        _ if head.is_empty() => Err(CaptureError::Empty { path }),
+        Some(magic) if MAGICS.iter().any(|m| m == magic) => {
+            Ok(Box::new(io::Cursor::new(head).chain(rest)))
+        }
+        _ => Err(CaptureError::NotACapture { path }),
+    }
+}
+
+/// The first block of a stream (a pcap file header, or a pcapng Section
+/// Header Block), read whole, and the rest of the stream: pcap-parser
+/// tells the format from its first read alone, and a pipe (or ssh) may
+/// deliver the first block in pieces. Reads until that block is complete,
+/// the stream ends, or the block claims more than the reader's buffer.
+type FirstBlock = (Vec<u8>, Box<dyn Read + Send>);
+
+fn first_block(mut reader: Box<dyn Read + Send>) -> io::Result<FirstBlock> {
+    let mut head = Vec::with_capacity(64);
+    let mut need = 12;
+    while head.len() < need {
+        let mut chunk = [0u8; 4096];
+        let want = (need - head.len()).min(chunk.len());
+        let n = match reader.read(&mut chunk[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if head.len() >= 12 {
+            need = first_block_len(&head).min(INITIAL_BUFFER);
+        }
+    }
+    Ok((head, reader))
+}
+
+/// The length of the first block from its first 12 bytes: a pcapng SHB
+/// gives its own (RFC 9867 §4.1, in the byte order its magic shows); a
+/// pcap file header is 24 bytes.
+fn first_block_len(head: &[u8]) -> usize {
+    const SHB: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+    if head[..4] != SHB {
+        return 24;
+    }
+    let len = [head[4], head[5], head[6], head[7]];
+    let len = match head[8..12] {
+        [0x4d, 0x3c, 0x2b, 0x1a] => u32::from_le_bytes(len),
+        _ => u32::from_be_bytes(len),
+    };
+    (len as usize).max(12)
 }
 
 /// What a pcapng section says about its interfaces (RFC 9867 §4.2): each

@@ -294,3 +294,55 @@ mod recorded_end {
         assert_eq!(outcome.recorded_end, None);
     }
 }
+
+/// A stream that hands over one byte per read, as a pipe or ssh may when
+/// the writer is slow.
+struct Trickle(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+/// pcap-parser tells the format from its first read: a stream whose first
+/// block comes in pieces is still read, pcap and pcapng alike, with the
+/// same packets as the file.
+#[test]
+fn a_stream_trickling_in_byte_by_byte_reads_as_the_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "samples/close-unanswered.pcap",
+        "samples/idle-no-heartbeat.pcapng",
+    ] {
+        let path = root.join(name);
+        let mut from_file = Vec::new();
+        read_file(&Input::Path(path.clone()), 0, &mut |p| {
+            from_file.push((p.at, p.frame, p.data.len()))
+        })
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut from_stream = Vec::new();
+        let outcome = read_stream(
+            Box::new(Trickle(std::io::Cursor::new(bytes))),
+            name.into(),
+            0,
+            &mut |p| from_stream.push((p.at, p.frame, p.data.len())),
+        )
+        .unwrap();
+        assert!(!from_file.is_empty());
+        assert_eq!(from_stream, from_file, "{name}");
+        assert_eq!(outcome.packets, from_file.len() as u64);
+    }
+    let err = read_stream(
+        Box::new(Trickle(std::io::Cursor::new(
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ))),
+        "<stdin>".into(),
+        0,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "<stdin>: not a pcap or pcapng file");
+}

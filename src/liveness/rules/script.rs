@@ -187,8 +187,13 @@ impl Script {
         )
     }
 
+    /// The judgement at `ms`; every rule test also checks there that the
+    /// verdict alone (what the live tap asks at each tick) is the same.
     pub fn judge_at(&self, ms: i64) -> Judgement {
-        self.judge.judge(Timestamp::from_nanos(ms * 1_000_000))
+        let at = Timestamp::from_nanos(ms * 1_000_000);
+        let judgement = self.judge.judge(at);
+        assert_eq!(self.judge.verdict(at), judgement.verdict, "at {ms} ms");
+        judgement
     }
 
     /// The reasons that hold at `ms`, as (code, side), sorted.

@@ -1,0 +1,495 @@
+//! The live tap's engine: packets in (the same steps as `analyze`, through
+//! [`Ingest`]), and at every tick of the capture clock every connection
+//! judged, its verdict compared with the one last reported, and a record
+//! written when it changed. Connections that end are judged a last time,
+//! written and freed, so memory follows the connections open at once.
+
+use std::time::{Duration, Instant};
+
+use super::clock::{LiveClock, Ticks};
+use super::output::Output;
+use super::source::{Batch, End};
+use crate::capture::KernelStats;
+use crate::config::LiveConfig;
+use crate::evidence::Moment;
+use crate::liveness::Verdict;
+use crate::pipeline::{Ingest, Judging, Step, Tracked};
+use crate::report::findings::{judged_at, ConnectionFindings, Summary};
+use crate::report::live::{self, ConnectionRef, StatsRecord, VerdictRecord};
+use crate::report::model::{Address, CaptureInfo, FileInfo};
+use crate::report::reasons::ReasonJson;
+use crate::report::table;
+use crate::tcp::{Connection, Retired, Retirement};
+use crate::time::{Span, Timestamp};
+
+/// How long a tick that only the wall clock reached waits for packets
+/// still on their way (in the kernel, a pipe, or ssh), so a Pong already
+/// on the wire is not judged missing.
+pub const SETTLE: Span = Span::from_millis(100);
+
+/// What the engine saw, for the final report.
+pub struct Outcome {
+    /// `--fail-on` matched at some time during the run.
+    pub failed: bool,
+    /// Lines for stderr: limits hit, skipped ticks.
+    pub notes: Vec<String>,
+    /// Lines for stderr: packets lost, damaged input.
+    pub warnings: Vec<String>,
+}
+
+/// Everything a retiring connection is written with; apart from the
+/// flow table, so the table can hand connections to it.
+struct Book<'a> {
+    judging: &'a Judging,
+    out: Output,
+    summary: Summary,
+    retired: u64,
+    fail_on: Option<Verdict>,
+    failed: bool,
+    /// The first error writing the output: the run stops on it.
+    error: Option<String>,
+}
+
+impl Book<'_> {
+    fn check(&mut self, result: Result<(), String>) {
+        if let (Err(e), None) = (result, &self.error) {
+            self.error = Some(e);
+        }
+    }
+
+    fn saw(&mut self, verdict: Verdict) {
+        if self.fail_on.is_some_and(|worst| verdict <= worst) {
+            self.failed = true;
+        }
+    }
+
+    fn change(&mut self, record: VerdictRecord) {
+        self.saw(record.to);
+        let result = self.out.verdict(&record);
+        self.check(result);
+    }
+
+    /// A connection leaving the table: judged a last time (at its end if
+    /// it ended), its change if any, then its `connection` record.
+    fn retire(&mut self, r: Retired<Tracked>) {
+        let session = &r.conn.observer.session;
+        if r.cause != Retirement::Open {
+            self.retired += 1;
+        }
+        if !session.is_judged() {
+            self.summary.count(session, None, r.conn.server.1);
+            return;
+        }
+        let retired = (r.cause != Retirement::Open).then_some(r.cause);
+        let at = judged_at(&r.conn.observer.judge, retired, r.at);
+        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &self.judging.redact);
+        let from = r.conn.observer.reported;
+        if c.verdict != from {
+            self.change(VerdictRecord {
+                at,
+                connection: ConnectionRef {
+                    id: c.id,
+                    client: c.client,
+                    server: c.server,
+                },
+                from,
+                to: c.verdict,
+                reasons: c.reasons.clone(),
+            });
+        }
+        self.saw(c.verdict);
+        self.summary
+            .count(session, Some(c.verdict), r.conn.server.1);
+        let result = self.out.connection(&c, retired.is_some());
+        self.check(result);
+    }
+}
+
+/// The engine of one run.
+pub struct Engine<'a> {
+    ingest: Ingest<Tracked>,
+    book: Book<'a>,
+    clock: LiveClock,
+    ticks: Ticks,
+    stats_ticks: Ticks,
+    source: String,
+    packets: u64,
+    bytes: u64,
+    /// Packets past the filter expression, for `--count`.
+    counted: u64,
+    /// The capture-clock time and packet count of the last stats record.
+    last_stats: Option<(Timestamp, u64)>,
+    kernel: Option<KernelStats>,
+    /// Drops already said on stderr.
+    drops_said: (u64, u64),
+    queue: (usize, u64),
+    /// Nothing is written before the input shows it is a capture.
+    begun: bool,
+}
+
+impl<'a> Engine<'a> {
+    /// `wall_now` is the wall clock read at `started`: "now" until the
+    /// first packet. `source` names the input (interface or path).
+    pub fn new(
+        config: &LiveConfig,
+        judging: &'a Judging,
+        out: Output,
+        source: String,
+        (wall_now, started): (Timestamp, Instant),
+    ) -> Result<Self, String> {
+        // With -i the kernel applies the filter expression; with -r, we do.
+        let filter = match config.source {
+            crate::config::LiveSource::Stream(_) => config.filter.as_deref(),
+            crate::config::LiveSource::Interface(_) => None,
+        };
+        let ingest = Ingest::new(
+            config.limits,
+            config.server_ports(),
+            config.selectors.clone(),
+            filter,
+        )?;
+        let mut ticks = Ticks::new(config.interval);
+        let mut stats_ticks = Ticks::new(config.stats_interval);
+        ticks.start(wall_now);
+        stats_ticks.start(wall_now);
+        Ok(Engine {
+            ingest,
+            book: Book {
+                judging,
+                out,
+                summary: Summary::default(),
+                retired: 0,
+                fail_on: config.fail_on,
+                failed: false,
+                error: None,
+            },
+            clock: LiveClock::new(wall_now, started),
+            ticks,
+            stats_ticks,
+            source,
+            packets: 0,
+            bytes: 0,
+            counted: 0,
+            last_stats: None,
+            kernel: None,
+            drops_said: (0, 0),
+            queue: (0, 0),
+            begun: false,
+        })
+    }
+
+    /// Writing failed, or the reader of stdout went away: nothing more
+    /// can be said, so the run stops.
+    pub fn output_gone(&self) -> bool {
+        self.book.out.is_closed() || self.book.error.is_some()
+    }
+
+    /// Draws the view on the terminal from now on.
+    pub fn show(&mut self, view: super::view::View) {
+        self.book.out.show(view);
+    }
+
+    /// The input is a capture: the report begins (the NDJSON header), and
+    /// ticks run from now on.
+    pub fn begin(&mut self) -> Result<(), String> {
+        self.begun = true;
+        self.book.out.begin()
+    }
+
+    /// Takes a batch that reached the tap at `arrived`. Each packet first
+    /// lets the ticks before it run, so a connection is judged at each
+    /// tick with exactly the packets before it, however packets are
+    /// batched. Returns true once `count` packets passed the filter.
+    pub fn on_batch(&mut self, batch: &Batch, arrived: Instant, count: Option<u64>) -> bool {
+        for packet in batch.iter() {
+            if count.is_some_and(|n| self.counted >= n) {
+                return true;
+            }
+            let at = self.ingest.stamp(&packet);
+            if !self.clock.has_packets() {
+                // The capture's own time from now on (a replay may be old):
+                // what the wall clock ticked before it does not count.
+                self.ticks.start(at);
+                self.stats_ticks.start(at);
+                self.last_stats = None;
+            }
+            self.clock.on_packet(at, arrived);
+            self.run_ticks(at);
+            self.packets += 1;
+            self.bytes += u64::from(packet.orig_len);
+            let judging = self.book.judging;
+            let book = &mut self.book;
+            let step = self
+                .ingest
+                .apply(&packet, at, |seg| judging.observer(seg), &mut |r| {
+                    book.retire(r)
+                });
+            if step != Step::FilteredOut {
+                self.counted += 1;
+            }
+        }
+        count.is_some_and(|n| self.counted >= n)
+    }
+
+    /// Runs the ticks the wall clock reached (less [`SETTLE`]) with no
+    /// packet to reach them: silence is judged while it lasts.
+    pub fn on_wall(&mut self, wall: Instant) {
+        if !self.begun {
+            return;
+        }
+        let now = self.clock.now(wall);
+        let now = if self.clock.has_packets() {
+            Timestamp::from_nanos(now.nanos().saturating_sub(SETTLE.nanos()))
+        } else {
+            now
+        };
+        self.run_ticks(now);
+    }
+
+    /// When the wall clock next makes a tick due.
+    pub fn next_wake(&self) -> Instant {
+        let settle = if self.clock.has_packets() {
+            Duration::from_nanos(SETTLE.nanos() as u64)
+        } else {
+            Duration::ZERO
+        };
+        match self.ticks.next() {
+            Some(t) => self.clock.wall_at(t) + settle,
+            None => Instant::now() + Duration::from_secs(1),
+        }
+    }
+
+    /// libpcap's latest counters.
+    pub fn on_kernel(&mut self, k: KernelStats) {
+        self.kernel = Some(k);
+    }
+
+    /// The packet queue's bound and how often its reader waited.
+    pub fn on_queue(&mut self, queue: (usize, u64)) {
+        self.queue = queue;
+    }
+
+    fn run_ticks(&mut self, until: Timestamp) {
+        while let Some(at) = self.ticks.due(until) {
+            let stats = std::iter::from_fn(|| self.stats_ticks.due(at)).count() > 0;
+            self.tick(at, stats);
+        }
+    }
+
+    /// One tick at `at`: ended and idle connections retired, every other
+    /// one judged, changes written (in id order), the view redrawn, and a
+    /// stats record when `stats`.
+    fn tick(&mut self, at: Timestamp, stats: bool) {
+        let moment = Moment {
+            at,
+            frame: self.ingest.last_routed().frame,
+        };
+        let book = &mut self.book;
+        self.ingest.table.sweep(moment, &mut |r| book.retire(r));
+        let redact = &self.book.judging.redact;
+        let mut changes = Vec::new();
+        let mut counts = [0u64; Verdict::ALL.len()];
+        // Every verdict with its id only for the view, to pick what fits.
+        let mut ranked = self.book.out.has_view().then(Vec::new);
+        self.ingest.table.for_each_mut(|id, conn| {
+            let t = &mut conn.observer;
+            if !t.session.is_judged() {
+                return;
+            }
+            // The verdict alone for all; the reasons for those that changed.
+            let verdict = t.judge.verdict(at);
+            counts[verdict as usize] += 1;
+            if let Some(ranked) = &mut ranked {
+                ranked.push((verdict, id));
+            }
+            if verdict != t.reported {
+                let reasons = t.judge.judge(at).reasons;
+                changes.push(VerdictRecord {
+                    at,
+                    connection: connection_ref(id, conn),
+                    from: conn.observer.reported,
+                    to: verdict,
+                    reasons: reasons.iter().map(|r| ReasonJson::new(r, redact)).collect(),
+                });
+                conn.observer.reported = verdict;
+            }
+        });
+        changes.sort_by_key(|c| c.connection.id);
+        for change in changes {
+            self.book.change(change);
+        }
+        let record = (stats || ranked.is_some()).then(|| self.stats(at, &counts));
+        if let (Some(record), Some(ranked)) = (&record, ranked) {
+            self.draw(at, record, ranked);
+        }
+        if let (true, Some(record)) = (stats, record) {
+            self.say_drops();
+            self.last_stats = Some((at, self.packets));
+            let result = self.book.out.stats(&record);
+            self.book.check(result);
+        }
+    }
+
+    /// The view, if any: the worst connections first, as many as fit.
+    fn draw(&mut self, at: Timestamp, status: &StatsRecord, mut verdicts: Vec<(Verdict, u64)>) {
+        let Some(fit) = self.book.out.view_rows() else {
+            return;
+        };
+        verdicts.sort_unstable();
+        let shown: std::collections::HashSet<u64> =
+            verdicts.iter().take(fit).map(|&(_, id)| id).collect();
+        let redact = &self.book.judging.redact;
+        let mut rows = Vec::with_capacity(shown.len());
+        self.ingest.table.for_each_mut(|id, conn| {
+            if shown.contains(&id) {
+                let c = ConnectionFindings::new(id, conn, at, None, redact);
+                rows.push(table::findings_row(&c));
+            }
+        });
+        let hidden = verdicts.len() - rows.len();
+        self.book.out.draw(at, status, rows, hidden);
+    }
+
+    /// `counts`: open WebSocket connections by verdict, in
+    /// [`Verdict::ALL`]'s order.
+    fn stats(&self, at: Timestamp, counts: &[u64; Verdict::ALL.len()]) -> StatsRecord {
+        let table = self.ingest.table.stats();
+        let (since, before) = self
+            .last_stats
+            .unwrap_or((self.ingest.capture.first_packet.unwrap_or(at), 0));
+        let span = at.since(since).secs_f64();
+        let packets = self.packets - before;
+        StatsRecord {
+            at,
+            packets: self.packets,
+            packets_per_s: if span > 0.0 {
+                (packets as f64 / span * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
+            bytes: self.bytes,
+            connections_open: self.ingest.table.open_connections() as u64,
+            connections_total: table.connections,
+            retired: self.book.retired,
+            verdicts: Verdict::ALL
+                .iter()
+                .map(|v| (v.name(), counts[*v as usize]))
+                .collect(),
+            capture: self.kernel,
+            rss_bytes: live::rss_bytes(),
+            limits_hit: live::limits_hit(&self.ingest.table.limits(), &table, self.queue),
+        }
+    }
+
+    /// New kernel drops, said once per stats interval on stderr (or in
+    /// the view).
+    fn say_drops(&mut self) {
+        let Some(k) = self.kernel else { return };
+        if (k.dropped, k.if_dropped) == self.drops_said {
+            return;
+        }
+        let new = k.dropped.saturating_sub(self.drops_said.0)
+            + k.if_dropped.saturating_sub(self.drops_said.1);
+        self.drops_said = (k.dropped, k.if_dropped);
+        if new > 0 {
+            if let Some(w) = live::drop_warning(&k) {
+                self.book.out.warn(format!("{new} more packets lost: {w}"));
+            }
+        }
+    }
+
+    /// Stops: the ticks up to the wall clock's "now" (or the end a pcapng
+    /// stream recorded, if later), one last judgement at that instant
+    /// (with a stats record), every connection still open written, then
+    /// the summary. `input` says how the input ended, if it did.
+    pub fn finish(
+        mut self,
+        wall: Instant,
+        kernel: Option<KernelStats>,
+        input: End,
+    ) -> Result<Outcome, String> {
+        if let Some(k) = kernel {
+            self.kernel = Some(k);
+        }
+        if !self.begun {
+            // Stopped before the input showed anything: an empty report.
+            let result = self.begin();
+            self.book.check(result);
+        }
+        let recorded_end = input.recorded_end.map(|e| self.ingest.clock.rebase(e));
+        let warning = input.warning;
+        let end = self
+            .clock
+            .now(wall)
+            .max(recorded_end.unwrap_or(Timestamp::MIN));
+        self.ingest.capture.recorded_end = recorded_end;
+        self.run_ticks(end);
+        if self.last_stats.is_none_or(|(at, _)| at != end) {
+            self.tick(end, true);
+        }
+        let moment = Moment {
+            at: end,
+            frame: self.ingest.last_routed().frame,
+        };
+        let book = &mut self.book;
+        self.ingest.table.finish(moment, &mut |r| book.retire(r));
+        self.ingest.settle();
+        let mut capture = std::mem::take(&mut self.ingest.capture);
+        capture.evaluation_time = Some(end);
+        capture.evaluation_basis = "capture_clock";
+        capture.kernel = self.kernel;
+        capture.files = vec![FileInfo {
+            path: self.source.clone(),
+            packets: self.packets,
+            error: warning.clone(),
+        }];
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        warnings.extend(self.kernel.as_ref().and_then(live::drop_warning));
+        let mut notes = table::limits_hit(&capture);
+        if self.ticks.skipped() > 0 {
+            notes.push(format!(
+                "{} ticks skipped where the capture clock jumped ahead: changes in them show at the tick after",
+                self.ticks.skipped()
+            ));
+        }
+        let line = summary_line(&self.book.summary, &capture);
+        let Book {
+            out,
+            error,
+            summary,
+            failed,
+            ..
+        } = self.book;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        out.finish(capture, summary, warnings.clone(), &line)?;
+        Ok(Outcome {
+            failed,
+            notes,
+            warnings,
+        })
+    }
+}
+
+fn connection_ref(id: u64, conn: &Connection<Tracked>) -> ConnectionRef {
+    ConnectionRef {
+        id,
+        client: Address::from(conn.client),
+        server: Address::from(conn.server),
+    }
+}
+
+/// analyze's summary line, with libpcap's drops when there were any.
+fn summary_line(summary: &Summary, capture: &CaptureInfo) -> String {
+    let mut line = table::findings_summary_line(summary, capture);
+    if let Some(k) = capture.kernel {
+        if k.dropped > 0 || k.if_dropped > 0 {
+            line.push_str(&format!(
+                "; the capture lost {} packets (findings of that period may be incomplete)",
+                k.dropped + k.if_dropped
+            ));
+        }
+    }
+    line
+}
