@@ -49,6 +49,21 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// The LINKTYPE_ value to write this link type with: the one it was
+    /// read as, except that the raw-IP values (12, 14, 228, 229) are all
+    /// written as LINKTYPE_RAW (101), which holds IPv4 and IPv6 alike.
+    pub fn linktype(self) -> u32 {
+        match self {
+            LinkType::Null { big_endian: false } => 0,
+            LinkType::Null { big_endian: true } => 108,
+            LinkType::Ethernet => 1,
+            LinkType::RawIp => 101,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Other(v) => v,
+        }
+    }
+
     pub fn from_linktype(value: u32) -> LinkType {
         match value {
             0 => LinkType::Null { big_endian: false },

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::clock::{LiveClock, Ticks};
 use super::output::Output;
+use super::publish::Publisher;
+use super::saving::Saver;
 use super::source::{Batch, End};
 use crate::capture::KernelStats;
 use crate::config::LiveConfig;
@@ -125,6 +127,10 @@ pub struct Engine<'a> {
     queue: (usize, u64),
     /// Nothing is written before the input shows it is a capture.
     begun: bool,
+    /// `--metrics`.
+    publisher: Option<Publisher>,
+    /// `--write`.
+    saver: Option<Saver>,
 }
 
 impl<'a> Engine<'a> {
@@ -175,7 +181,19 @@ impl<'a> Engine<'a> {
             drops_said: (0, 0),
             queue: (0, 0),
             begun: false,
+            publisher: None,
+            saver: None,
         })
+    }
+
+    /// Serves each tick's counts as Prometheus metrics (`--metrics`).
+    pub fn publish(&mut self, publisher: Publisher) {
+        self.publisher = Some(publisher);
+    }
+
+    /// Saves every packet (`--write`); findings then cite the saved frames.
+    pub fn save(&mut self, saver: Saver) {
+        self.saver = Some(saver);
     }
 
     /// Writing failed, or the reader of stdout went away: nothing more
@@ -204,6 +222,17 @@ impl<'a> Engine<'a> {
         for packet in batch.iter() {
             if count.is_some_and(|n| self.counted >= n) {
                 return true;
+            }
+            let mut packet = packet;
+            if let Some(saver) = &mut self.saver {
+                match saver.save(&packet) {
+                    Ok(Some(frame)) => packet.frame = frame,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.book.check(Err(e));
+                        return true;
+                    }
+                }
             }
             let at = self.ingest.stamp(&packet);
             if !self.clock.has_packets() {
@@ -280,6 +309,10 @@ impl<'a> Engine<'a> {
     /// one judged, changes written (in id order), the view redrawn, and a
     /// stats record when `stats`.
     fn tick(&mut self, at: Timestamp, stats: bool) {
+        let began = Instant::now();
+        if let Some(p) = &mut self.publisher {
+            p.begin_tick();
+        }
         let moment = Moment {
             at,
             frame: self.ingest.last_routed().frame,
@@ -291,6 +324,7 @@ impl<'a> Engine<'a> {
         let mut counts = [0u64; Verdict::ALL.len()];
         // Every verdict with its id only for the view, to pick what fits.
         let mut ranked = self.book.out.has_view().then(Vec::new);
+        let publisher = &mut self.publisher;
         self.ingest.table.for_each_mut(|id, conn| {
             let t = &mut conn.observer;
             if !t.session.is_judged() {
@@ -302,8 +336,15 @@ impl<'a> Engine<'a> {
             if let Some(ranked) = &mut ranked {
                 ranked.push((verdict, id));
             }
+            // Reasons hold only on connections that are not alive.
+            let mut reasons = None;
+            if let (Some(p), false) = (publisher.as_mut(), verdict == Verdict::Alive) {
+                let held = t.judge.judge(at).reasons;
+                p.reasons(&held);
+                reasons = Some(held);
+            }
             if verdict != t.reported {
-                let reasons = t.judge.judge(at).reasons;
+                let reasons = reasons.unwrap_or_else(|| t.judge.judge(at).reasons);
                 changes.push(VerdictRecord {
                     at,
                     connection: connection_ref(id, conn),
@@ -318,7 +359,15 @@ impl<'a> Engine<'a> {
         for change in changes {
             self.book.change(change);
         }
-        let record = (stats || ranked.is_some()).then(|| self.stats(at, &counts));
+        if let Some(saver) = &mut self.saver {
+            let result = saver.flush();
+            self.book.check(result);
+        }
+        let publish = self.publisher.is_some();
+        let record = (stats || publish || ranked.is_some()).then(|| self.stats(at, &counts));
+        if let (Some(p), Some(record)) = (&mut self.publisher, &record) {
+            p.end_tick(began.elapsed(), record);
+        }
         if let (Some(record), Some(ranked)) = (&record, ranked) {
             self.draw(at, record, ranked);
         }
@@ -451,6 +500,27 @@ impl<'a> Engine<'a> {
                 "{} ticks skipped where the capture clock jumped ahead: changes in them show at the tick after",
                 self.ticks.skipped()
             ));
+        }
+        if let Some(saver) = &mut self.saver {
+            let result = saver.flush();
+            self.book.check(result);
+            let paths: Vec<String> = saver
+                .paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            if !paths.is_empty() {
+                notes.push(format!(
+                    "the captured packets are saved in {}: the findings' frames are theirs",
+                    paths.join(", ")
+                ));
+            }
+            if saver.other_link > 0 {
+                notes.push(format!(
+                    "{} packets of another link type than the first were not saved (a pcap file holds one)",
+                    saver.other_link
+                ));
+            }
         }
         let line = summary_line(&self.book.summary, &capture);
         let Book {

@@ -15,6 +15,8 @@ mod engine;
 pub mod metrics;
 mod output;
 pub mod privilege;
+mod publish;
+mod saving;
 mod source;
 mod view;
 
@@ -63,19 +65,13 @@ fn stop_on_signals() {
     }
 }
 
-/// Flags whose modules are not in this build yet: refused before anything
-/// is opened, rather than ignored.
-fn refuse_unbuilt(config: &LiveConfig) -> Result<(), String> {
-    if config.metrics.is_some() {
-        return Err("--metrics: the Prometheus endpoint is not built into this wspulse yet".into());
+/// The snapshot length packets are saved with: `-s` for an interface, the
+/// largest libpcap takes for a stream (its packets were cut already).
+fn snaplen(config: &LiveConfig) -> u32 {
+    match &config.source {
+        LiveSource::Interface(d) => d.snaplen,
+        LiveSource::Stream(_) => crate::config::LIVE_SNAPLEN,
     }
-    if config.write.is_some() {
-        return Err("--write: saving the capture is not built into this wspulse yet".into());
-    }
-    if config.user.is_some() {
-        return Err("--user: dropping privileges is not built into this wspulse yet".into());
-    }
-    Ok(())
 }
 
 /// Opens the packet source; returns it and the name reports give it.
@@ -134,7 +130,6 @@ fn head(config: &LiveConfig, format: Format, name: &str, started: crate::time::T
 /// `wspulse live`. Exit 0, or 1 when `--fail-on` matched; errors are one
 /// line for stderr.
 pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
-    refuse_unbuilt(config)?;
     let judging = Judging::new(
         config.thresholds,
         config.show_secrets,
@@ -143,7 +138,22 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         &config.tls_ports,
     )?;
     stop_on_signals();
+    // Refused before anything is captured: a user's file is never
+    // overwritten.
+    let saver = match &config.write {
+        Some(w) => Some(saving::Saver::new(w.clone(), snaplen(config))?),
+        None => None,
+    };
     let (source, name) = open_source(config)?;
+    // Bound while still privileged (a port below 1024 needs it), then
+    // privileges go, as tcpdump -Z drops them once the device is open.
+    let publisher = match config.metrics {
+        Some(addr) => Some(publish::Publisher::start(addr)?),
+        None => None,
+    };
+    if let Some(user) = &config.user {
+        privilege::drop_privileges(user)?;
+    }
     if config.show_secrets {
         crate::warn_show_secrets();
     }
@@ -162,8 +172,20 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
     };
     let sink = Sink::append(config.output.as_deref())?;
     let (started, wall_now) = (Instant::now(), wall_clock());
-    let out = Output::new(format, sink, head(config, format, &name, wall_now), color);
+    // With --write, frame references name the saved files (index k is
+    // FILE, then FILEk, as tcpdump -C names them).
+    let cited = match &config.write {
+        Some(w) => w.path.display().to_string(),
+        None => name.clone(),
+    };
+    let out = Output::new(format, sink, head(config, format, &cited, wall_now), color);
     let mut engine = Engine::new(config, &judging, out, name.clone(), (wall_now, started))?;
+    if let Some(p) = publisher {
+        engine.publish(p);
+    }
+    if let Some(s) = saver {
+        engine.save(s);
+    }
     // The view takes the terminal when stdout is one and the records do
     // not go there as they happen.
     if terminal && (config.output.is_some() || format == Format::Table) {

@@ -1,0 +1,227 @@
+//! What `wspulse live` keeps and serves beside its records: `--write`
+//! saves the captured packets and the findings cite the saved frames;
+//! `--metrics` serves the counts as Prometheus text; `--user` drops root.
+//! All fed through a pipe (`-r -`), so no capture rights are needed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(common::repo().join("samples").join(name)).unwrap()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .arg("live")
+        .args(["-r", "-", "--format", "ndjson"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wspulse live")
+}
+
+/// `wspulse live -r - ARGS` fed `bytes`, to the end.
+fn run(bytes: &[u8], args: &[&str]) -> Output {
+    let mut child = spawn(args);
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(bytes);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("wl-keep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Every frame reference in `v`, as (file, frame).
+fn frames(v: &Value, out: &mut Vec<(u64, u64)>) {
+    match v {
+        Value::Object(m) => {
+            if let (Some(f), Some(n)) = (m.get("file"), m.get("frame")) {
+                if let (Some(f), Some(n)) = (f.as_u64(), n.as_u64()) {
+                    out.push((f, n));
+                }
+            }
+            m.values().for_each(|x| frames(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| frames(x, out)),
+        _ => {}
+    }
+}
+
+/// The saved file holds every packet, the findings' frames are its
+/// frames (the Upgrade request is where tshark finds it), and analyze on
+/// the saved file reaches the same verdict.
+#[test]
+fn write_saves_what_was_captured_and_findings_cite_the_saved_frames() {
+    let saved = scratch("saved.pcap");
+    let out = run(
+        &sample("blackhole-peer.pcap"),
+        &["--write", saved.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("saved in"), "{stderr}");
+    let recs = records(&out);
+    assert_eq!(recs[0]["inputs"][0]["path"], saved.to_str().unwrap());
+    let conn = recs.iter().find(|r| r["type"] == "connection").unwrap();
+    assert_eq!(conn["verdict"], "false_alive");
+    let request = &conn["handshake"]["request_frame"];
+    assert_eq!(request["file"], 0);
+    // tshark on the saved file: the cited frame is the Upgrade request.
+    let tshark = Command::new("tshark")
+        .arg("-r")
+        .arg(&saved)
+        .args(["-Y", "http.request", "-T", "fields", "-e", "frame.number"])
+        .output();
+    if let Some(t) = tshark.ok().filter(|t| t.status.success()) {
+        let number = String::from_utf8_lossy(&t.stdout).trim().to_string();
+        assert_eq!(number, request["frame"].to_string());
+    }
+    let mut cited = Vec::new();
+    recs.iter().for_each(|r| frames(r, &mut cited));
+    let saved_count = common::json(&[
+        "analyze",
+        "--tcp",
+        "--format",
+        "json",
+        saved.to_str().unwrap(),
+    ])["capture"]["packets"]
+        .as_u64();
+    assert_eq!(saved_count, Some(63));
+    assert!(
+        cited.iter().all(|&(f, n)| f == 0 && (1..=63).contains(&n)),
+        "{cited:?}"
+    );
+    let again = common::json(&["analyze", "--format", "json", saved.to_str().unwrap()]);
+    assert_eq!(again["connections"][0]["verdict"], "false_alive");
+    let _ = std::fs::remove_file(&saved);
+}
+
+/// A file that exists is refused before anything is captured, and left
+/// as it was.
+#[test]
+fn write_never_overwrites_a_file() {
+    let saved = scratch("exists.pcap");
+    std::fs::write(&saved, b"keep me").unwrap();
+    let out = run(
+        &sample("blackhole-peer.pcap"),
+        &["--write", saved.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("exists"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"keep me");
+    let _ = std::fs::remove_file(&saved);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// While the run goes on (the pipe still open), a scrape shows the
+/// black-holed connection as false_alive with its reasons and sides.
+#[test]
+fn metrics_serve_verdicts_and_reasons_while_it_runs() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn(&["--metrics", &addr]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample("blackhole-peer.pcap")).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = String::new();
+    let found = loop {
+        if let Some(text) = scrape(port) {
+            if text.contains("wspulse_connections{verdict=\"false_alive\"} 1") {
+                break Some(text);
+            }
+            last = text;
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = found.unwrap_or_else(|| {
+        panic!(
+            "no false_alive in the metrics: {last}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        text.contains("wspulse_reasons{code=\"peer_unreachable\",side=\"client\"} 1"),
+        "{text}"
+    );
+    // The tick that saw the change came before the last packets.
+    assert!(!text.contains("wspulse_packets_total 0\n"), "{text}");
+    assert!(
+        text.contains("wspulse_connections{verdict=\"alive\"} 0"),
+        "{text}"
+    );
+    assert!(out.status.success());
+}
+
+/// A busy address is one line naming it, before anything is read.
+#[test]
+fn metrics_on_a_busy_address_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&sample("blackhole-peer.pcap"), &["--metrics", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// As root, --user nobody drops root and the run goes on; otherwise the
+/// refusal says why.
+#[test]
+fn user_drops_root_or_says_why_not() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let out = run(&sample("healthy-pings.pcap"), &["--user", "nobody"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if root {
+        assert!(out.status.success(), "{stderr}");
+        let recs = records(&out);
+        assert_eq!(recs.last().unwrap()["type"], "summary");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("root"), "{stderr}");
+    }
+}
