@@ -49,7 +49,7 @@ Environment: CARGO_TARGET_DIR (default: the repository's target/), used for
 both builds (release; wspulse with --features live); TMPDIR (the recorded
 replay capture, ~0.3 GB, removed on exit).
 Needs root, iproute2, ethtool, tcpdump, python3, GNU time (/usr/bin/time),
-cargo, libpcap-dev. The default run takes about 3 minutes (each --replay
+cargo, libpcap-dev. The default run takes about 3.5 minutes (each --replay
 step adds about 40 s, the recording 20 s); every process is bounded by a
 hard timeout, and the namespaces are removed on exit.
 EOF
