@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::frame::{DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
+use super::frame::{CompactDecoder, DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
 use super::handshake::{
     accept_matches, permessage_deflate, HandshakeParse, HeaderAccumulator, UpgradeOutcome,
     UpgradeRequest, UpgradeResponse,
@@ -81,7 +81,8 @@ enum Reader {
     Start,
     Request(Box<HeaderAccumulator<UpgradeRequest>>),
     Response(Box<HeaderAccumulator<UpgradeResponse>>),
-    Frames(Box<FrameDecoder>),
+    /// Parked between frames: a few bytes per idle direction.
+    Frames(CompactDecoder),
     Tls(RecordReader),
     /// Nothing more to read in this direction.
     Done,
@@ -235,7 +236,7 @@ impl Session {
         let cfg = DecoderConfig {
             permessage_deflate: true,
         };
-        Reader::Frames(Box::new(FrameDecoder::new_midstream(
+        Reader::Frames(CompactDecoder::new(FrameDecoder::new_midstream(
             self.role_of(side),
             cfg,
         )))
@@ -300,7 +301,7 @@ impl Session {
                     self.handshake.request = Some(RequestSeen::new(value, now));
                     self.handshake.request_side = Some(side);
                     self.readers[side] =
-                        Reader::Frames(Box::new(FrameDecoder::new(Role::Client, cfg)));
+                        Reader::Frames(CompactDecoder::new(FrameDecoder::new(Role::Client, cfg)));
                     self.feed(side, &bytes[body_offset..], now, emit);
                 }
                 HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
@@ -330,8 +331,9 @@ impl Session {
                         self.kind = SessionKind::WebSocket {
                             handshake_seen: true,
                         };
-                        self.readers[side] =
-                            Reader::Frames(Box::new(FrameDecoder::new(Role::Server, cfg)));
+                        self.readers[side] = Reader::Frames(CompactDecoder::new(
+                            FrameDecoder::new(Role::Server, cfg),
+                        ));
                         self.feed(side, &bytes[body_offset..], now, emit);
                     }
                     UpgradeOutcome::Refused => {

@@ -47,7 +47,7 @@ pub enum Event<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     /// In sync, collecting the next header into `hdr`.
     Header,
     /// Collecting the payload of a control frame (≤ 125 bytes) into `ctl`.
@@ -84,12 +84,12 @@ enum State {
 /// frame ending a segment, is required.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
-    role: Option<Role>,
-    cfg: DecoderConfig,
-    state: State,
-    offset: u64,
+    pub(super) role: Option<Role>,
+    pub(super) cfg: DecoderConfig,
+    pub(super) state: State,
+    pub(super) offset: u64,
     hdr: [u8; MAX_HEADER_LEN],
-    hdr_len: u8,
+    pub(super) hdr_len: u8,
     /// Stream offset of the header being collected.
     hdr_start: u64,
     /// Allocated with the first control payload: a direction that never
@@ -98,10 +98,10 @@ pub struct FrameDecoder {
     /// Bytes of `ctl` holding the control payload being read, or last read:
     /// all of it, unless a gap cut it.
     ctl_len: u8,
-    fragments: Fragments,
-    close_seen: bool,
-    inferred_masked: Option<bool>,
-    tentative: Option<Tentative>,
+    pub(super) fragments: Fragments,
+    pub(super) close_seen: bool,
+    pub(super) inferred_masked: Option<bool>,
+    pub(super) tentative: Option<Tentative>,
     /// Where sync was lost: `Resynced::skipped` counts from here.
     hunt_from: u64,
 }

@@ -28,6 +28,8 @@
 //! - `hunt`: finding frame boundaries again mid-stream or after a gap: the
 //!   plausibility test, chains of two frames, tentative lock-ons, and
 //!   [`HUNT_MAX_PAYLOAD`].
+//! - `park`: [`CompactDecoder`], a decoder stored in 24 bytes while it is
+//!   at rest between frames, for the many connections kept at once.
 //! - `tests/`: what the tests share, the tests about gaps, and the large
 //!   randomized ones (chunkings, garbage, tungstenite's parser as a
 //!   reference). Each file above holds the unit tests of its own code.
@@ -36,6 +38,7 @@ mod coding;
 mod decoder;
 mod header;
 mod hunt;
+mod park;
 mod violation;
 
 #[cfg(test)]
@@ -45,4 +48,5 @@ pub use coding::{close_code_valid_on_wire, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEAD
 pub use decoder::{DecoderConfig, Event, FrameDecoder};
 pub use header::{FrameHeader, HeaderError, Role};
 pub use hunt::HUNT_MAX_PAYLOAD;
+pub use park::CompactDecoder;
 pub use violation::Violation;

@@ -1,0 +1,154 @@
+//! A decoder that costs 24 bytes between frames: [`CompactDecoder`].
+//!
+//! Most of a [`FrameDecoder`] (the header being collected, the control
+//! payload, a tentative lock-on) matters only while a frame straddles two
+//! reads. A connection idle between heartbeats spends nearly all its life at
+//! a frame boundary, or skipping a data payload whose length it knows, and
+//! in those states five small fields say everything: so the decoder is
+//! parked in them and rebuilt, on the stack, for the next read.
+
+use super::decoder::State;
+use super::violation::Fragments;
+use super::{DecoderConfig, Event, FrameDecoder, Role};
+
+/// What a [`FrameDecoder`] at rest needs to go on exactly as it would have.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    /// Stream offset of the next byte.
+    offset: u64,
+    /// Payload bytes of the current data frame still to skip; 0 at a frame
+    /// boundary.
+    skip: u64,
+    role: Option<Role>,
+    cfg: DecoderConfig,
+    fragments: Fragments,
+    close_seen: bool,
+    inferred_masked: Option<bool>,
+}
+
+impl FrameDecoder {
+    /// The decoder's state in a few bytes, when it is in sync at a frame
+    /// boundary or skipping a data payload (nothing half-read, no lock-on
+    /// awaiting confirmation); `None` otherwise. The control payload buffer
+    /// is not carried: it is only read while a control frame is collected.
+    fn park(&self) -> Option<Parked> {
+        let skip = match self.state {
+            State::Header if self.hdr_len == 0 => 0,
+            State::Skip { remaining } => remaining,
+            _ => return None,
+        };
+        if self.tentative.is_some() {
+            return None;
+        }
+        Some(Parked {
+            offset: self.offset,
+            skip,
+            role: self.role,
+            cfg: self.cfg,
+            fragments: self.fragments,
+            close_seen: self.close_seen,
+            inferred_masked: self.inferred_masked,
+        })
+    }
+}
+
+impl Parked {
+    fn resume(self) -> FrameDecoder {
+        let mut d = FrameDecoder::new(Role::Client, self.cfg);
+        d.role = self.role;
+        d.state = if self.skip > 0 {
+            State::Skip {
+                remaining: self.skip,
+            }
+        } else {
+            State::Header
+        };
+        d.offset = self.offset;
+        d.fragments = self.fragments;
+        d.close_seen = self.close_seen;
+        d.inferred_masked = self.inferred_masked;
+        d
+    }
+}
+
+enum Slot {
+    Parked(Parked),
+    Busy(Box<FrameDecoder>),
+}
+
+/// A [`FrameDecoder`] stored in 24 bytes while it is at rest (see the
+/// module's text), and boxed only while a frame straddles two reads. It
+/// reports exactly the events the decoder it wraps would.
+pub struct CompactDecoder(Slot);
+
+impl CompactDecoder {
+    pub fn new(decoder: FrameDecoder) -> Self {
+        CompactDecoder(Self::store(decoder))
+    }
+
+    fn store(decoder: FrameDecoder) -> Slot {
+        match decoder.park() {
+            Some(p) => Slot::Parked(p),
+            None => Slot::Busy(Box::new(decoder)),
+        }
+    }
+
+    /// Runs `f` on the decoder, unparked on the stack when it was parked,
+    /// and parks it again when it comes to rest.
+    fn with<R>(&mut self, f: impl FnOnce(&mut FrameDecoder) -> R) -> R {
+        match &mut self.0 {
+            Slot::Busy(d) => {
+                let r = f(d);
+                if let Some(p) = d.park() {
+                    self.0 = Slot::Parked(p);
+                }
+                r
+            }
+            Slot::Parked(p) => {
+                let mut d = p.resume();
+                let r = f(&mut d);
+                self.0 = Self::store(d);
+                r
+            }
+        }
+    }
+
+    /// Whether the decoder is parked (its 24 bytes are all it holds).
+    pub fn is_parked(&self) -> bool {
+        matches!(self.0, Slot::Parked(_))
+    }
+
+    /// As [`FrameDecoder::on_data`].
+    pub fn on_data(&mut self, bytes: &[u8], out: &mut impl FnMut(Event<'_>)) {
+        self.with(|d| d.on_data(bytes, out));
+    }
+
+    /// As [`FrameDecoder::on_gap`].
+    pub fn on_gap(&mut self, len: u64, out: &mut impl FnMut(Event<'_>)) {
+        self.with(|d| d.on_gap(len, out));
+    }
+
+    /// As [`FrameDecoder::in_sync`]: a parked decoder is in sync.
+    pub fn in_sync(&self) -> bool {
+        match &self.0 {
+            Slot::Parked(_) => true,
+            Slot::Busy(d) => d.in_sync(),
+        }
+    }
+
+    /// As [`FrameDecoder::stream_offset`].
+    pub fn stream_offset(&self) -> u64 {
+        match &self.0 {
+            Slot::Parked(p) => p.offset,
+            Slot::Busy(d) => d.stream_offset(),
+        }
+    }
+
+    /// As [`FrameDecoder::inferred_masked`].
+    pub fn inferred_masked(&self) -> Option<bool> {
+        match &self.0 {
+            Slot::Parked(p) => p.inferred_masked,
+            Slot::Busy(d) => d.inferred_masked(),
+        }
+    }
+}
