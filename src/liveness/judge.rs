@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::activity::{Activity, Outcome, Payload};
 use super::event::{Event, EventKind, Mark, TcpEvent, TcpInfo, WsEvent};
 use super::rules::{self, Checks, View};
-use super::transport::{ProbeRun, Stall, Transport, ZeroWindow};
+use super::transport::{Transport, ZeroWindow};
 use super::{Code, Kind, Settings, Thresholds, Verdict};
 use crate::evidence::EvidenceRef;
 use crate::side::{PerSide, Side};
@@ -211,15 +211,15 @@ impl Judge {
                 }
                 me.window = Some(window);
                 me.scale_known = scale_known;
-                match (window, me.zero_window) {
+                match (window, me.zero_window()) {
                     (0, None) => {
-                        me.zero_window = Some(ZeroWindow {
+                        me.set_zero_window(Some(ZeroWindow {
                             since: mark,
                             probes: 0,
-                        })
+                        }));
                     }
                     (1.., Some(open)) => {
-                        me.zero_window = None;
+                        me.set_zero_window(None);
                         let ep = rules::zero_window_stall::on_reopen(
                             &self.settings.thresholds,
                             side,
@@ -239,13 +239,8 @@ impl Judge {
                 self.push_episode(ep);
                 let me = &mut self.tcp[side];
                 me.in_flight = in_flight;
-                me.srtt = srtt.or(me.srtt);
-                me.stall = (in_flight > 0).then_some(Stall {
-                    since: mark,
-                    retransmissions: 0,
-                    first_retransmission: None,
-                    last_retransmission: None,
-                });
+                me.update_srtt(srtt);
+                me.restart_stall((in_flight > 0).then_some(mark));
             }
             TcpEvent::Sent {
                 len,
@@ -258,58 +253,30 @@ impl Judge {
                 if len > 0 {
                     me.last_payload = Some(mark);
                 }
-                if in_flight > 0 && me.stall.is_none() {
-                    me.stall = Some(Stall {
-                        since: mark,
-                        retransmissions: 0,
-                        first_retransmission: None,
-                        last_retransmission: None,
-                    });
+                if in_flight > 0 && me.stall().is_none() {
+                    me.restart_stall(Some(mark));
                 }
                 if retransmission {
-                    if let Some(stall) = &mut me.stall {
-                        stall.retransmissions += 1;
-                        stall.first_retransmission.get_or_insert(mark);
-                        stall.last_retransmission = Some(mark);
-                    }
+                    me.note_retransmission(mark);
                 }
             }
             TcpEvent::Probe { zero_window } => {
-                let me = self.tcp[side].rare.get_or_insert_default();
+                self.tcp[side].note_probe(zero_window, mark);
                 if zero_window {
-                    me.zero_window_probes += 1;
-                } else {
-                    me.keepalives += 1;
-                }
-                me.probes = Some(match me.probes {
-                    Some(run) => ProbeRun {
-                        count: run.count + 1,
-                        last: mark,
-                        ..run
-                    },
-                    None => ProbeRun {
-                        count: 1,
-                        first: mark,
-                        last: mark,
-                    },
-                });
-                if let (true, Some(z)) = (zero_window, &mut self.tcp[peer].zero_window) {
-                    z.probes += 1;
+                    self.tcp[peer].note_probe_into_zero_window();
                 }
             }
             // None of these changes who can send: no update below.
             TcpEvent::Fin => {
-                self.tcp[side].fin.get_or_insert(mark);
+                self.tcp[side].note_fin(mark);
                 return;
             }
             TcpEvent::Rst => {
-                self.tcp[side].rst.get_or_insert(mark);
+                self.tcp[side].note_rst(mark);
                 return;
             }
             TcpEvent::Missed { bytes } => {
-                let me = self.tcp[side].rare.get_or_insert_default();
-                me.missed_bytes += bytes;
-                me.first_missed.get_or_insert(mark);
+                self.tcp[side].note_missed(bytes, mark);
                 return;
             }
         }
@@ -324,10 +291,8 @@ impl Judge {
             let blocked = peer.window_closed(me.in_flight) || me.stalled();
             let closed = me.window_behind(peer.in_flight);
             let me = &mut self.tcp[side];
-            me.blocked.set(blocked, now);
-            if closed || me.closed_window.is_some() {
-                me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
-            }
+            me.set_blocked(blocked, now);
+            me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
         }
     }
 
@@ -339,7 +304,7 @@ impl Judge {
                 control_payload,
             } => {
                 self.heard(side, mark);
-                let owner_blocked = self.tcp[side.other()].blocked.at(mark.at);
+                let owner_blocked = self.tcp[side.other()].blocked_at(mark.at);
                 let key = &self.settings.key;
                 let outcome = self.ws.on_frame(
                     side,
@@ -369,7 +334,7 @@ impl Judge {
     fn heard(&mut self, side: Side, mark: Mark) {
         let ep = rules::read_gap_exceeded::on_heard(&self.view(), side, mark);
         self.push_episode(ep);
-        let blocked = self.tcp[side].blocked.at(mark.at);
+        let blocked = self.tcp[side].blocked_at(mark.at);
         self.ws.heard(side, mark, blocked);
     }
 
@@ -408,7 +373,7 @@ impl Judge {
 
     /// The floor under every threshold derived from a cadence.
     fn floor(&self) -> Span {
-        let srtt = self.tcp.client.srtt.max(self.tcp.server.srtt);
+        let srtt = self.tcp.client.srtt().max(self.tcp.server.srtt());
         super::floor(srtt)
     }
 
