@@ -107,15 +107,26 @@ pub struct GapStats {
     pub snaplen_bytes: u64,
 }
 
+/// Out-of-order chunks waiting for a hole to fill.
+///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
-/// starts after `next`, and `buffered` is the sum of their lengths. So the
-/// stream up to `next` has been delivered (as data or gaps) exactly once.
+/// starts after the assembler's `next`, and `buffered` is the sum of their
+/// lengths.
+#[derive(Default)]
+struct Held {
+    pending: Vec<Chunk>,
+    buffered: u32,
+}
+
+/// So the stream up to `next` has been delivered (as data or gaps) exactly
+/// once. What an in-order stream never needs (held chunks, gap counts) is
+/// allocated when first needed, and held chunks are freed as soon as the
+/// hole fills: an assembler in order is 24 bytes.
 #[derive(Default)]
 pub struct Assembler {
     next: Option<Seq>,
-    pending: Vec<Chunk>,
-    buffered: u32,
-    pub gaps: GapStats,
+    held: Option<Box<Held>>,
+    gaps: Option<Box<GapStats>>,
 }
 
 /// Distance beyond which a segment is not part of this stream (a stray or
@@ -136,7 +147,25 @@ impl Assembler {
     }
 
     pub fn buffered(&self) -> u32 {
-        self.buffered
+        self.held.as_ref().map_or(0, |h| h.buffered)
+    }
+
+    /// What happened to holes so far.
+    pub fn gaps(&self) -> GapStats {
+        self.gaps.as_deref().copied().unwrap_or_default()
+    }
+
+    /// Bytes the receiver acknowledged that the capture never saw, so far.
+    pub fn acked_unseen(&self) -> u64 {
+        self.gaps.as_ref().map_or(0, |g| g.acked_unseen)
+    }
+
+    fn gaps_mut(&mut self) -> &mut GapStats {
+        self.gaps.get_or_insert_default()
+    }
+
+    fn pending(&self) -> &[Chunk] {
+        self.held.as_ref().map_or(&[], |h| &h.pending)
     }
 
     /// Adds one segment's payload (`data` as captured, `wire_len` on the
@@ -165,9 +194,11 @@ impl Assembler {
                 Err(overflow) => {
                     // Give up on the hole before this segment; it is then in
                     // order and needs no buffering.
-                    let before = self.gaps.overflow_bytes;
+                    let before = self.gaps().overflow_bytes;
                     self.skip_to(seq, GapCause::Overflow, budget, out);
-                    self.gaps.overflows += u32::from(self.gaps.overflow_bytes > before);
+                    if self.gaps().overflow_bytes > before {
+                        self.gaps_mut().overflows += 1;
+                    }
                     self.deliver_in_order(seq, data, wire_len, budget, out);
                     return Err(overflow);
                 }
@@ -192,11 +223,11 @@ impl Assembler {
     /// The stream is over: deliver what is buffered, with gaps for the holes,
     /// and return the memory.
     pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
-        if let Some(last) = self.pending.last() {
+        if let Some(last) = self.pending().last() {
             let end = last.end();
             self.skip_to(end, GapCause::Flush, budget, out);
         }
-        self.pending = Vec::new();
+        self.held = None;
     }
 
     fn deliver_in_order(
@@ -216,7 +247,7 @@ impl Assembler {
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
         let cut = end.bytes_after(captured_end.max(next));
         if cut > 0 {
-            self.gaps.snaplen_bytes += u64::from(cut);
+            self.gaps_mut().snaplen_bytes += u64::from(cut);
             out(Delivery::Gap(u64::from(cut)));
         }
         self.next = Some(end.max(next));
@@ -226,8 +257,11 @@ impl Assembler {
     /// Delivers buffered chunks that the stream has reached.
     fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         let Some(mut next) = self.next else { return };
+        let Some(held) = self.held.as_mut() else {
+            return;
+        };
         let mut done = 0;
-        for chunk in &self.pending {
+        for chunk in &held.pending {
             if chunk.start.diff(next) > 0 {
                 break;
             }
@@ -239,9 +273,12 @@ impl Assembler {
             done += 1;
         }
         if done > 0 {
-            let freed: usize = self.pending.drain(..done).map(|c| c.data.len()).sum();
-            self.buffered -= freed as u32;
+            let freed: usize = held.pending.drain(..done).map(|c| c.data.len()).sum();
+            held.buffered -= freed as u32;
             budget.give_back(freed as u64);
+            if held.pending.is_empty() {
+                self.held = None;
+            }
             self.next = Some(next);
         }
     }
@@ -259,16 +296,17 @@ impl Assembler {
             if target.diff(next) <= 0 {
                 break;
             }
-            let hole_end = match self.pending.first() {
+            let hole_end = match self.pending().first() {
                 Some(c) if c.start.diff(target) < 0 => c.start,
                 _ => target,
             };
             let len = u64::from(hole_end.bytes_after(next));
             if len > 0 {
+                let gaps = self.gaps_mut();
                 match cause {
-                    GapCause::Acked => self.gaps.acked_unseen += len,
-                    GapCause::Overflow => self.gaps.overflow_bytes += len,
-                    GapCause::Flush => self.gaps.flushed_bytes += len,
+                    GapCause::Acked => gaps.acked_unseen += len,
+                    GapCause::Overflow => gaps.overflow_bytes += len,
+                    GapCause::Flush => gaps.flushed_bytes += len,
                 }
                 out(Delivery::Gap(len));
             }
@@ -289,7 +327,7 @@ impl Assembler {
         // Collect the uncovered pieces first, so a refusal leaves no trace.
         let mut pieces: Vec<(Seq, Seq)> = Vec::new();
         let mut cursor = seq;
-        for chunk in &self.pending {
+        for chunk in self.pending() {
             if chunk.start.diff(end) >= 0 {
                 break;
             }
@@ -305,23 +343,24 @@ impl Assembler {
         if added == 0 {
             return Ok(());
         }
-        if self.buffered + added > limits.max_bytes {
+        if self.buffered() + added > limits.max_bytes {
             return Err(Overflow::PerDirection {
                 cap: limits.max_bytes,
             });
         }
-        if self.pending.len() + pieces.len() > limits.max_chunks {
+        if self.pending().len() + pieces.len() > limits.max_chunks {
             return Err(Overflow::Chunks {
                 cap: limits.max_chunks,
             });
         }
         budget.take(u64::from(added))?;
-        self.buffered += added;
+        let held = self.held.get_or_insert_default();
+        held.buffered += added;
         for (s, e) in pieces {
             let from = s.bytes_after(seq) as usize;
             let to = e.bytes_after(seq) as usize;
-            let at = self.pending.partition_point(|c| c.start.diff(s) < 0);
-            self.pending.insert(
+            let at = held.pending.partition_point(|c| c.start.diff(s) < 0);
+            held.pending.insert(
                 at,
                 Chunk {
                     start: s,
@@ -465,7 +504,7 @@ mod tests {
                 Out::Data(s[200..].to_vec())
             ]
         );
-        assert_eq!(h.asm.gaps.acked_unseen, 100);
+        assert_eq!(h.asm.gaps().acked_unseen, 100);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::assembler::{AssemblerLimits, Budget, Delivery};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Signature, Timed};
 use super::{StreamObserver, TcpEvent};
 use crate::decode::Segment;
 use crate::evidence::Moment;
@@ -188,17 +188,22 @@ impl<O: StreamObserver> Connection<O> {
         // duplicate-ACK trigger fires within a millisecond. IPv6 and DF
         // packets from some stacks carry no ID, so time decides there.
         let me = &mut self.endpoints[side];
-        let signature = (seg.seq, seg.seq_len(), seg.ack, seg.ip_id);
-        if seg.seq_len() > 0 {
-            if let Some((previous, at)) = me.last_signature {
-                let quick = now.at.since(at) < DUPLICATE_WITHIN;
-                if previous == signature && (seg.ip_id != 0 || quick) {
-                    me.capture_duplicates += 1;
-                    return;
-                }
+        let signature = Signature {
+            seen: true,
+            seq: seg.seq,
+            len: seg.seq_len(),
+            ack: seg.ack,
+            ip_id: seg.ip_id,
+            at: now.at,
+        };
+        if seg.seq_len() > 0 && me.last_signature.same(&signature) {
+            let quick = now.at.since(me.last_signature.at) < DUPLICATE_WITHIN;
+            if seg.ip_id != 0 || quick {
+                me.troubles_mut().capture_duplicates += 1;
+                return;
             }
         }
-        me.last_signature = Some((signature, now.at));
+        me.last_signature = signature;
         if seg.flags.rst() {
             self.on_rst(seg, side, now, budget);
             return;
@@ -287,7 +292,7 @@ impl<O: StreamObserver> Connection<O> {
             return;
         }
         // A FIN takes one sequence number but no byte of the stream.
-        let data_end = match peer.fin_seq {
+        let data_end = match peer.fin_seq() {
             Some(fin) if ack.diff(fin) > 0 => fin,
             _ => ack,
         };
@@ -299,11 +304,11 @@ impl<O: StreamObserver> Connection<O> {
             };
             observer.on_tcp(peer_side, event, now);
         }
-        let unseen = peer.assembler.gaps.acked_unseen;
+        let unseen = peer.assembler.acked_unseen();
         peer.assembler.acked(data_end, budget, &mut |d| {
             deliver(observer, peer_side, d, now)
         });
-        let bytes = peer.assembler.gaps.acked_unseen - unseen;
+        let bytes = peer.assembler.acked_unseen() - unseen;
         if bytes > 0 {
             observer.on_tcp(peer_side, TcpEvent::Missed { bytes }, now);
         }
@@ -354,10 +359,10 @@ impl<O: StreamObserver> Connection<O> {
                 let below = seg.seq == max - 1 || me.acked.is_some_and(|a| seg.seq == a - 1);
                 if below && (len == 0 || seg.seq.diff(max) < 0) {
                     if peer_window_zero {
-                        me.zero_window_probes += 1;
-                        peer.zero_window.probes_in_open += 1;
+                        me.troubles_mut().zero_window_probes += 1;
+                        peer.troubles_mut().zero_window.probes_in_open += 1;
                     } else {
-                        me.keepalives += 1;
+                        me.troubles_mut().keepalives += 1;
                     }
                     let event = TcpEvent::Probe {
                         zero_window: peer_window_zero,
@@ -366,8 +371,8 @@ impl<O: StreamObserver> Connection<O> {
                     return;
                 }
                 if len == 1 && peer_window_zero && seg.seq == max {
-                    me.zero_window_probes += 1;
-                    peer.zero_window.probes_in_open += 1;
+                    me.troubles_mut().zero_window_probes += 1;
+                    peer.troubles_mut().zero_window.probes_in_open += 1;
                 }
             }
         }
@@ -383,8 +388,8 @@ impl<O: StreamObserver> Connection<O> {
                     let spurious = me.acked.is_some_and(|a| end.diff(a) <= 0);
                     me.note_retransmission(len, spurious);
                     retransmission = true;
-                    if me.timed.is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
-                        me.timed = None; // Karn's algorithm
+                    if me.timed.active && seg.seq.diff(me.timed.end) < 0 {
+                        me.timed.active = false; // Karn's algorithm
                     }
                     let new_bytes = end.bytes_after(max);
                     me.payload_bytes += u64::from(new_bytes.min(len));
@@ -392,8 +397,12 @@ impl<O: StreamObserver> Connection<O> {
                 }
                 _ => {
                     me.payload_bytes += u64::from(len);
-                    if len > 0 && me.timed.is_none() {
-                        me.timed = Some((end, now.at));
+                    if len > 0 && !me.timed.active {
+                        me.timed = Timed {
+                            active: true,
+                            end,
+                            sent: now.at,
+                        };
                     }
                     me.snd_max = Some(me.snd_max.map_or(end, |m| m.max(end)));
                 }
@@ -422,13 +431,14 @@ impl<O: StreamObserver> Connection<O> {
             *overflows += u32::from(result.is_err());
         }
 
-        if seg.flags.fin() && me.fin.is_none() {
-            me.fin = Some(now);
-            me.fin_seq = Some(data_seq + len);
+        if seg.flags.fin() && me.fin().is_none() {
+            let end = me.end_mut();
+            end.fin = Some(now);
+            end.fin_seq = Some(data_seq + len);
             *state = match *state {
-                TcpState::HalfClosed if peer.fin.is_some() => TcpState::Closed,
+                TcpState::HalfClosed if peer.fin().is_some() => TcpState::Closed,
                 TcpState::Closed | TcpState::Reset => *state,
-                _ if peer.fin.is_some() => TcpState::Closed,
+                _ if peer.fin().is_some() => TcpState::Closed,
                 _ => TcpState::HalfClosed,
             };
             me.assembler
@@ -455,12 +465,12 @@ impl<O: StreamObserver> Connection<O> {
             if !in_window {
                 self.ignored_rsts += 1;
             }
-            if me.rst.is_none() && self.state.is_over() {
-                me.rst = Some(now);
+            if me.rst().is_none() && self.state.is_over() {
+                me.end_mut().rst = Some(now);
             }
             return;
         }
-        me.rst = Some(now);
+        me.end_mut().rst = Some(now);
         self.reset_by = Some(side);
         self.state = TcpState::Reset;
         self.finish(now, budget);
