@@ -1,0 +1,402 @@
+//! The opening handshake as seen (RFC 6455 §4), kept for the report: what
+//! the client asked for, what the server answered, and when.
+//!
+//! Every connection of a large server keeps this until it ends, and the
+//! report reads it once. So it is packed into one allocation of tagged
+//! records (about 60 bytes for a plain `GET /ws`) instead of a dozen
+//! strings and options; [`Handshake::request`] and
+//! [`Handshake::response`] unpack it.
+
+use std::fmt;
+
+use super::handshake::{UpgradeRequest, UpgradeResponse};
+use crate::evidence::{FrameRef, Moment};
+use crate::secret::Secret;
+use crate::side::Side;
+use crate::time::Timestamp;
+
+/// The request as kept: every value the client chose is a [`Secret`]
+/// (a path may carry a token in its query, an Origin user info, a
+/// subprotocol a bearer token); credential headers were never kept.
+#[derive(Clone, Debug)]
+pub struct RequestSeen {
+    pub path: Secret<String>,
+    pub host: Option<Secret<String>>,
+    pub origin: Option<Secret<String>>,
+    pub protocols: Vec<Secret<String>>,
+    pub extensions: Vec<Secret<String>>,
+    pub at: Moment,
+}
+
+/// The response as kept.
+#[derive(Clone, Debug)]
+pub struct ResponseSeen {
+    pub status: u16,
+    pub protocol: Option<Secret<String>>,
+    pub extensions: Vec<Secret<String>>,
+    pub at: Moment,
+}
+
+/// The handshake as seen, without credentials (the parser never keeps
+/// Cookie or Authorization values).
+#[derive(Clone, Default)]
+pub struct Handshake {
+    /// Tagged records (see `Tag`), in the order they were seen.
+    packed: Option<Box<[u8]>>,
+    /// RFC 6455 §4.2.2: Sec-WebSocket-Accept derived from the key.
+    pub accept_valid: Option<bool>,
+    /// The TCP side that sent the request (the client).
+    pub(super) request_side: Option<Side>,
+    pub(super) response_side: Option<Side>,
+}
+
+/// What a record holds. Records of the request come first, then those of
+/// the response; each is its tag, then 20 bytes for an instant, 2 for the
+/// status, or a 2-byte length and the text (little-endian numbers).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Tag {
+    RequestAt,
+    Path,
+    Host,
+    Origin,
+    Protocol,
+    Extension,
+    /// `Sec-WebSocket-Key`, until the response's accept is checked.
+    Key,
+    ResponseAt,
+    Status,
+    ChosenProtocol,
+    ChosenExtension,
+}
+
+const TAGS: [Tag; 11] = [
+    Tag::RequestAt,
+    Tag::Path,
+    Tag::Host,
+    Tag::Origin,
+    Tag::Protocol,
+    Tag::Extension,
+    Tag::Key,
+    Tag::ResponseAt,
+    Tag::Status,
+    Tag::ChosenProtocol,
+    Tag::ChosenExtension,
+];
+
+impl Tag {
+    fn of_request(self) -> bool {
+        (self as u8) <= Tag::Key as u8
+    }
+}
+
+/// An instant's record: nanoseconds, file index, frame number.
+const AT_LEN: usize = 20;
+
+/// One record, borrowed from the packed bytes.
+enum Record<'a> {
+    At(Moment),
+    Status(u16),
+    Text(&'a [u8]),
+}
+
+/// Iterates over the records of `packed`: (tag, record), in order.
+fn records(packed: &[u8]) -> impl Iterator<Item = (Tag, Record<'_>)> {
+    let mut rest = packed;
+    std::iter::from_fn(move || {
+        let (&t, body) = rest.split_first()?;
+        let tag = *TAGS.get(usize::from(t))?;
+        let (record, len) = match tag {
+            Tag::RequestAt | Tag::ResponseAt => {
+                let b = body.get(..AT_LEN)?;
+                let at = i64::from_le_bytes(b[..8].try_into().ok()?);
+                let file = u32::from_le_bytes(b[8..12].try_into().ok()?);
+                let frame = u64::from_le_bytes(b[12..20].try_into().ok()?);
+                let moment = Moment {
+                    at: Timestamp::from_nanos(at),
+                    frame: FrameRef::new(file, frame),
+                };
+                (Record::At(moment), AT_LEN)
+            }
+            Tag::Status => {
+                let b = body.get(..2)?;
+                (Record::Status(u16::from_le_bytes([b[0], b[1]])), 2)
+            }
+            _ => {
+                let b = body.get(..2)?;
+                let n = usize::from(u16::from_le_bytes([b[0], b[1]]));
+                (Record::Text(body.get(2..2 + n)?), 2 + n)
+            }
+        };
+        rest = &body[len..];
+        Some((tag, record))
+    })
+}
+
+/// Builds packed records.
+#[derive(Default)]
+struct Packer(Vec<u8>);
+
+impl Packer {
+    fn at(&mut self, tag: Tag, m: Moment) {
+        self.0.push(tag as u8);
+        self.0.extend_from_slice(&m.at.nanos().to_le_bytes());
+        self.0.extend_from_slice(&m.frame.file().to_le_bytes());
+        self.0.extend_from_slice(&m.frame.frame().to_le_bytes());
+    }
+
+    fn status(&mut self, status: u16) {
+        self.0.push(Tag::Status as u8);
+        self.0.extend_from_slice(&status.to_le_bytes());
+    }
+
+    /// A text of at most 64 KiB - 1 bytes: a head is at most 8 KiB
+    /// (`MAX_HEAD_LEN`), so nothing is cut.
+    fn text(&mut self, tag: Tag, s: &str) {
+        let b = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
+        self.0.push(tag as u8);
+        self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(b);
+    }
+
+    /// Copies the records of `packed` that `keep` selects.
+    fn keep(&mut self, packed: &[u8], keep: impl Fn(Tag) -> bool) {
+        for (tag, r) in records(packed).filter(|(t, _)| keep(*t)) {
+            match r {
+                Record::At(m) => self.at(tag, m),
+                Record::Status(s) => self.status(s),
+                Record::Text(b) => {
+                    self.0.push(tag as u8);
+                    self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
+                    self.0.extend_from_slice(b);
+                }
+            }
+        }
+    }
+
+    fn done(self) -> Option<Box<[u8]>> {
+        (!self.0.is_empty()).then(|| self.0.into_boxed_slice())
+    }
+}
+
+fn secret(b: &[u8]) -> Secret<String> {
+    Secret::new(String::from_utf8_lossy(b).into_owned())
+}
+
+impl Handshake {
+    fn packed(&self) -> &[u8] {
+        self.packed.as_deref().unwrap_or_default()
+    }
+
+    /// Repacks: the records `keep` selects, then what `add` writes.
+    fn repack(&mut self, keep: impl Fn(Tag) -> bool, add: impl FnOnce(&mut Packer)) {
+        let mut p = Packer::default();
+        p.keep(self.packed(), keep);
+        add(&mut p);
+        self.packed = p.done();
+    }
+
+    /// The request seen at `at` (replacing any earlier one). Its key is
+    /// kept until [`Handshake::take_key`].
+    pub(super) fn set_request(&mut self, r: &UpgradeRequest, at: Moment) {
+        self.repack(
+            |t| !t.of_request(),
+            |p| {
+                p.at(Tag::RequestAt, at);
+                p.text(Tag::Path, &r.path);
+                for (tag, v) in [(Tag::Host, &r.host), (Tag::Origin, &r.origin)] {
+                    if let Some(v) = v {
+                        p.text(tag, v);
+                    }
+                }
+                for v in &r.protocols {
+                    p.text(Tag::Protocol, v);
+                }
+                for v in &r.extensions {
+                    p.text(Tag::Extension, v);
+                }
+                if let Some(k) = &r.key {
+                    p.text(Tag::Key, k);
+                }
+            },
+        );
+    }
+
+    /// The request's `Sec-WebSocket-Key`, forgotten as it is taken: it is
+    /// needed only to check the accept (RFC 6455 §4.2.2).
+    pub(super) fn take_key(&mut self) -> Option<String> {
+        let key = records(self.packed()).find_map(|(t, r)| match (t, r) {
+            (Tag::Key, Record::Text(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })?;
+        self.repack(|t| t != Tag::Key, |_| {});
+        Some(key)
+    }
+
+    /// The response seen at `at` (replacing any earlier one).
+    pub(super) fn set_response(&mut self, r: &UpgradeResponse, at: Moment) {
+        self.repack(Tag::of_request, |p| {
+            p.at(Tag::ResponseAt, at);
+            p.status(r.status);
+            if let Some(v) = &r.protocol {
+                p.text(Tag::ChosenProtocol, v);
+            }
+            for v in &r.extensions {
+                p.text(Tag::ChosenExtension, v);
+            }
+        });
+    }
+
+    /// Whether the request or the response was seen.
+    pub fn seen(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// The request, if it was seen.
+    pub fn request(&self) -> Option<RequestSeen> {
+        let mut req: Option<RequestSeen> = None;
+        for (tag, r) in records(self.packed()) {
+            match (tag, r, req.as_mut()) {
+                (Tag::RequestAt, Record::At(at), _) => {
+                    req = Some(RequestSeen {
+                        path: Secret::new(String::new()),
+                        host: None,
+                        origin: None,
+                        protocols: Vec::new(),
+                        extensions: Vec::new(),
+                        at,
+                    })
+                }
+                (Tag::Path, Record::Text(b), Some(q)) => q.path = secret(b),
+                (Tag::Host, Record::Text(b), Some(q)) => q.host = Some(secret(b)),
+                (Tag::Origin, Record::Text(b), Some(q)) => q.origin = Some(secret(b)),
+                (Tag::Protocol, Record::Text(b), Some(q)) => q.protocols.push(secret(b)),
+                (Tag::Extension, Record::Text(b), Some(q)) => q.extensions.push(secret(b)),
+                _ => {}
+            }
+        }
+        req
+    }
+
+    /// The response, if it was seen.
+    pub fn response(&self) -> Option<ResponseSeen> {
+        let mut resp: Option<ResponseSeen> = None;
+        for (tag, r) in records(self.packed()) {
+            match (tag, r, resp.as_mut()) {
+                (Tag::ResponseAt, Record::At(at), _) => {
+                    resp = Some(ResponseSeen {
+                        status: 0,
+                        protocol: None,
+                        extensions: Vec::new(),
+                        at,
+                    })
+                }
+                (Tag::Status, Record::Status(s), Some(p)) => p.status = s,
+                (Tag::ChosenProtocol, Record::Text(b), Some(p)) => p.protocol = Some(secret(b)),
+                (Tag::ChosenExtension, Record::Text(b), Some(p)) => p.extensions.push(secret(b)),
+                _ => {}
+            }
+        }
+        resp
+    }
+}
+
+/// Like the [`Secret`]s it holds: the lengths, never the values.
+impl fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handshake")
+            .field("packed_bytes", &self.packed().len())
+            .field("accept_valid", &self.accept_valid)
+            .field("request_side", &self.request_side)
+            .field("response_side", &self.response_side)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moment(nanos: i64, file: u32, frame: u64) -> Moment {
+        Moment {
+            at: Timestamp::from_nanos(nanos),
+            frame: FrameRef::new(file, frame),
+        }
+    }
+
+    fn texts(v: &[Secret<String>]) -> Vec<&str> {
+        v.iter().map(|s| s.expose().as_str()).collect()
+    }
+
+    #[test]
+    fn the_request_and_response_come_back_as_seen() {
+        let mut h = Handshake::default();
+        assert!(!h.seen() && h.request().is_none() && h.response().is_none());
+        let req = UpgradeRequest {
+            path: "/chat?token=é".into(),
+            host: Some("example.com".into()),
+            origin: None,
+            key: Some("dGhlIHNhbXBsZSBub25jZQ==".into()),
+            protocols: vec!["a".into(), "b".into()],
+            extensions: vec!["permessage-deflate; x=1".into()],
+            ..UpgradeRequest::default()
+        };
+        // The largest file index and frame number a FrameRef holds.
+        let at = moment(-5, (1 << 20) - 2, (1 << 44) - 2);
+        h.set_request(&req, at);
+        assert!(h.seen());
+        let r = h.request().unwrap();
+        assert_eq!(r.path.expose(), "/chat?token=é");
+        assert_eq!(r.host.unwrap().expose(), "example.com");
+        assert!(r.origin.is_none());
+        assert_eq!(texts(&r.protocols), ["a", "b"]);
+        assert_eq!(texts(&r.extensions), ["permessage-deflate; x=1"]);
+        assert_eq!(r.at, at);
+        assert!(h.response().is_none());
+
+        let resp = UpgradeResponse {
+            status: 101,
+            protocol: Some("b".into()),
+            extensions: vec![],
+            ..UpgradeResponse::default()
+        };
+        assert_eq!(h.take_key().as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(h.take_key(), None, "the key is forgotten once taken");
+        h.set_response(&resp, moment(7, 0, 9));
+        let p = h.response().unwrap();
+        assert_eq!((p.status, p.at), (101, moment(7, 0, 9)));
+        assert_eq!(p.protocol.unwrap().expose(), "b");
+        assert!(p.extensions.is_empty());
+        assert_eq!(h.request().unwrap().path.expose(), "/chat?token=é");
+        assert!(!format!("{h:?}").contains("chat"), "{h:?}");
+    }
+
+    #[test]
+    fn a_second_request_or_response_replaces_the_first() {
+        let mut h = Handshake::default();
+        let resp = |status| UpgradeResponse {
+            status,
+            ..UpgradeResponse::default()
+        };
+        h.set_response(&resp(403), moment(1, 0, 1));
+        assert!(h.seen() && h.request().is_none());
+        let req = |path: &str| UpgradeRequest {
+            path: path.into(),
+            key: Some("k".into()),
+            ..UpgradeRequest::default()
+        };
+        h.set_request(&req("/a"), moment(2, 0, 2));
+        h.set_request(
+            &UpgradeRequest {
+                key: None,
+                ..req("/b")
+            },
+            moment(3, 0, 3),
+        );
+        assert_eq!(h.request().unwrap().path.expose(), "/b");
+        assert_eq!(h.take_key(), None, "the second request had no key");
+        h.set_response(&resp(101), moment(4, 0, 4));
+        assert_eq!(h.response().unwrap().status, 101);
+        assert_eq!(h.request().unwrap().at, moment(3, 0, 3));
+    }
+}
