@@ -18,16 +18,23 @@ pub const MAX_OUTSTANDING_PINGS: usize = 8;
 pub const MAX_VIOLATION_SAMPLES: usize = 8;
 
 /// WebSocket frames by opcode, as tshark's dissector counts them.
+/// Saturating at 4,294,967,295 (u32): 8 GB of the smallest frames in one
+/// direction of one connection before a count stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameCounts {
-    pub text: u64,
-    pub binary: u64,
-    pub continuation: u64,
-    pub close: u64,
-    pub ping: u64,
-    pub pong: u64,
+    pub text: u32,
+    pub binary: u32,
+    pub continuation: u32,
+    pub close: u32,
+    pub ping: u32,
+    pub pong: u32,
     /// Reserved opcodes 3–7 and 0xB–0xF (RFC 6455 §5.2).
-    pub reserved: u64,
+    pub reserved: u32,
+}
+
+/// `*count += 1`, saturating.
+fn bump(count: &mut u32) {
+    *count = count.saturating_add(1);
 }
 
 /// A control payload as evidence: its length and keyed fingerprint, which
@@ -137,24 +144,25 @@ pub struct DataActivity {
 }
 
 /// Pings a side sent and the answers it got, and the Pongs it sent
-/// (allocated with the first Ping or Pong).
+/// (allocated with the first Ping or Pong). Counts saturate, as frame
+/// counts do.
 #[derive(Clone, Debug, Default)]
 pub struct Heartbeats {
     pub ping_cadence: Cadence,
     /// Pings this side sent that no Pong has answered yet (oldest first).
     pub outstanding: Vec<Ping>,
     /// Pongs the other side sent for this side's Pings.
-    pub pongs_received: u64,
-    /// Latency of the answers to this side's Pings.
-    pub pong_latency: Option<Box<LatencyHistogram>>,
+    pub pongs_received: u32,
     /// Pongs this side sent when no Ping was outstanding: a legal one-way
     /// heartbeat (RFC 6455 §5.5.3).
-    pub unsolicited_pongs: u64,
+    pub unsolicited_pongs: u32,
     /// Pongs this side sent whose payload echoed no outstanding Ping.
     pub mismatched_pongs: u32,
-    pub first_mismatch: Option<Box<Mismatch>>,
     /// Pongs whose payload the capture cut (they answer, unchecked).
-    pub pongs_payload_unknown: u64,
+    pub pongs_payload_unknown: u32,
+    /// Latency of the answers to this side's Pings.
+    pub pong_latency: Option<Box<LatencyHistogram>>,
+    pub first_mismatch: Option<Box<Mismatch>>,
 }
 
 /// What went wrong in a side's stream (allocated with the first problem).
@@ -219,7 +227,7 @@ impl SideActivity {
     }
 
     pub fn pings_sent(&self) -> u64 {
-        self.frames.ping
+        u64::from(self.frames.ping)
     }
 
     pub fn data_messages(&self) -> u64 {
@@ -296,9 +304,9 @@ impl Activity {
         match header.opcode {
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
                 match header.opcode {
-                    Opcode::Text => me.frames.text += 1,
-                    Opcode::Binary => me.frames.binary += 1,
-                    _ => me.frames.continuation += 1,
+                    Opcode::Text => bump(&mut me.frames.text),
+                    Opcode::Binary => bump(&mut me.frames.binary),
+                    _ => bump(&mut me.frames.continuation),
                 }
                 // RFC 6455 §5.4: a message starts with a Text or Binary
                 // frame and ends with the first frame that has FIN set.
@@ -325,7 +333,7 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Ping => {
-                me.frames.ping += 1;
+                bump(&mut me.frames.ping);
                 me.last_control = Some(mark);
                 let h = me.heartbeats.get_or_insert_default();
                 h.ping_cadence.event(mark.at, floor);
@@ -343,12 +351,12 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Pong => {
-                me.frames.pong += 1;
+                bump(&mut me.frames.pong);
                 me.last_control = Some(mark);
                 self.on_pong(side, payload, mark, key)
             }
             Opcode::Close => {
-                me.frames.close += 1;
+                bump(&mut me.frames.close);
                 me.last_control = Some(mark);
                 if me.close.is_none() {
                     me.close = Some(Box::new(close_frame(payload.unwrap_or_default(), mark)));
@@ -356,7 +364,7 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Reserved(_) => {
-                me.frames.reserved += 1;
+                bump(&mut me.frames.reserved);
                 Outcome::Nothing
             }
         }
@@ -371,10 +379,12 @@ impl Activity {
         let pinger = ponger.other();
         let outstanding = self.sides[pinger].outstanding();
         if outstanding.is_empty() {
-            self.sides[ponger]
-                .heartbeats
-                .get_or_insert_default()
-                .unsolicited_pongs += 1;
+            bump(
+                &mut self.sides[ponger]
+                    .heartbeats
+                    .get_or_insert_default()
+                    .unsolicited_pongs,
+            );
             return Outcome::Nothing;
         }
         let matched = payload.and_then(|p| {
@@ -391,14 +401,14 @@ impl Activity {
         let Some(ping) = p.outstanding.drain(..=index).next_back() else {
             return Outcome::Nothing;
         };
-        p.pongs_received += 1;
+        bump(&mut p.pongs_received);
         let latency = mark.at.since(ping.mark.at);
         p.pong_latency.get_or_insert_default().record(latency);
         let me = self.sides[ponger].heartbeats.get_or_insert_default();
         match (payload, matched) {
-            (None, _) => me.pongs_payload_unknown += 1,
+            (None, _) => bump(&mut me.pongs_payload_unknown),
             (Some(got), None) => {
-                me.mismatched_pongs += 1;
+                bump(&mut me.mismatched_pongs);
                 if me.first_mismatch.is_none() {
                     let got = Payload::of(got, key);
                     me.first_mismatch = Some(Box::new((mark, ping.payload(), got)));
@@ -430,9 +440,8 @@ impl Activity {
 
     /// Whether either side ever sent a Ping or a Pong.
     pub fn any_heartbeat(&self) -> bool {
-        let s = &self.sides;
-        s.client.frames.ping + s.client.frames.pong + s.server.frames.ping + s.server.frames.pong
-            > 0
+        let (c, s) = (&self.sides.client.frames, &self.sides.server.frames);
+        c.ping > 0 || c.pong > 0 || s.ping > 0 || s.pong > 0
     }
 }
 

@@ -21,24 +21,26 @@ pub struct Cadence {
     ring: [u32; CADENCE_WINDOW],
     len: u8,
     next: u8,
-    /// Recomputed when an interval arrives, read on every frame.
-    median: Option<Span>,
-    /// Every event, bursts included.
-    pub events: u64,
-    /// Intervals counted (bursts excluded).
-    pub intervals: u64,
+    /// The median of `ring`, in microseconds, once `len > 0`: recomputed
+    /// when an interval arrives, read on every frame.
+    median_micros: u32,
+    /// Every event, bursts included (saturating).
+    pub events: u32,
+    /// Intervals counted, bursts excluded (saturating: only compared with
+    /// a handful).
+    pub intervals: u32,
 }
 
 /// Intervals a heartbeat cadence needs before it counts (four heartbeats).
-pub const HEARTBEAT_INTERVALS: u64 = 3;
+pub const HEARTBEAT_INTERVALS: u32 = 3;
 /// Intervals a data cadence needs (five data messages).
-pub const DATA_INTERVALS: u64 = 4;
+pub const DATA_INTERVALS: u32 = 4;
 
 impl Cadence {
     /// An event at `at`; one closer than `floor` to the previous counted
     /// event belongs to the same burst.
     pub fn event(&mut self, at: Timestamp, floor: Span) {
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         if let Some(prev) = self.last {
             let interval = at.since(prev);
             if interval < floor {
@@ -48,26 +50,24 @@ impl Cadence {
                 (interval.nanos() / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
-            self.intervals += 1;
+            self.intervals = self.intervals.saturating_add(1);
             let mut sorted = self.ring;
             let window = &mut sorted[..self.len as usize];
             window.sort_unstable();
-            self.median = Some(Span::from_nanos(
-                i64::from(window[window.len() / 2]) * 1_000,
-            ));
+            self.median_micros = window[window.len() / 2];
         }
         self.last = Some(at);
     }
 
     /// The median interval, once at least `min_intervals` were seen.
-    pub fn learned(&self, min_intervals: u64) -> Option<Span> {
-        self.median.filter(|_| self.intervals >= min_intervals)
+    pub fn learned(&self, min_intervals: u32) -> Option<Span> {
+        self.median().filter(|_| self.intervals >= min_intervals)
     }
 
     /// The median interval of whatever was seen, learned or not (for
     /// reports).
     pub fn median(&self) -> Option<Span> {
-        self.median
+        (self.len > 0).then(|| Span::from_nanos(i64::from(self.median_micros) * 1_000))
     }
 }
 

@@ -181,9 +181,9 @@ fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
     let l = h.pong_latency.as_deref().unwrap_or(&none);
     HeartbeatFacts {
         pings_sent: a.pings_sent(),
-        pongs_received: h.pongs_received,
+        pongs_received: u64::from(h.pongs_received),
         outstanding_pings: h.outstanding.len(),
-        unsolicited_pongs: h.unsolicited_pongs,
+        unsolicited_pongs: u64::from(h.unsolicited_pongs),
         mismatched_pongs: h.mismatched_pongs,
         interval_s: secs(h.ping_cadence.median()),
         pong_latency_ms: Latency {
