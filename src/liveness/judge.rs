@@ -111,6 +111,16 @@ struct LastInfo {
     total_retrans: u32,
 }
 
+/// What a judge keeps only once it happens: past episodes, and a probe's
+/// previous reading.
+#[derive(Clone, Debug, Default)]
+struct History {
+    episodes: Vec<Episode>,
+    /// Episodes beyond `MAX_EPISODES`, counted only.
+    episodes_dropped: u32,
+    info: LastInfo,
+}
+
 /// The judge of one connection.
 #[derive(Clone, Debug)]
 pub struct Judge {
@@ -120,9 +130,8 @@ pub struct Judge {
     tcp: PerSide<Transport>,
     ws: Activity,
     first: Option<Mark>,
-    episodes: Vec<Episode>,
-    episodes_dropped: u32,
-    info: Option<Box<LastInfo>>,
+    /// Allocated with the first episode or probe reading.
+    history: Option<Box<History>>,
 }
 
 impl Judge {
@@ -133,9 +142,7 @@ impl Judge {
             tcp: PerSide::default(),
             ws: Activity::default(),
             first: None,
-            episodes: Vec::new(),
-            episodes_dropped: 0,
-            info: None,
+            history: None,
         }
     }
 
@@ -161,7 +168,8 @@ impl Judge {
     pub fn swap_sides(&mut self) {
         self.tcp.swap();
         self.ws.sides.swap();
-        for e in &mut self.episodes {
+        let episodes = self.history.iter_mut().flat_map(|h| &mut h.episodes);
+        for e in episodes {
             e.side = e.side.map(Side::other);
         }
     }
@@ -178,10 +186,11 @@ impl Judge {
 
     fn push_episode(&mut self, episode: Option<Episode>) {
         let Some(episode) = episode else { return };
-        if self.episodes.len() < MAX_EPISODES {
-            self.episodes.push(episode);
+        let h = self.history.get_or_insert_default();
+        if h.episodes.len() < MAX_EPISODES {
+            h.episodes.push(episode);
         } else {
-            self.episodes_dropped += 1;
+            h.episodes_dropped += 1;
         }
     }
 
@@ -345,7 +354,7 @@ impl Judge {
             bytes_acked: info.bytes_acked,
             total_retrans: info.total_retrans,
         };
-        let last = std::mem::replace(self.info.get_or_insert_default().as_mut(), now);
+        let last = std::mem::replace(&mut self.history.get_or_insert_default().info, now);
         let in_flight = info
             .unacked_segments
             .saturating_mul(info.snd_mss.max(1))
@@ -382,7 +391,9 @@ impl Judge {
     pub fn judge(&self, at: Timestamp) -> Judgement {
         let view = self.view();
         let notes = rules::notes::check(&view);
-        let mut episodes = self.episodes.clone();
+        let (mut episodes, episodes_dropped) = self.history.as_ref().map_or((Vec::new(), 0), |h| {
+            (h.episodes.clone(), h.episodes_dropped)
+        });
         let end = rules::closing(&view);
         if let Some((verdict, end)) = end {
             // Ended: the hard reasons that held just before the end become
@@ -408,7 +419,7 @@ impl Judge {
                 pending: Vec::new(),
                 notes,
                 episodes,
-                episodes_dropped: self.episodes_dropped,
+                episodes_dropped,
             };
         }
         let mut checks = Checks::default();
@@ -429,7 +440,7 @@ impl Judge {
             pending: checks.pending,
             notes,
             episodes,
-            episodes_dropped: self.episodes_dropped,
+            episodes_dropped,
         }
     }
 
