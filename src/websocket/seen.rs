@@ -100,6 +100,17 @@ enum Record<'a> {
     Text(&'a [u8]),
 }
 
+impl Record<'_> {
+    /// Bytes the record takes, its tag included.
+    fn packed_len(&self) -> usize {
+        1 + match self {
+            Record::At(_) => AT_LEN,
+            Record::Status(_) => 2,
+            Record::Text(b) => 2 + b.len(),
+        }
+    }
+}
+
 /// Iterates over the records of `packed`: (tag, record), in order.
 fn records(packed: &[u8]) -> impl Iterator<Item = (Tag, Record<'_>)> {
     let mut rest = packed;
@@ -134,7 +145,6 @@ fn records(packed: &[u8]) -> impl Iterator<Item = (Tag, Record<'_>)> {
 }
 
 /// Builds packed records.
-#[derive(Default)]
 struct Packer(Vec<u8>);
 
 impl Packer {
@@ -175,6 +185,8 @@ impl Packer {
     }
 
     fn done(self) -> Option<Box<[u8]>> {
+        // Sized in advance: boxing it moves nothing.
+        debug_assert_eq!(self.0.len(), self.0.capacity());
         (!self.0.is_empty()).then(|| self.0.into_boxed_slice())
     }
 }
@@ -188,19 +200,28 @@ impl Handshake {
         self.packed.as_deref().unwrap_or_default()
     }
 
-    /// Repacks: the records `keep` selects, then what `add` writes.
-    fn repack(&mut self, keep: impl Fn(Tag) -> bool, add: impl FnOnce(&mut Packer)) {
-        let mut p = Packer::default();
+    /// Repacks: the records `keep` selects, then what `add` writes (about
+    /// `extra` bytes: one allocation when that is right).
+    fn repack(&mut self, keep: impl Fn(Tag) -> bool, extra: usize, add: impl FnOnce(&mut Packer)) {
+        let kept: usize = records(self.packed())
+            .filter(|(t, _)| keep(*t))
+            .map(|(_, r)| r.packed_len())
+            .sum();
+        let mut p = Packer(Vec::with_capacity(kept + extra));
         p.keep(self.packed(), keep);
         add(&mut p);
         self.packed = p.done();
     }
 
     /// The request seen at `at` (replacing any earlier one). Its key is
-    /// kept until [`Handshake::take_key`].
+    /// kept until the response.
     pub(super) fn set_request(&mut self, r: &UpgradeRequest, at: Moment) {
+        let texts = [&r.host, &r.origin, &r.key].into_iter().flatten();
+        let lists = r.protocols.iter().chain(&r.extensions);
+        let extra = 1 + AT_LEN + texts.chain(lists).map(|t| 3 + t.len()).sum::<usize>();
         self.repack(
             |t| !t.of_request(),
+            extra + 3 + r.path.len(),
             |p| {
                 p.at(Tag::RequestAt, at);
                 p.text(Tag::Path, &r.path);
@@ -222,20 +243,22 @@ impl Handshake {
         );
     }
 
-    /// The request's `Sec-WebSocket-Key`, forgotten as it is taken: it is
+    /// The request's `Sec-WebSocket-Key`, until the response: it is
     /// needed only to check the accept (RFC 6455 §4.2.2).
-    pub(super) fn take_key(&mut self) -> Option<String> {
-        let key = records(self.packed()).find_map(|(t, r)| match (t, r) {
+    pub(super) fn key(&self) -> Option<String> {
+        records(self.packed()).find_map(|(t, r)| match (t, r) {
             (Tag::Key, Record::Text(b)) => Some(String::from_utf8_lossy(b).into_owned()),
             _ => None,
-        })?;
-        self.repack(|t| t != Tag::Key, |_| {});
-        Some(key)
+        })
     }
 
-    /// The response seen at `at` (replacing any earlier one).
+    /// The response seen at `at` (replacing any earlier one). The request's
+    /// key goes: the response is what it was for.
     pub(super) fn set_response(&mut self, r: &UpgradeResponse, at: Moment) {
-        self.repack(Tag::of_request, |p| {
+        let texts = r.protocol.iter().chain(&r.extensions);
+        let extra = 1 + AT_LEN + 3 + texts.map(|t| 3 + t.len()).sum::<usize>();
+        let keep = |t: Tag| t.of_request() && t != Tag::Key;
+        self.repack(keep, extra, |p| {
             p.at(Tag::ResponseAt, at);
             p.status(r.status);
             if let Some(v) = &r.protocol {
@@ -360,9 +383,9 @@ mod tests {
             extensions: vec![],
             ..UpgradeResponse::default()
         };
-        assert_eq!(h.take_key().as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
-        assert_eq!(h.take_key(), None, "the key is forgotten once taken");
+        assert_eq!(h.key().as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
         h.set_response(&resp, moment(7, 0, 9));
+        assert_eq!(h.key(), None, "the key goes with the response");
         let p = h.response().unwrap();
         assert_eq!((p.status, p.at), (101, moment(7, 0, 9)));
         assert_eq!(p.protocol.unwrap().expose(), "b");
@@ -394,7 +417,7 @@ mod tests {
             moment(3, 0, 3),
         );
         assert_eq!(h.request().unwrap().path.expose(), "/b");
-        assert_eq!(h.take_key(), None, "the second request had no key");
+        assert_eq!(h.key(), None, "the second request had no key");
         h.set_response(&resp(101), moment(4, 0, 4));
         assert_eq!(h.response().unwrap().status, 101);
         assert_eq!(h.request().unwrap().at, moment(3, 0, 3));

@@ -257,7 +257,7 @@ impl Session {
                         };
                         // The key and the accept are needed only for this
                         // check (RFC 6455 §4.2.2): not kept past it.
-                        let key = self.handshake.take_key();
+                        let key = self.handshake.key();
                         self.handshake.accept_valid = match (key, &value.accept) {
                             (Some(key), Some(accept)) => Some(accept_matches(&key, accept)),
                             (Some(_), None) => Some(false),
