@@ -14,8 +14,9 @@
 //! The module is split by concern, as tungstenite's `protocol/frame` is:
 //!
 //! - `coding`: the codes of the wire format: [`Opcode`], the close status
-//!   codes valid on the wire ([`close_code_valid_on_wire`], §7.4), and the
-//!   size limits [`MAX_HEADER_LEN`] (§5.2) and [`MAX_CONTROL_PAYLOAD`] (§5.5).
+//!   codes valid on the wire ([`close_code_valid_on_wire`], §7.4), the
+//!   size limits [`MAX_HEADER_LEN`] (§5.2) and [`MAX_CONTROL_PAYLOAD`]
+//!   (§5.5), and payload masking (§5.3).
 //! - `header`: [`FrameHeader`] and its incremental parse (`Ok(None)`: more
 //!   bytes needed, nothing consumed), [`HeaderError`] for the length
 //!   encodings §5.2 forbids, and the sender's [`Role`] (§5.1).
