@@ -7,13 +7,12 @@ use serde::Serialize;
 
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
+pub use super::pings::{Outstanding, Ping, MAX_OUTSTANDING_PINGS};
 use crate::secret::{Key, Secret};
 use crate::side::{PerSide, Side};
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
 
-/// Outstanding Pings kept per side; the newest win (the spec's bound).
-pub const MAX_OUTSTANDING_PINGS: usize = 8;
 /// Violations kept as examples per side; all are counted.
 pub const MAX_VIOLATION_SAMPLES: usize = 8;
 
@@ -61,52 +60,6 @@ impl Payload {
 /// longer payloads are matched by fingerprint only.
 pub const KEPT_PAYLOAD: usize = 16;
 
-/// A Ping waiting for its Pong: its payload's length and digest (enough
-/// to match the echo, RFC 6455 §5.5.3), and its first bytes.
-#[derive(Clone, Debug)]
-pub struct Ping {
-    pub mark: Mark,
-    /// The owner's blocked time when the Ping was sent (see
-    /// `Transport::blocked`): time it could not answer is not charged.
-    pub owner_blocked: Span,
-    len: u8,
-    kept: [u8; KEPT_PAYLOAD],
-    digest: u64,
-}
-
-impl Ping {
-    fn new(mark: Mark, owner_blocked: Span, payload: &[u8], key: &Key) -> Self {
-        let payload = &payload[..payload.len().min(125)];
-        let mut kept = [0; KEPT_PAYLOAD];
-        let n = payload.len().min(KEPT_PAYLOAD);
-        kept[..n].copy_from_slice(&payload[..n]);
-        Ping {
-            mark,
-            owner_blocked,
-            len: payload.len() as u8,
-            kept,
-            digest: key.fingerprint(payload),
-        }
-    }
-
-    /// The payload as the report may cite it: its length, its keyed
-    /// fingerprint, and its first bytes (secret).
-    pub fn payload(&self) -> Payload {
-        let len = self.len as usize;
-        Payload {
-            len,
-            fingerprint: self.digest,
-            kept: Secret::new(self.kept[..len.min(KEPT_PAYLOAD)].to_vec()),
-        }
-    }
-
-    /// Whether a Pong of `len` bytes with this fingerprint echoes this
-    /// Ping's payload (RFC 6455 §5.5.3).
-    pub fn echoed_by(&self, len: usize, fingerprint: u64) -> bool {
-        len == self.len as usize && fingerprint == self.digest
-    }
-}
-
 /// A Close frame (RFC 6455 §5.5.1): status code and reason, if present.
 #[derive(Clone, Debug)]
 pub struct CloseFrame {
@@ -150,7 +103,7 @@ pub struct DataActivity {
 pub struct Heartbeats {
     pub ping_cadence: Cadence,
     /// Pings this side sent that no Pong has answered yet (oldest first).
-    pub outstanding: Vec<Ping>,
+    pub outstanding: Outstanding,
     /// Pongs the other side sent for this side's Pings.
     pub pongs_received: u32,
     /// Pongs this side sent when no Ping was outstanding: a legal one-way
@@ -240,7 +193,9 @@ impl SideActivity {
 
     /// Pings of this side still waiting for a Pong, oldest first.
     pub fn outstanding(&self) -> &[Ping] {
-        self.heartbeats.as_ref().map_or(&[], |h| &h.outstanding)
+        self.heartbeats
+            .as_ref()
+            .map_or(&[], |h| h.outstanding.as_slice())
     }
 
     pub fn trouble(&self) -> Option<&Trouble> {
@@ -337,13 +292,6 @@ impl Activity {
                 me.last_control = Some(mark);
                 let h = me.heartbeats.get_or_insert_default();
                 h.ping_cadence.event(mark.at, floor);
-                if h.outstanding.len() == MAX_OUTSTANDING_PINGS {
-                    h.outstanding.remove(0);
-                }
-                if h.outstanding.capacity() == 0 {
-                    // Usually one Ping waits at a time: grow from one.
-                    h.outstanding.reserve_exact(1);
-                }
                 let payload = payload.unwrap_or_default();
                 h.outstanding
                     .push(Ping::new(mark, owner_blocked, payload, key));
@@ -398,7 +346,7 @@ impl Activity {
             return Outcome::Nothing;
         };
         // The answered Ping and every older one leave together.
-        let Some(ping) = p.outstanding.drain(..=index).next_back() else {
+        let Some(ping) = p.outstanding.answer(index) else {
             return Outcome::Nothing;
         };
         bump(&mut p.pongs_received);

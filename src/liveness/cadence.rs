@@ -15,7 +15,8 @@ const CADENCE_WINDOW: usize = 15;
 /// two Pings in one segment do not make a 0 s heartbeat.
 #[derive(Clone, Debug, Default)]
 pub struct Cadence {
-    last: Option<Timestamp>,
+    /// The last event counted (bursts aside), once `events > 0`.
+    last: Timestamp,
     /// Intervals in microseconds, saturating at about 71 minutes: half the
     /// memory of nanoseconds, far finer than any threshold.
     ring: [u32; CADENCE_WINDOW],
@@ -40,8 +41,9 @@ impl Cadence {
     /// An event at `at`; one closer than `floor` to the previous counted
     /// event belongs to the same burst.
     pub fn event(&mut self, at: Timestamp, floor: Span) {
+        let prev = (self.events > 0).then_some(self.last);
         self.events = self.events.saturating_add(1);
-        if let Some(prev) = self.last {
+        if let Some(prev) = prev {
             let interval = at.since(prev);
             if interval < floor {
                 return;
@@ -56,7 +58,7 @@ impl Cadence {
             window.sort_unstable();
             self.median_micros = window[window.len() / 2];
         }
-        self.last = Some(at);
+        self.last = at;
     }
 
     /// The median interval, once at least `min_intervals` were seen.
