@@ -334,6 +334,7 @@ impl Transport {
     }
 
     /// Whether this side can send, from `now` on.
+    #[inline]
     pub fn set_blocked(&mut self, on: bool, now: Timestamp) {
         if on || self.rare.is_some() {
             self.rare_mut().blocked.set(on, now);
@@ -368,10 +369,14 @@ impl Transport {
 
     /// Records whether the window is closed now, for `slow_reader`, and
     /// forgets spans older than `keep` before `now`.
+    #[inline]
     pub fn note_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
-        if !closed && self.closed_window().is_none() {
-            return;
+        if closed || self.closed_window().is_some() {
+            self.record_window_closed(closed, now, keep);
         }
+    }
+
+    fn record_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
         let cw = self.rare_mut().closed_window.get_or_insert_default();
         match (closed, cw.since) {
             (true, None) => cw.since = Some(now),

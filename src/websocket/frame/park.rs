@@ -31,6 +31,7 @@ impl FrameDecoder {
     /// boundary or skipping a data payload (nothing half-read, no lock-on
     /// awaiting confirmation); `None` otherwise. The control payload buffer
     /// is not carried: it is only read while a control frame is collected.
+    #[inline]
     fn park(&self) -> Option<Parked> {
         let skip = match self.state {
             State::Header if self.hdr_len == 0 => 0,
@@ -53,6 +54,7 @@ impl FrameDecoder {
 }
 
 impl Parked {
+    #[inline]
     fn resume(self) -> FrameDecoder {
         let mut d = FrameDecoder::new(Role::Client, self.cfg);
         d.role = self.role;
@@ -95,6 +97,7 @@ impl CompactDecoder {
 
     /// Runs `f` on the decoder, unparked on the stack when it was parked,
     /// and parks it again when it comes to rest.
+    #[inline]
     fn with<R>(&mut self, f: impl FnOnce(&mut FrameDecoder) -> R) -> R {
         match &mut self.0 {
             Slot::Busy(d) => {
@@ -107,7 +110,10 @@ impl CompactDecoder {
             Slot::Parked(p) => {
                 let mut d = p.resume();
                 let r = f(&mut d);
-                self.0 = Self::store(d);
+                match d.park() {
+                    Some(p) => self.0 = Slot::Parked(p),
+                    None => self.0 = Slot::Busy(Box::new(d)),
+                }
                 r
             }
         }
