@@ -238,7 +238,7 @@ fn side_facts(e: &Endpoint, end: Timestamp) -> SideFacts {
         srtt_ms: ms(e.rtt.srtt()),
         rttvar_ms: ms(e.rtt.rttvar()),
         rtt_samples: e.rtt.samples,
-        window: e.window,
+        window: e.window(),
         zero_window: ZeroWindowFacts {
             packets: zw.packets,
             spans: zw.spans,

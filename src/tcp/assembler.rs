@@ -97,7 +97,7 @@ impl Chunk {
 }
 
 /// Counts of what happened to holes, for the report.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapStats {
     /// Bytes the receiver ACKed that the capture never saw.
     pub acked_unseen: u64,
@@ -107,26 +107,27 @@ pub struct GapStats {
     pub snaplen_bytes: u64,
 }
 
-/// Out-of-order chunks waiting for a hole to fill.
+/// What an in-order stream never needs: out-of-order chunks waiting for a
+/// hole to fill, and the counts of holes given up on.
 ///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
 /// starts after the assembler's `next`, and `buffered` is the sum of their
 /// lengths.
 #[derive(Default)]
-struct Held {
+struct Extra {
     pending: Vec<Chunk>,
     buffered: u32,
+    gaps: GapStats,
 }
 
 /// So the stream up to `next` has been delivered (as data or gaps) exactly
-/// once. What an in-order stream never needs (held chunks, gap counts) is
-/// allocated when first needed, and held chunks are freed as soon as the
-/// hole fills: an assembler in order is 24 bytes.
+/// once. What an in-order stream never needs is allocated when first
+/// needed, and freed as soon as the hole fills (unless it left a gap to
+/// count): an assembler in order is 16 bytes.
 #[derive(Default)]
 pub struct Assembler {
     next: Option<Seq>,
-    held: Option<Box<Held>>,
-    gaps: Option<Box<GapStats>>,
+    extra: Option<Box<Extra>>,
 }
 
 /// Distance beyond which a segment is not part of this stream (a stray or
@@ -147,25 +148,36 @@ impl Assembler {
     }
 
     pub fn buffered(&self) -> u32 {
-        self.held.as_ref().map_or(0, |h| h.buffered)
+        self.extra.as_ref().map_or(0, |e| e.buffered)
     }
 
     /// What happened to holes so far.
     pub fn gaps(&self) -> GapStats {
-        self.gaps.as_deref().copied().unwrap_or_default()
+        self.extra.as_ref().map_or(GapStats::default(), |e| e.gaps)
     }
 
     /// Bytes the receiver acknowledged that the capture never saw, so far.
     pub fn acked_unseen(&self) -> u64 {
-        self.gaps.as_ref().map_or(0, |g| g.acked_unseen)
+        self.extra.as_ref().map_or(0, |e| e.gaps.acked_unseen)
     }
 
     fn gaps_mut(&mut self) -> &mut GapStats {
-        self.gaps.get_or_insert_default()
+        &mut self.extra.get_or_insert_default().gaps
     }
 
     fn pending(&self) -> &[Chunk] {
-        self.held.as_ref().map_or(&[], |h| &h.pending)
+        self.extra.as_ref().map_or(&[], |e| &e.pending)
+    }
+
+    /// Nothing held any more: free the chunks' buffer, and the whole
+    /// record when it counts no gap.
+    fn release(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.pending = Vec::new();
+            if e.gaps == GapStats::default() {
+                self.extra = None;
+            }
+        }
     }
 
     /// Adds one segment's payload (`data` as captured, `wire_len` on the
@@ -227,7 +239,7 @@ impl Assembler {
             let end = last.end();
             self.skip_to(end, GapCause::Flush, budget, out);
         }
-        self.held = None;
+        self.release();
     }
 
     fn deliver_in_order(
@@ -257,11 +269,11 @@ impl Assembler {
     /// Delivers buffered chunks that the stream has reached.
     fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         let Some(mut next) = self.next else { return };
-        let Some(held) = self.held.as_mut() else {
+        let Some(extra) = self.extra.as_mut() else {
             return;
         };
         let mut done = 0;
-        for chunk in &held.pending {
+        for chunk in &extra.pending {
             if chunk.start.diff(next) > 0 {
                 break;
             }
@@ -273,11 +285,11 @@ impl Assembler {
             done += 1;
         }
         if done > 0 {
-            let freed: usize = held.pending.drain(..done).map(|c| c.data.len()).sum();
-            held.buffered -= freed as u32;
+            let freed: usize = extra.pending.drain(..done).map(|c| c.data.len()).sum();
+            extra.buffered -= freed as u32;
             budget.give_back(freed as u64);
-            if held.pending.is_empty() {
-                self.held = None;
+            if extra.pending.is_empty() {
+                self.release();
             }
             self.next = Some(next);
         }
@@ -354,7 +366,7 @@ impl Assembler {
             });
         }
         budget.take(u64::from(added))?;
-        let held = self.held.get_or_insert_default();
+        let held = self.extra.get_or_insert_default();
         held.buffered += added;
         for (s, e) in pieces {
             let from = s.bytes_after(seq) as usize;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::assembler::{AssemblerLimits, Budget, Delivery};
-use super::endpoint::{Endpoint, Signature, Timed};
+use super::endpoint::{Endpoint, Signature};
 use super::{StreamObserver, TcpEvent};
 use crate::decode::Segment;
 use crate::evidence::Moment;
@@ -167,7 +167,7 @@ impl<O: StreamObserver> Connection<O> {
         if self.state.is_over() {
             return true;
         }
-        let isn = self.endpoints[self.side_of(seg.src)].isn;
+        let isn = self.endpoints[self.side_of(seg.src)].isn();
         isn.is_some_and(|isn| isn != seg.seq) || (isn.is_none() && self.state != TcpState::Opening)
     }
 
@@ -189,21 +189,21 @@ impl<O: StreamObserver> Connection<O> {
         // packets from some stacks carry no ID, so time decides there.
         let me = &mut self.endpoints[side];
         let signature = Signature {
-            seen: true,
             seq: seg.seq,
             len: seg.seq_len(),
             ack: seg.ack,
             ip_id: seg.ip_id,
-            at: now.at,
         };
-        if seg.seq_len() > 0 && me.last_signature.same(&signature) {
-            let quick = now.at.since(me.last_signature.at) < DUPLICATE_WITHIN;
-            if seg.ip_id != 0 || quick {
-                me.troubles_mut().capture_duplicates += 1;
-                return;
+        if seg.seq_len() > 0 {
+            if let Some((previous, at)) = me.last_signature() {
+                let quick = now.at.since(at) < DUPLICATE_WITHIN;
+                if previous == signature && (seg.ip_id != 0 || quick) {
+                    me.troubles_mut().capture_duplicates += 1;
+                    return;
+                }
             }
         }
-        me.last_signature = signature;
+        me.set_last_signature(signature, now.at);
         if seg.flags.rst() {
             self.on_rst(seg, side, now, budget);
             return;
@@ -224,15 +224,15 @@ impl<O: StreamObserver> Connection<O> {
 
     fn on_syn(&mut self, seg: &Segment<'_>, side: Side, now: Moment) {
         let me = &mut self.endpoints[side];
-        if me.isn == Some(seg.seq) {
+        if me.isn() == Some(seg.seq) {
             // The same SYN again: the first was lost or unanswered.
             me.note_retransmission(0, false);
             return;
         }
-        me.isn = Some(seg.seq);
-        me.window_scale = seg.syn_options.window_scale;
+        me.set_isn(seg.seq);
+        me.set_window_scale(seg.syn_options.window_scale);
         me.assembler.start_at(seg.seq + 1);
-        me.snd_max = Some(seg.seq + 1);
+        me.set_snd_max(seg.seq + 1);
         if seg.flags.ack() {
             self.syn_ack.get_or_insert(now);
         } else {
@@ -263,13 +263,13 @@ impl<O: StreamObserver> Connection<O> {
         // we joined mid-stream the scale is unknown and the raw value is a
         // lower bound (zero is zero either way).
         let raw = u32::from(seg.window);
-        let window = match (seg.flags.syn(), me.window_scale, peer.window_scale) {
+        let window = match (seg.flags.syn(), me.window_scale(), peer.window_scale()) {
             (false, Some(shift), Some(_)) => raw << shift,
             _ => raw,
         };
         let counts = !(seg.flags.syn() || seg.flags.fin());
         me.advertise_window(window, now, counts);
-        let scale_known = me.window_scale.is_some() && peer.window_scale.is_some();
+        let scale_known = me.window_scale().is_some() && peer.window_scale().is_some();
         observer.on_tcp(
             side,
             TcpEvent::Window {
@@ -286,7 +286,7 @@ impl<O: StreamObserver> Connection<O> {
         // peer sent is a stray, not evidence.
         let ack = seg.ack;
         if peer
-            .snd_max
+            .snd_max()
             .is_some_and(|max| ack.diff(max) > MAX_ACK_AHEAD)
         {
             return;
@@ -347,16 +347,16 @@ impl<O: StreamObserver> Connection<O> {
         let syn = u32::from(seg.flags.syn());
         let data_seq = seg.seq + syn;
         let len = seg.wire_len;
-        let peer_window_zero = peer.window == Some(0);
+        let peer_window_zero = peer.window() == Some(0);
 
-        if let Some(max) = me.snd_max {
+        if let Some(max) = me.snd_max() {
             // RFC 9293 §3.8.4 keep-alive and §3.8.6.1 zero-window probe: at
             // most one byte, one below the next sequence number. Linux sends
             // both as 0-byte segments at SND.UNA − 1, so only the peer's
             // window tells them apart. A 1-byte probe of new data at the
             // edge of a zero window is the classic probe shape.
             if !seg.flags.syn() && !seg.flags.fin() && len <= 1 {
-                let below = seg.seq == max - 1 || me.acked.is_some_and(|a| seg.seq == a - 1);
+                let below = seg.seq == max - 1 || me.acked().is_some_and(|a| seg.seq == a - 1);
                 if below && (len == 0 || seg.seq.diff(max) < 0) {
                     if peer_window_zero {
                         me.troubles_mut().zero_window_probes += 1;
@@ -381,30 +381,26 @@ impl<O: StreamObserver> Connection<O> {
         if len + fin > 0 {
             let end = data_seq + len + fin;
             let mut retransmission = false;
-            match me.snd_max {
+            match me.snd_max() {
                 // Retransmission: it starts below what was already sent
                 // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
                 Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
-                    let spurious = me.acked.is_some_and(|a| end.diff(a) <= 0);
+                    let spurious = me.acked().is_some_and(|a| end.diff(a) <= 0);
                     me.note_retransmission(len, spurious);
                     retransmission = true;
-                    if me.timed.active && seg.seq.diff(me.timed.end) < 0 {
-                        me.timed.active = false; // Karn's algorithm
+                    if me.timed().is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
+                        me.set_timed(None); // Karn's algorithm
                     }
                     let new_bytes = end.bytes_after(max);
                     me.payload_bytes += u64::from(new_bytes.min(len));
-                    me.snd_max = Some(max.max(end));
+                    me.set_snd_max(max.max(end));
                 }
                 _ => {
                     me.payload_bytes += u64::from(len);
-                    if len > 0 && !me.timed.active {
-                        me.timed = Timed {
-                            active: true,
-                            end,
-                            sent: now.at,
-                        };
+                    if len > 0 && me.timed().is_none() {
+                        me.set_timed(Some((end, now.at)));
                     }
-                    me.snd_max = Some(me.snd_max.map_or(end, |m| m.max(end)));
+                    me.set_snd_max(me.snd_max().map_or(end, |m| m.max(end)));
                 }
             }
             if len > 0 {
@@ -453,12 +449,12 @@ impl<O: StreamObserver> Connection<O> {
         // the receiver's window. We know RCV.NXT as the highest ACK the
         // receiver sent; without it (or with a zero window) accept
         // RCV.NXT exactly. Unknown: accept.
-        let in_window = match me.acked {
+        let in_window = match me.acked() {
             None => true,
             Some(rcv_nxt) => {
                 let off = seg.seq.diff(rcv_nxt);
-                let wnd = i64::from(peer.window.unwrap_or(0).max(1));
-                (0..wnd).contains(&off) || seg.seq == me.snd_max.unwrap_or(rcv_nxt)
+                let wnd = i64::from(peer.window().unwrap_or(0).max(1));
+                (0..wnd).contains(&off) || seg.seq == me.snd_max().unwrap_or(rcv_nxt)
             }
         };
         if !in_window || self.state.is_over() {

@@ -109,49 +109,35 @@ pub struct End {
 }
 
 /// One segment's identity, to tell a packet captured twice from a
-/// retransmission: sequence number, length, ACK, IPv4 ID, and when.
-#[derive(Clone, Copy, Debug, Default)]
+/// retransmission: sequence number, sequence length, ACK, IPv4 ID.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Signature {
-    pub(super) seen: bool,
     pub(super) seq: Seq,
     pub(super) len: u32,
     pub(super) ack: Seq,
     pub(super) ip_id: u16,
-    pub(super) at: Timestamp,
 }
 
-impl Signature {
-    pub(super) fn same(&self, other: &Signature) -> bool {
-        self.seen
-            && (self.seq, self.len, self.ack, self.ip_id)
-                == (other.seq, other.len, other.ack, other.ip_id)
-    }
-}
-
-/// The segment being timed for an RTT sample (RFC 6298 §3, Karn): where it
-/// ends and when it was sent.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Timed {
-    pub(super) active: bool,
-    pub(super) end: Seq,
-    pub(super) sent: Timestamp,
-}
+/// Which of [`Endpoint`]'s optional values are set (one bit each, so they
+/// cost one byte between them instead of an Option's word each).
+const ISN: u8 = 1;
+const SND_MAX: u8 = 1 << 1;
+const ACKED: u8 = 1 << 2;
+const WINDOW: u8 = 1 << 3;
+const WINDOW_SCALE: u8 = 1 << 4;
+const TIMED: u8 = 1 << 5;
+const SIGNATURE: u8 = 1 << 6;
 
 /// What one endpoint did. What a healthy, open connection never needs
-/// (troubles, the end) is allocated when first needed, so an endpoint is
-/// about 200 bytes.
+/// (troubles, the end) is allocated when first needed, and the optional
+/// sequence numbers and window share one byte of flags: an endpoint is
+/// 176 bytes.
 #[derive(Default)]
 pub struct Endpoint {
     // --- as a sender
-    pub isn: Option<Seq>,
-    /// One past the highest sequence number sent (or ACKed by the peer).
-    pub snd_max: Option<Seq>,
-    /// Highest cumulative ACK the other side sent for our bytes.
-    pub acked: Option<Seq>,
     pub packets: u64,
     /// New payload bytes (retransmissions not counted again).
     pub payload_bytes: u64,
-    pub max_backlog: u32,
     /// When the oldest still-unacknowledged byte was sent, or when the ACK
     /// last advanced while bytes stayed outstanding (see [`AckStall`]).
     unacked_since: Option<Moment>,
@@ -159,23 +145,111 @@ pub struct Endpoint {
     pub last_ack_advance: Option<Moment>,
     pub rtt: RttEstimator,
     /// RFC 6298 §3 / Karn: one segment timed at a time, never a
-    /// retransmitted one.
-    pub(super) timed: Timed,
-    pub(super) last_signature: Signature,
+    /// retransmitted one: when it was sent and where it ends.
+    timed_sent: Timestamp,
+    timed_end: Seq,
+    /// The previous segment and when it came (see [`Signature`]).
+    signature: Signature,
+    signature_at: Timestamp,
     pub assembler: Assembler,
     troubles: Option<Box<Troubles>>,
     end: Option<Box<End>>,
+    isn: Seq,
+    /// One past the highest sequence number sent (or ACKed by the peer).
+    snd_max: Seq,
+    /// Highest cumulative ACK the other side sent for our bytes.
+    acked: Seq,
+    pub max_backlog: u32,
     // --- as a receiver
-    /// The SYN's window scale shift (RFC 7323 §2.2).
-    pub window_scale: Option<u8>,
     /// Last advertised receive window, scaled when the scale is known.
-    pub window: Option<u32>,
+    window: u32,
+    /// The SYN's window scale shift (RFC 7323 §2.2).
+    window_scale: u8,
+    /// Which of the values above are set.
+    set: u8,
 }
 
 impl Endpoint {
+    fn get<T>(&self, flag: u8, value: T) -> Option<T> {
+        (self.set & flag != 0).then_some(value)
+    }
+
+    /// The initial sequence number, from this side's SYN.
+    pub fn isn(&self) -> Option<Seq> {
+        self.get(ISN, self.isn)
+    }
+
+    pub(super) fn set_isn(&mut self, isn: Seq) {
+        self.isn = isn;
+        self.set |= ISN;
+    }
+
+    /// One past the highest sequence number sent (or ACKed by the peer).
+    pub fn snd_max(&self) -> Option<Seq> {
+        self.get(SND_MAX, self.snd_max)
+    }
+
+    pub(super) fn set_snd_max(&mut self, seq: Seq) {
+        self.snd_max = seq;
+        self.set |= SND_MAX;
+    }
+
+    /// Highest cumulative ACK the other side sent for our bytes.
+    pub fn acked(&self) -> Option<Seq> {
+        self.get(ACKED, self.acked)
+    }
+
+    fn set_acked(&mut self, ack: Seq) {
+        self.acked = ack;
+        self.set |= ACKED;
+    }
+
+    /// Last receive window advertised, scaled when the scale is known.
+    pub fn window(&self) -> Option<u32> {
+        self.get(WINDOW, self.window)
+    }
+
+    /// The SYN's window scale shift (RFC 7323 §2.2).
+    pub fn window_scale(&self) -> Option<u8> {
+        self.get(WINDOW_SCALE, self.window_scale)
+    }
+
+    pub(super) fn set_window_scale(&mut self, shift: Option<u8>) {
+        self.window_scale = shift.unwrap_or(0);
+        self.set = match shift {
+            Some(_) => self.set | WINDOW_SCALE,
+            None => self.set & !WINDOW_SCALE,
+        };
+    }
+
+    /// The segment timed for an RTT sample: where it ends, when it was sent.
+    pub(super) fn timed(&self) -> Option<(Seq, Timestamp)> {
+        self.get(TIMED, (self.timed_end, self.timed_sent))
+    }
+
+    pub(super) fn set_timed(&mut self, timed: Option<(Seq, Timestamp)>) {
+        match timed {
+            Some((end, sent)) => {
+                (self.timed_end, self.timed_sent) = (end, sent);
+                self.set |= TIMED;
+            }
+            None => self.set &= !TIMED,
+        }
+    }
+
+    /// The previous segment's signature and when it came.
+    pub(super) fn last_signature(&self) -> Option<(Signature, Timestamp)> {
+        self.get(SIGNATURE, (self.signature, self.signature_at))
+    }
+
+    pub(super) fn set_last_signature(&mut self, signature: Signature, at: Timestamp) {
+        (self.signature, self.signature_at) = (signature, at);
+        self.set |= SIGNATURE;
+    }
+
     /// Bytes sent and not yet acknowledged, as far as the capture shows.
     pub fn backlog(&self) -> u32 {
-        match (self.snd_max, self.acked) {
+        match (self.snd_max(), self.acked()) {
             (Some(max), Some(acked)) => max.bytes_after(acked),
             _ => 0,
         }
@@ -221,7 +295,8 @@ impl Endpoint {
     }
 
     pub(super) fn advertise_window(&mut self, window: u32, now: Moment, counts: bool) {
-        self.window = Some(window);
+        self.window = window;
+        self.set |= WINDOW;
         if window == 0 {
             let z = &mut self.troubles_mut().zero_window;
             if counts {
@@ -235,29 +310,30 @@ impl Endpoint {
 
     /// The other side acknowledged up to `ack`. Returns true when it moved.
     pub(super) fn on_ack(&mut self, ack: Seq, now: Moment) -> bool {
-        let advanced = match self.acked {
+        let advanced = match self.acked() {
             None => {
-                self.acked = Some(ack);
+                self.set_acked(ack);
                 false
             }
             Some(prev) if ack.diff(prev) > 0 => {
-                self.acked = Some(ack);
+                self.set_acked(ack);
                 true
             }
             Some(_) => false,
         };
         // An ACK for bytes the capture never saw still proves they were sent.
-        if self.snd_max.is_none_or(|max| ack.diff(max) > 0) {
-            self.snd_max = Some(ack);
+        if self.snd_max().is_none_or(|max| ack.diff(max) > 0) {
+            self.set_snd_max(ack);
         }
         if !advanced {
             return false;
         }
         self.last_ack_advance = Some(now);
-        let timed = self.timed;
-        if timed.active && ack.diff(timed.end) >= 0 {
-            self.rtt.sample(now.at.since(timed.sent));
-            self.timed.active = false;
+        if let Some((end, sent)) = self.timed() {
+            if ack.diff(end) >= 0 {
+                self.rtt.sample(now.at.since(sent));
+                self.set_timed(None);
+            }
         }
         let still_outstanding = self.backlog() > 0;
         if let Some(t) = &mut self.troubles {
