@@ -352,10 +352,13 @@ impl Activity {
         bump(&mut p.pongs_received);
         let latency = mark.at.since(ping.mark.at);
         p.pong_latency.get_or_insert_default().record(latency);
-        let me = self.sides[ponger].heartbeats.get_or_insert_default();
+        // A Pong that echoes its Ping leaves nothing to record on the
+        // ponger's side: its record is allocated only for what it counts.
+        let ponger = &mut self.sides[ponger].heartbeats;
         match (payload, matched) {
-            (None, _) => bump(&mut me.pongs_payload_unknown),
+            (None, _) => bump(&mut ponger.get_or_insert_default().pongs_payload_unknown),
             (Some(got), None) => {
+                let me = ponger.get_or_insert_default();
                 bump(&mut me.mismatched_pongs);
                 if me.first_mismatch.is_none() {
                     let got = Payload::of(got, key);

@@ -74,35 +74,35 @@ impl Cadence {
 }
 
 /// Latencies in logarithmic buckets (four per doubling, from 1 µs to about
-/// 70 min): percentiles within ±9% in 256 bytes, whatever the count; the
-/// maximum is exact.
-#[derive(Clone, Debug)]
+/// 70 min): percentiles within ±9% whatever the count; the maximum is
+/// exact. Only the buckets in use are kept, as (bucket, count) in bucket
+/// order: a steady heartbeat's latencies fall in a handful of them, so a
+/// histogram is tens of bytes, not the 512 of every bucket.
+#[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
-    buckets: [u32; BUCKETS],
+    buckets: Vec<(u8, u32)>,
     pub count: u32,
     pub max: Span,
 }
 
 const BUCKETS: usize = 128;
 
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            buckets: [0; BUCKETS],
-            count: 0,
-            max: Span::ZERO,
-        }
-    }
-}
-
 impl LatencyHistogram {
-    fn bucket(span: Span) -> usize {
+    fn bucket(span: Span) -> u8 {
         let micros = (span.nanos() / 1_000).max(1) as f64;
-        ((micros.log2() * 4.0) as usize).min(BUCKETS - 1)
+        ((micros.log2() * 4.0) as usize).min(BUCKETS - 1) as u8
     }
 
     pub fn record(&mut self, span: Span) {
-        self.buckets[Self::bucket(span)] += 1;
+        let b = Self::bucket(span);
+        match self.buckets.binary_search_by_key(&b, |&(i, _)| i) {
+            Ok(at) => self.buckets[at].1 += 1,
+            Err(at) => {
+                // A new bucket is rare once the pace is set: grow by one.
+                self.buckets.reserve_exact(1);
+                self.buckets.insert(at, (b, 1));
+            }
+        }
         self.count = self.count.saturating_add(1);
         self.max = self.max.max(span);
     }
@@ -115,10 +115,10 @@ impl LatencyHistogram {
         }
         let rank = ((q * f64::from(self.count)).ceil() as u32).clamp(1, self.count);
         let mut seen = 0;
-        for (i, &n) in self.buckets.iter().enumerate() {
+        for &(i, n) in &self.buckets {
             seen += n;
             if seen >= rank {
-                let micros = 2f64.powf((i as f64 + 0.5) / 4.0);
+                let micros = 2f64.powf((f64::from(i) + 0.5) / 4.0);
                 let span = Span::from_nanos((micros * 1_000.0) as i64);
                 return Some(if span > self.max { self.max } else { span });
             }
@@ -194,5 +194,26 @@ mod tests {
         assert!((90.0..=100.0).contains(&p99), "p99 {p99}");
         assert_eq!(h.max, Span::from_millis(100));
         assert!(h.quantile(1.0).unwrap() <= h.max);
+    }
+
+    #[test]
+    fn only_the_buckets_in_use_are_kept_in_order() {
+        let mut h = LatencyHistogram::default();
+        for ms in [40, 40, 3, 41, 39, 3000, 40] {
+            h.record(Span::from_millis(ms));
+        }
+        let kept: Vec<u8> = h.buckets.iter().map(|&(b, _)| b).collect();
+        assert!(kept.windows(2).all(|w| w[0] < w[1]), "{kept:?}");
+        assert!(kept.len() <= 4, "{kept:?}");
+        assert_eq!(h.buckets.iter().map(|&(_, n)| n).sum::<u32>(), 7);
+        // 3 ms is the lowest, 3 s the highest; the median is about 40 ms.
+        assert!(h.quantile(0.0).unwrap() < Span::from_millis(4));
+        let p50 = h.quantile(0.5).unwrap().secs_f64() * 1000.0;
+        assert!((36.0..=44.0).contains(&p50), "p50 {p50}");
+        assert_eq!(
+            h.quantile(1.0),
+            Some(Span::from_millis(3000)),
+            "capped at the max"
+        );
     }
 }
