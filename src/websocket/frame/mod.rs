@@ -29,7 +29,7 @@
 //! - `hunt`: finding frame boundaries again mid-stream or after a gap: the
 //!   plausibility test, chains of two frames, tentative lock-ons, and
 //!   [`HUNT_MAX_PAYLOAD`].
-//! - `park`: [`CompactDecoder`], a decoder stored in 24 bytes while it is
+//! - `park`: [`CompactDecoder`], a decoder stored in 16 bytes while it is
 //!   at rest between frames, for the many connections kept at once.
 //! - `tests/`: what the tests share, the tests about gaps, and the large
 //!   randomized ones (chunkings, garbage, tungstenite's parser as a

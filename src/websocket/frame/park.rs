@@ -1,4 +1,4 @@
-//! A decoder that costs 24 bytes between frames: [`CompactDecoder`].
+//! A decoder that costs 16 bytes between frames: [`CompactDecoder`].
 //!
 //! Most of a [`FrameDecoder`] (the header being collected, the control
 //! payload, a tentative lock-on) matters only while a frame straddles two
@@ -11,19 +11,45 @@ use super::decoder::State;
 use super::violation::Fragments;
 use super::{DecoderConfig, Event, FrameDecoder, Role};
 
-/// What a [`FrameDecoder`] at rest needs to go on exactly as it would have.
+/// What a [`FrameDecoder`] at rest needs to go on exactly as it would have,
+/// in 16 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Parked {
     /// Stream offset of the next byte.
     offset: u64,
     /// Payload bytes of the current data frame still to skip; 0 at a frame
-    /// boundary.
-    skip: u64,
+    /// boundary. A frame with more than 4 GiB left is not parked.
+    skip: u32,
     role: Option<Role>,
-    cfg: DecoderConfig,
-    fragments: Fragments,
-    close_seen: bool,
-    inferred_masked: Option<bool>,
+    /// permessage-deflate, a Close seen, the fragmentation state and the
+    /// inferred MASK bit (see `pack`).
+    bits: u8,
+}
+
+const DEFLATE: u8 = 1;
+const CLOSE_SEEN: u8 = 1 << 1;
+const FRAGMENTS_SHIFT: u8 = 2;
+const MASKED_SHIFT: u8 = 4;
+
+fn pack(d: &FrameDecoder) -> u8 {
+    let fragments = match d.fragments {
+        Fragments::Unknown => 0,
+        Fragments::Idle => 1,
+        Fragments::Open => 2,
+    };
+    let masked = match d.inferred_masked {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    let mut bits = fragments << FRAGMENTS_SHIFT | masked << MASKED_SHIFT;
+    if d.cfg.permessage_deflate {
+        bits |= DEFLATE;
+    }
+    if d.close_seen {
+        bits |= CLOSE_SEEN;
+    }
+    bits
 }
 
 impl FrameDecoder {
@@ -35,7 +61,7 @@ impl FrameDecoder {
     fn park(&self) -> Option<Parked> {
         let skip = match self.state {
             State::Header if self.hdr_len == 0 => 0,
-            State::Skip { remaining } => remaining,
+            State::Skip { remaining } => u32::try_from(remaining).ok()?,
             _ => return None,
         };
         if self.tentative.is_some() {
@@ -45,30 +71,42 @@ impl FrameDecoder {
             offset: self.offset,
             skip,
             role: self.role,
-            cfg: self.cfg,
-            fragments: self.fragments,
-            close_seen: self.close_seen,
-            inferred_masked: self.inferred_masked,
+            bits: pack(self),
         })
     }
 }
 
 impl Parked {
+    fn inferred_masked(&self) -> Option<bool> {
+        match self.bits >> MASKED_SHIFT & 3 {
+            0 => None,
+            1 => Some(false),
+            _ => Some(true),
+        }
+    }
+
     #[inline]
     fn resume(self) -> FrameDecoder {
-        let mut d = FrameDecoder::new(Role::Client, self.cfg);
+        let cfg = DecoderConfig {
+            permessage_deflate: self.bits & DEFLATE != 0,
+        };
+        let mut d = FrameDecoder::new(Role::Client, cfg);
         d.role = self.role;
         d.state = if self.skip > 0 {
             State::Skip {
-                remaining: self.skip,
+                remaining: u64::from(self.skip),
             }
         } else {
             State::Header
         };
         d.offset = self.offset;
-        d.fragments = self.fragments;
-        d.close_seen = self.close_seen;
-        d.inferred_masked = self.inferred_masked;
+        d.close_seen = self.bits & CLOSE_SEEN != 0;
+        d.fragments = match self.bits >> FRAGMENTS_SHIFT & 3 {
+            0 => Fragments::Unknown,
+            1 => Fragments::Idle,
+            _ => Fragments::Open,
+        };
+        d.inferred_masked = self.inferred_masked();
         d
     }
 }
@@ -78,7 +116,7 @@ enum Slot {
     Busy(Box<FrameDecoder>),
 }
 
-/// A [`FrameDecoder`] stored in 24 bytes while it is at rest (see the
+/// A [`FrameDecoder`] stored in 16 bytes while it is at rest (see the
 /// module's text), and boxed only while a frame straddles two reads. It
 /// reports exactly the events the decoder it wraps would.
 pub struct CompactDecoder(Slot);
@@ -119,7 +157,7 @@ impl CompactDecoder {
         }
     }
 
-    /// Whether the decoder is parked (its 24 bytes are all it holds).
+    /// Whether the decoder is parked (its 16 bytes are all it holds).
     pub fn is_parked(&self) -> bool {
         matches!(self.0, Slot::Parked(_))
     }
@@ -153,8 +191,37 @@ impl CompactDecoder {
     /// As [`FrameDecoder::inferred_masked`].
     pub fn inferred_masked(&self) -> Option<bool> {
         match &self.0 {
-            Slot::Parked(p) => p.inferred_masked,
+            Slot::Parked(p) => p.inferred_masked(),
             Slot::Busy(d) => d.inferred_masked(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websocket::frame::tests::{encode, own};
+
+    #[test]
+    fn a_payload_of_more_than_4_gib_is_skipped_boxed_then_parks() {
+        let mut plain = FrameDecoder::new(Role::Server, DecoderConfig::default());
+        let mut compact = CompactDecoder::new(plain.clone());
+        assert!(compact.is_parked());
+        // A Binary frame of 2^32 + 5 bytes (RFC 6455 §5.2, 64-bit length).
+        let header = [0x82, 127, 0, 0, 0, 1, 0, 0, 0, 5];
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        plain.on_data(&header, &mut |e| want.push(own(e)));
+        compact.on_data(&header, &mut |e| got.push(own(e)));
+        assert!(!compact.is_parked(), "2^32 + 5 bytes to skip do not fit");
+        plain.on_gap(1 << 32, &mut |e| want.push(own(e)));
+        compact.on_gap(1 << 32, &mut |e| got.push(own(e)));
+        assert!(compact.is_parked(), "5 bytes left do");
+        let mut rest = vec![0; 5];
+        rest.extend(encode(true, 9, None, b"hi"));
+        plain.on_data(&rest, &mut |e| want.push(own(e)));
+        compact.on_data(&rest, &mut |e| got.push(own(e)));
+        assert_eq!(got, want);
+        assert_eq!(want.len(), 2, "{want:?}");
+        assert_eq!(compact.stream_offset(), plain.stream_offset());
     }
 }
