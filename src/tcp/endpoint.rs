@@ -148,9 +148,13 @@ pub struct Endpoint {
     /// retransmitted one: when it was sent and where it ends.
     timed_sent: Timestamp,
     timed_end: Seq,
-    /// The previous segment and when it came (see [`Signature`]).
-    signature: Signature,
+    /// The previous segment and when it came (see [`Signature`]), field by
+    /// field so that no padding comes between them.
     signature_at: Timestamp,
+    signature_seq: Seq,
+    signature_len: u32,
+    signature_ack: Seq,
+    signature_ip_id: u16,
     pub assembler: Assembler,
     troubles: Option<Box<Troubles>>,
     end: Option<Box<End>>,
@@ -239,11 +243,21 @@ impl Endpoint {
 
     /// The previous segment's signature and when it came.
     pub(super) fn last_signature(&self) -> Option<(Signature, Timestamp)> {
-        self.get(SIGNATURE, (self.signature, self.signature_at))
+        let signature = Signature {
+            seq: self.signature_seq,
+            len: self.signature_len,
+            ack: self.signature_ack,
+            ip_id: self.signature_ip_id,
+        };
+        self.get(SIGNATURE, (signature, self.signature_at))
     }
 
-    pub(super) fn set_last_signature(&mut self, signature: Signature, at: Timestamp) {
-        (self.signature, self.signature_at) = (signature, at);
+    pub(super) fn set_last_signature(&mut self, s: Signature, at: Timestamp) {
+        self.signature_seq = s.seq;
+        self.signature_len = s.len;
+        self.signature_ack = s.ack;
+        self.signature_ip_id = s.ip_id;
+        self.signature_at = at;
         self.set |= SIGNATURE;
     }
 
