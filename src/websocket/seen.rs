@@ -51,8 +51,10 @@ pub struct Handshake {
 }
 
 /// What a record holds. Records of the request come first, then those of
-/// the response; each is its tag, then 20 bytes for an instant, 2 for the
-/// status, or a 2-byte length and the text (little-endian numbers).
+/// the response; each is its tag, then an instant (8 bytes of nanoseconds,
+/// then the file index and frame number as varints), 2 bytes of status, or
+/// a varint length and the text. Numbers are little-endian; a varint is
+/// LEB128 (seven bits a byte, low first), so small ones take one byte.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Tag {
@@ -90,8 +92,32 @@ impl Tag {
     }
 }
 
-/// An instant's record: nanoseconds, file index, frame number.
-const AT_LEN: usize = 20;
+/// Bytes `n` takes as a varint.
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Reads a varint at the start of `b`: its value and length.
+fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        n |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
+
+/// Bytes a text's record takes, its tag included.
+fn text_len(t: &str) -> usize {
+    1 + varint_len(t.len() as u64) + t.len()
+}
+
+/// Bytes an instant's record body takes.
+fn at_len(m: Moment) -> usize {
+    8 + varint_len(u64::from(m.frame.file())) + varint_len(m.frame.frame())
+}
 
 /// One record, borrowed from the packed bytes.
 enum Record<'a> {
@@ -104,9 +130,9 @@ impl Record<'_> {
     /// Bytes the record takes, its tag included.
     fn packed_len(&self) -> usize {
         1 + match self {
-            Record::At(_) => AT_LEN,
+            Record::At(m) => at_len(*m),
             Record::Status(_) => 2,
-            Record::Text(b) => 2 + b.len(),
+            Record::Text(b) => varint_len(b.len() as u64) + b.len(),
         }
     }
 }
@@ -119,24 +145,23 @@ fn records(packed: &[u8]) -> impl Iterator<Item = (Tag, Record<'_>)> {
         let tag = *TAGS.get(usize::from(t))?;
         let (record, len) = match tag {
             Tag::RequestAt | Tag::ResponseAt => {
-                let b = body.get(..AT_LEN)?;
-                let at = i64::from_le_bytes(b[..8].try_into().ok()?);
-                let file = u32::from_le_bytes(b[8..12].try_into().ok()?);
-                let frame = u64::from_le_bytes(b[12..20].try_into().ok()?);
+                let at = i64::from_le_bytes(body.get(..8)?.try_into().ok()?);
+                let (file, a) = get_varint(body.get(8..)?)?;
+                let (frame, b) = get_varint(body.get(8 + a..)?)?;
                 let moment = Moment {
                     at: Timestamp::from_nanos(at),
-                    frame: FrameRef::new(file, frame),
+                    frame: FrameRef::new(u32::try_from(file).ok()?, frame),
                 };
-                (Record::At(moment), AT_LEN)
+                (Record::At(moment), 8 + a + b)
             }
             Tag::Status => {
                 let b = body.get(..2)?;
                 (Record::Status(u16::from_le_bytes([b[0], b[1]])), 2)
             }
             _ => {
-                let b = body.get(..2)?;
-                let n = usize::from(u16::from_le_bytes([b[0], b[1]]));
-                (Record::Text(body.get(2..2 + n)?), 2 + n)
+                let (n, a) = get_varint(body)?;
+                let n = usize::try_from(n).ok()?;
+                (Record::Text(body.get(a..a.checked_add(n)?)?), a + n)
             }
         };
         rest = &body[len..];
@@ -148,11 +173,19 @@ fn records(packed: &[u8]) -> impl Iterator<Item = (Tag, Record<'_>)> {
 struct Packer(Vec<u8>);
 
 impl Packer {
+    fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.0.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
+    }
+
     fn at(&mut self, tag: Tag, m: Moment) {
         self.0.push(tag as u8);
         self.0.extend_from_slice(&m.at.nanos().to_le_bytes());
-        self.0.extend_from_slice(&m.frame.file().to_le_bytes());
-        self.0.extend_from_slice(&m.frame.frame().to_le_bytes());
+        self.varint(u64::from(m.frame.file()));
+        self.varint(m.frame.frame());
     }
 
     fn status(&mut self, status: u16) {
@@ -160,12 +193,9 @@ impl Packer {
         self.0.extend_from_slice(&status.to_le_bytes());
     }
 
-    /// A text of at most 64 KiB - 1 bytes: a head is at most 8 KiB
-    /// (`MAX_HEAD_LEN`), so nothing is cut.
-    fn text(&mut self, tag: Tag, s: &str) {
-        let b = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
+    fn text(&mut self, tag: Tag, b: &[u8]) {
         self.0.push(tag as u8);
-        self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        self.varint(b.len() as u64);
         self.0.extend_from_slice(b);
     }
 
@@ -175,11 +205,7 @@ impl Packer {
             match r {
                 Record::At(m) => self.at(tag, m),
                 Record::Status(s) => self.status(s),
-                Record::Text(b) => {
-                    self.0.push(tag as u8);
-                    self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
-                    self.0.extend_from_slice(b);
-                }
+                Record::Text(b) => self.text(tag, b),
             }
         }
     }
@@ -218,26 +244,27 @@ impl Handshake {
     pub(super) fn set_request(&mut self, r: &UpgradeRequest, at: Moment) {
         let texts = [&r.host, &r.origin, &r.key].into_iter().flatten();
         let lists = r.protocols.iter().chain(&r.extensions);
-        let extra = 1 + AT_LEN + texts.chain(lists).map(|t| 3 + t.len()).sum::<usize>();
+        let texts = texts.chain(lists).chain([&r.path]);
+        let extra = 1 + at_len(at) + texts.map(|t| text_len(t)).sum::<usize>();
         self.repack(
             |t| !t.of_request(),
-            extra + 3 + r.path.len(),
+            extra,
             |p| {
                 p.at(Tag::RequestAt, at);
-                p.text(Tag::Path, &r.path);
+                p.text(Tag::Path, r.path.as_bytes());
                 for (tag, v) in [(Tag::Host, &r.host), (Tag::Origin, &r.origin)] {
                     if let Some(v) = v {
-                        p.text(tag, v);
+                        p.text(tag, v.as_bytes());
                     }
                 }
                 for v in &r.protocols {
-                    p.text(Tag::Protocol, v);
+                    p.text(Tag::Protocol, v.as_bytes());
                 }
                 for v in &r.extensions {
-                    p.text(Tag::Extension, v);
+                    p.text(Tag::Extension, v.as_bytes());
                 }
                 if let Some(k) = &r.key {
-                    p.text(Tag::Key, k);
+                    p.text(Tag::Key, k.as_bytes());
                 }
             },
         );
@@ -256,16 +283,16 @@ impl Handshake {
     /// key goes: the response is what it was for.
     pub(super) fn set_response(&mut self, r: &UpgradeResponse, at: Moment) {
         let texts = r.protocol.iter().chain(&r.extensions);
-        let extra = 1 + AT_LEN + 3 + texts.map(|t| 3 + t.len()).sum::<usize>();
+        let extra = 1 + at_len(at) + 3 + texts.map(|t| text_len(t)).sum::<usize>();
         let keep = |t: Tag| t.of_request() && t != Tag::Key;
         self.repack(keep, extra, |p| {
             p.at(Tag::ResponseAt, at);
             p.status(r.status);
             if let Some(v) = &r.protocol {
-                p.text(Tag::ChosenProtocol, v);
+                p.text(Tag::ChosenProtocol, v.as_bytes());
             }
             for v in &r.extensions {
-                p.text(Tag::ChosenExtension, v);
+                p.text(Tag::ChosenExtension, v.as_bytes());
             }
         });
     }
@@ -392,6 +419,19 @@ mod tests {
         assert!(p.extensions.is_empty());
         assert_eq!(h.request().unwrap().path.expose(), "/chat?token=é");
         assert!(!format!("{h:?}").contains("chat"), "{h:?}");
+    }
+
+    #[test]
+    fn varints_take_seven_bits_a_byte() {
+        for n in [0, 1, 127, 128, 16_383, 16_384, 1 << 44, u64::MAX] {
+            let mut p = Packer(Vec::new());
+            p.varint(n);
+            assert_eq!(p.0.len(), varint_len(n), "{n}");
+            assert_eq!(get_varint(&p.0), Some((n, p.0.len())), "{n}");
+        }
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+        assert_eq!(get_varint(&[0x80, 0x80]), None, "cut short");
     }
 
     #[test]
