@@ -308,6 +308,7 @@ impl Endpoint {
         }
     }
 
+    #[inline]
     pub(super) fn advertise_window(&mut self, window: u32, now: Moment, counts: bool) {
         self.window = window;
         self.set |= WINDOW;
@@ -323,6 +324,7 @@ impl Endpoint {
     }
 
     /// The other side acknowledged up to `ack`. Returns true when it moved.
+    #[inline]
     pub(super) fn on_ack(&mut self, ack: Seq, now: Moment) -> bool {
         let advanced = match self.acked() {
             None => {
@@ -357,6 +359,7 @@ impl Endpoint {
         true
     }
 
+    #[inline]
     pub(super) fn note_backlog(&mut self, now: Moment) {
         let backlog = self.backlog();
         self.max_backlog = self.max_backlog.max(backlog);

@@ -21,36 +21,14 @@ struct Parked {
     /// boundary. A frame with more than 4 GiB left is not parked.
     skip: u32,
     role: Option<Role>,
-    /// permessage-deflate, a Close seen, the fragmentation state and the
-    /// inferred MASK bit (see `pack`).
-    bits: u8,
+    fragments: Fragments,
+    inferred_masked: Option<bool>,
+    /// permessage-deflate and a Close seen, one bit each.
+    flags: u8,
 }
 
 const DEFLATE: u8 = 1;
 const CLOSE_SEEN: u8 = 1 << 1;
-const FRAGMENTS_SHIFT: u8 = 2;
-const MASKED_SHIFT: u8 = 4;
-
-fn pack(d: &FrameDecoder) -> u8 {
-    let fragments = match d.fragments {
-        Fragments::Unknown => 0,
-        Fragments::Idle => 1,
-        Fragments::Open => 2,
-    };
-    let masked = match d.inferred_masked {
-        None => 0,
-        Some(false) => 1,
-        Some(true) => 2,
-    };
-    let mut bits = fragments << FRAGMENTS_SHIFT | masked << MASKED_SHIFT;
-    if d.cfg.permessage_deflate {
-        bits |= DEFLATE;
-    }
-    if d.close_seen {
-        bits |= CLOSE_SEEN;
-    }
-    bits
-}
 
 impl FrameDecoder {
     /// The decoder's state in a few bytes, when it is in sync at a frame
@@ -67,28 +45,29 @@ impl FrameDecoder {
         if self.tentative.is_some() {
             return None;
         }
+        let mut flags = 0;
+        if self.cfg.permessage_deflate {
+            flags |= DEFLATE;
+        }
+        if self.close_seen {
+            flags |= CLOSE_SEEN;
+        }
         Some(Parked {
             offset: self.offset,
             skip,
             role: self.role,
-            bits: pack(self),
+            fragments: self.fragments,
+            inferred_masked: self.inferred_masked,
+            flags,
         })
     }
 }
 
 impl Parked {
-    fn inferred_masked(&self) -> Option<bool> {
-        match self.bits >> MASKED_SHIFT & 3 {
-            0 => None,
-            1 => Some(false),
-            _ => Some(true),
-        }
-    }
-
     #[inline]
     fn resume(self) -> FrameDecoder {
         let cfg = DecoderConfig {
-            permessage_deflate: self.bits & DEFLATE != 0,
+            permessage_deflate: self.flags & DEFLATE != 0,
         };
         let mut d = FrameDecoder::new(Role::Client, cfg);
         d.role = self.role;
@@ -100,13 +79,9 @@ impl Parked {
             State::Header
         };
         d.offset = self.offset;
-        d.close_seen = self.bits & CLOSE_SEEN != 0;
-        d.fragments = match self.bits >> FRAGMENTS_SHIFT & 3 {
-            0 => Fragments::Unknown,
-            1 => Fragments::Idle,
-            _ => Fragments::Open,
-        };
-        d.inferred_masked = self.inferred_masked();
+        d.close_seen = self.flags & CLOSE_SEEN != 0;
+        d.fragments = self.fragments;
+        d.inferred_masked = self.inferred_masked;
         d
     }
 }
@@ -191,7 +166,7 @@ impl CompactDecoder {
     /// As [`FrameDecoder::inferred_masked`].
     pub fn inferred_masked(&self) -> Option<bool> {
         match &self.0 {
-            Slot::Parked(p) => p.inferred_masked(),
+            Slot::Parked(p) => p.inferred_masked,
             Slot::Busy(d) => d.inferred_masked(),
         }
     }
