@@ -206,7 +206,7 @@ impl TcpConnection {
                 first_frame: conn.first.frame,
                 last_frame: conn.last.frame,
                 duration_s: secs(conn.last.at.since(conn.first.at)),
-                handshake_rtt_ms: ms(conn.handshake_rtt),
+                handshake_rtt_ms: ms(conn.handshake_rtt()),
                 window_scale_known: conn.syn.is_some() && conn.syn_ack.is_some(),
                 reset_by: conn.reset_by,
                 ignored_rsts: conn.ignored_rsts,

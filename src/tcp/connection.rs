@@ -60,6 +60,10 @@ pub type Endpoints = (IpAddr, u16);
 /// Two identical segments closer than this are one packet captured twice.
 const DUPLICATE_WITHIN: Span = Span::from_millis(1);
 
+/// The handshake RTT not measured yet: capture times never go backwards
+/// (see `CaptureClock`), so no measurement is negative, let alone this.
+const NO_RTT: Span = Span::from_nanos(i64::MIN);
+
 /// An ACK more than this beyond anything the peer sent is a stray.
 const MAX_ACK_AHEAD: i64 = 1 << 30;
 
@@ -73,7 +77,8 @@ pub struct Connection<O> {
     /// Client SYN, server SYN-ACK, client ACK of the SYN-ACK.
     pub syn: Option<Moment>,
     pub syn_ack: Option<Moment>,
-    pub handshake_rtt: Option<Span>,
+    /// See [`Connection::handshake_rtt`]; `NO_RTT` until measured.
+    handshake_rtt: Span,
     pub endpoints: PerSide<Endpoint>,
     /// The RST that ended the connection, by the side that sent it.
     pub reset_by: Option<Side>,
@@ -83,6 +88,14 @@ pub struct Connection<O> {
     /// Out-of-order bytes refused by a cap (the hole was skipped instead).
     pub overflows: u32,
     pub observer: O,
+}
+
+impl<O> Connection<O> {
+    /// From the client's SYN to its ACK of the SYN-ACK, as this vantage
+    /// point saw them: the handshake's round trip, once it completed.
+    pub fn handshake_rtt(&self) -> Option<Span> {
+        (self.handshake_rtt != NO_RTT).then_some(self.handshake_rtt)
+    }
 }
 
 impl<O: StreamObserver> Connection<O> {
@@ -118,7 +131,7 @@ impl<O: StreamObserver> Connection<O> {
             last: now,
             syn: None,
             syn_ack: None,
-            handshake_rtt: None,
+            handshake_rtt: NO_RTT,
             endpoints: PerSide::default(),
             reset_by: None,
             ignored_rsts: 0,
@@ -318,7 +331,7 @@ impl<O: StreamObserver> Connection<O> {
                 // The client's ACK of the SYN-ACK: the handshake RTT as this
                 // vantage point sees it, and one sample for each direction
                 // (RFC 6298 §2 allows SYN samples when not retransmitted).
-                *handshake_rtt = Some(now.at.since(syn.at));
+                *handshake_rtt = now.at.since(syn.at);
                 peer.rtt.sample(now.at.since(syn_ack.at));
                 me.rtt.sample(syn_ack.at.since(syn.at));
                 *state = TcpState::Established;
