@@ -7,27 +7,33 @@ use serde::Serialize;
 
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
+pub use super::pings::{Outstanding, Ping, MAX_OUTSTANDING_PINGS};
 use crate::secret::{Key, Secret};
 use crate::side::{PerSide, Side};
 use crate::time::Span;
 use crate::websocket::frame::{FrameHeader, Opcode};
 
-/// Outstanding Pings kept per side; the newest win (the spec's bound).
-pub const MAX_OUTSTANDING_PINGS: usize = 8;
 /// Violations kept as examples per side; all are counted.
 pub const MAX_VIOLATION_SAMPLES: usize = 8;
 
 /// WebSocket frames by opcode, as tshark's dissector counts them.
+/// Saturating at 4,294,967,295 (u32): 8 GB of the smallest frames in one
+/// direction of one connection before a count stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameCounts {
-    pub text: u64,
-    pub binary: u64,
-    pub continuation: u64,
-    pub close: u64,
-    pub ping: u64,
-    pub pong: u64,
+    pub text: u32,
+    pub binary: u32,
+    pub continuation: u32,
+    pub close: u32,
+    pub ping: u32,
+    pub pong: u32,
     /// Reserved opcodes 3–7 and 0xB–0xF (RFC 6455 §5.2).
-    pub reserved: u64,
+    pub reserved: u32,
+}
+
+/// `*count += 1`, saturating.
+fn bump(count: &mut u32) {
+    *count = count.saturating_add(1);
 }
 
 /// A control payload as evidence: its length and keyed fingerprint, which
@@ -53,52 +59,6 @@ impl Payload {
 /// Payload bytes of a Ping kept as they are (for `--show-secrets`);
 /// longer payloads are matched by fingerprint only.
 pub const KEPT_PAYLOAD: usize = 16;
-
-/// A Ping waiting for its Pong: its payload's length and digest (enough
-/// to match the echo, RFC 6455 §5.5.3), and its first bytes.
-#[derive(Clone, Debug)]
-pub struct Ping {
-    pub mark: Mark,
-    /// The owner's blocked time when the Ping was sent (see
-    /// `Transport::blocked`): time it could not answer is not charged.
-    pub owner_blocked: Span,
-    len: u8,
-    kept: [u8; KEPT_PAYLOAD],
-    digest: u64,
-}
-
-impl Ping {
-    fn new(mark: Mark, owner_blocked: Span, payload: &[u8], key: &Key) -> Self {
-        let payload = &payload[..payload.len().min(125)];
-        let mut kept = [0; KEPT_PAYLOAD];
-        let n = payload.len().min(KEPT_PAYLOAD);
-        kept[..n].copy_from_slice(&payload[..n]);
-        Ping {
-            mark,
-            owner_blocked,
-            len: payload.len() as u8,
-            kept,
-            digest: key.fingerprint(payload),
-        }
-    }
-
-    /// The payload as the report may cite it: its length, its keyed
-    /// fingerprint, and its first bytes (secret).
-    pub fn payload(&self) -> Payload {
-        let len = self.len as usize;
-        Payload {
-            len,
-            fingerprint: self.digest,
-            kept: Secret::new(self.kept[..len.min(KEPT_PAYLOAD)].to_vec()),
-        }
-    }
-
-    /// Whether a Pong of `len` bytes with this fingerprint echoes this
-    /// Ping's payload (RFC 6455 §5.5.3).
-    pub fn echoed_by(&self, len: usize, fingerprint: u64) -> bool {
-        len == self.len as usize && fingerprint == self.digest
-    }
-}
 
 /// A Close frame (RFC 6455 §5.5.1): status code and reason, if present.
 #[derive(Clone, Debug)]
@@ -137,24 +97,25 @@ pub struct DataActivity {
 }
 
 /// Pings a side sent and the answers it got, and the Pongs it sent
-/// (allocated with the first Ping or Pong).
+/// (allocated with the first Ping or Pong). Counts saturate, as frame
+/// counts do.
 #[derive(Clone, Debug, Default)]
 pub struct Heartbeats {
     pub ping_cadence: Cadence,
     /// Pings this side sent that no Pong has answered yet (oldest first).
-    pub outstanding: Vec<Ping>,
+    pub outstanding: Outstanding,
     /// Pongs the other side sent for this side's Pings.
-    pub pongs_received: u64,
-    /// Latency of the answers to this side's Pings.
-    pub pong_latency: Option<Box<LatencyHistogram>>,
+    pub pongs_received: u32,
     /// Pongs this side sent when no Ping was outstanding: a legal one-way
     /// heartbeat (RFC 6455 §5.5.3).
-    pub unsolicited_pongs: u64,
+    pub unsolicited_pongs: u32,
     /// Pongs this side sent whose payload echoed no outstanding Ping.
     pub mismatched_pongs: u32,
-    pub first_mismatch: Option<Box<Mismatch>>,
     /// Pongs whose payload the capture cut (they answer, unchecked).
-    pub pongs_payload_unknown: u64,
+    pub pongs_payload_unknown: u32,
+    /// Latency of the answers to this side's Pings.
+    pub pong_latency: Option<Box<LatencyHistogram>>,
+    pub first_mismatch: Option<Box<Mismatch>>,
 }
 
 /// What went wrong in a side's stream (allocated with the first problem).
@@ -219,7 +180,7 @@ impl SideActivity {
     }
 
     pub fn pings_sent(&self) -> u64 {
-        self.frames.ping
+        u64::from(self.frames.ping)
     }
 
     pub fn data_messages(&self) -> u64 {
@@ -232,7 +193,9 @@ impl SideActivity {
 
     /// Pings of this side still waiting for a Pong, oldest first.
     pub fn outstanding(&self) -> &[Ping] {
-        self.heartbeats.as_ref().map_or(&[], |h| &h.outstanding)
+        self.heartbeats
+            .as_ref()
+            .map_or(&[], |h| h.outstanding.as_slice())
     }
 
     pub fn trouble(&self) -> Option<&Trouble> {
@@ -296,9 +259,9 @@ impl Activity {
         match header.opcode {
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
                 match header.opcode {
-                    Opcode::Text => me.frames.text += 1,
-                    Opcode::Binary => me.frames.binary += 1,
-                    _ => me.frames.continuation += 1,
+                    Opcode::Text => bump(&mut me.frames.text),
+                    Opcode::Binary => bump(&mut me.frames.binary),
+                    _ => bump(&mut me.frames.continuation),
                 }
                 // RFC 6455 §5.4: a message starts with a Text or Binary
                 // frame and ends with the first frame that has FIN set.
@@ -325,17 +288,10 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Ping => {
-                me.frames.ping += 1;
+                bump(&mut me.frames.ping);
                 me.last_control = Some(mark);
                 let h = me.heartbeats.get_or_insert_default();
                 h.ping_cadence.event(mark.at, floor);
-                if h.outstanding.len() == MAX_OUTSTANDING_PINGS {
-                    h.outstanding.remove(0);
-                }
-                if h.outstanding.capacity() == 0 {
-                    // Usually one Ping waits at a time: grow from one.
-                    h.outstanding.reserve_exact(1);
-                }
                 let payload = payload.unwrap_or_default();
                 h.outstanding
                     .push(Ping::new(mark, owner_blocked, payload, key));
@@ -343,12 +299,12 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Pong => {
-                me.frames.pong += 1;
+                bump(&mut me.frames.pong);
                 me.last_control = Some(mark);
                 self.on_pong(side, payload, mark, key)
             }
             Opcode::Close => {
-                me.frames.close += 1;
+                bump(&mut me.frames.close);
                 me.last_control = Some(mark);
                 if me.close.is_none() {
                     me.close = Some(Box::new(close_frame(payload.unwrap_or_default(), mark)));
@@ -356,7 +312,7 @@ impl Activity {
                 Outcome::Nothing
             }
             Opcode::Reserved(_) => {
-                me.frames.reserved += 1;
+                bump(&mut me.frames.reserved);
                 Outcome::Nothing
             }
         }
@@ -371,10 +327,12 @@ impl Activity {
         let pinger = ponger.other();
         let outstanding = self.sides[pinger].outstanding();
         if outstanding.is_empty() {
-            self.sides[ponger]
-                .heartbeats
-                .get_or_insert_default()
-                .unsolicited_pongs += 1;
+            bump(
+                &mut self.sides[ponger]
+                    .heartbeats
+                    .get_or_insert_default()
+                    .unsolicited_pongs,
+            );
             return Outcome::Nothing;
         }
         let matched = payload.and_then(|p| {
@@ -388,17 +346,20 @@ impl Activity {
             return Outcome::Nothing;
         };
         // The answered Ping and every older one leave together.
-        let Some(ping) = p.outstanding.drain(..=index).next_back() else {
+        let Some(ping) = p.outstanding.answer(index) else {
             return Outcome::Nothing;
         };
-        p.pongs_received += 1;
+        bump(&mut p.pongs_received);
         let latency = mark.at.since(ping.mark.at);
         p.pong_latency.get_or_insert_default().record(latency);
-        let me = self.sides[ponger].heartbeats.get_or_insert_default();
+        // A Pong that echoes its Ping leaves nothing to record on the
+        // ponger's side: its record is allocated only for what it counts.
+        let ponger = &mut self.sides[ponger].heartbeats;
         match (payload, matched) {
-            (None, _) => me.pongs_payload_unknown += 1,
+            (None, _) => bump(&mut ponger.get_or_insert_default().pongs_payload_unknown),
             (Some(got), None) => {
-                me.mismatched_pongs += 1;
+                let me = ponger.get_or_insert_default();
+                bump(&mut me.mismatched_pongs);
                 if me.first_mismatch.is_none() {
                     let got = Payload::of(got, key);
                     me.first_mismatch = Some(Box::new((mark, ping.payload(), got)));
@@ -430,9 +391,8 @@ impl Activity {
 
     /// Whether either side ever sent a Ping or a Pong.
     pub fn any_heartbeat(&self) -> bool {
-        let s = &self.sides;
-        s.client.frames.ping + s.client.frames.pong + s.server.frames.ping + s.server.frames.pong
-            > 0
+        let (c, s) = (&self.sides.client.frames, &self.sides.server.frames);
+        c.ping > 0 || c.pong > 0 || s.ping > 0 || s.pong > 0
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::activity::{Activity, Outcome, Payload};
 use super::event::{Event, EventKind, Mark, TcpEvent, TcpInfo, WsEvent};
 use super::rules::{self, Checks, View};
-use super::transport::{ProbeRun, Stall, Transport, ZeroWindow};
+use super::transport::{Transport, ZeroWindow};
 use super::{Code, Kind, Settings, Thresholds, Verdict};
 use crate::evidence::EvidenceRef;
 use crate::side::{PerSide, Side};
@@ -111,6 +111,16 @@ struct LastInfo {
     total_retrans: u32,
 }
 
+/// What a judge keeps only once it happens: past episodes, and a probe's
+/// previous reading.
+#[derive(Clone, Debug, Default)]
+struct History {
+    episodes: Vec<Episode>,
+    /// Episodes beyond `MAX_EPISODES`, counted only.
+    episodes_dropped: u32,
+    info: LastInfo,
+}
+
 /// The judge of one connection.
 #[derive(Clone, Debug)]
 pub struct Judge {
@@ -120,9 +130,8 @@ pub struct Judge {
     tcp: PerSide<Transport>,
     ws: Activity,
     first: Option<Mark>,
-    episodes: Vec<Episode>,
-    episodes_dropped: u32,
-    info: Option<Box<LastInfo>>,
+    /// Allocated with the first episode or probe reading.
+    history: Option<Box<History>>,
 }
 
 impl Judge {
@@ -133,9 +142,7 @@ impl Judge {
             tcp: PerSide::default(),
             ws: Activity::default(),
             first: None,
-            episodes: Vec::new(),
-            episodes_dropped: 0,
-            info: None,
+            history: None,
         }
     }
 
@@ -161,7 +168,8 @@ impl Judge {
     pub fn swap_sides(&mut self) {
         self.tcp.swap();
         self.ws.sides.swap();
-        for e in &mut self.episodes {
+        let episodes = self.history.iter_mut().flat_map(|h| &mut h.episodes);
+        for e in episodes {
             e.side = e.side.map(Side::other);
         }
     }
@@ -178,10 +186,11 @@ impl Judge {
 
     fn push_episode(&mut self, episode: Option<Episode>) {
         let Some(episode) = episode else { return };
-        if self.episodes.len() < MAX_EPISODES {
-            self.episodes.push(episode);
+        let h = self.history.get_or_insert_default();
+        if h.episodes.len() < MAX_EPISODES {
+            h.episodes.push(episode);
         } else {
-            self.episodes_dropped += 1;
+            h.episodes_dropped += 1;
         }
     }
 
@@ -211,15 +220,15 @@ impl Judge {
                 }
                 me.window = Some(window);
                 me.scale_known = scale_known;
-                match (window, me.zero_window) {
+                match (window, me.zero_window()) {
                     (0, None) => {
-                        me.zero_window = Some(ZeroWindow {
+                        me.set_zero_window(Some(ZeroWindow {
                             since: mark,
                             probes: 0,
-                        })
+                        }));
                     }
                     (1.., Some(open)) => {
-                        me.zero_window = None;
+                        me.set_zero_window(None);
                         let ep = rules::zero_window_stall::on_reopen(
                             &self.settings.thresholds,
                             side,
@@ -239,13 +248,8 @@ impl Judge {
                 self.push_episode(ep);
                 let me = &mut self.tcp[side];
                 me.in_flight = in_flight;
-                me.srtt = srtt.or(me.srtt);
-                me.stall = (in_flight > 0).then_some(Stall {
-                    since: mark,
-                    retransmissions: 0,
-                    first_retransmission: None,
-                    last_retransmission: None,
-                });
+                me.update_srtt(srtt);
+                me.restart_stall((in_flight > 0).then_some(mark));
             }
             TcpEvent::Sent {
                 len,
@@ -258,58 +262,30 @@ impl Judge {
                 if len > 0 {
                     me.last_payload = Some(mark);
                 }
-                if in_flight > 0 && me.stall.is_none() {
-                    me.stall = Some(Stall {
-                        since: mark,
-                        retransmissions: 0,
-                        first_retransmission: None,
-                        last_retransmission: None,
-                    });
+                if in_flight > 0 && me.stall().is_none() {
+                    me.restart_stall(Some(mark));
                 }
                 if retransmission {
-                    if let Some(stall) = &mut me.stall {
-                        stall.retransmissions += 1;
-                        stall.first_retransmission.get_or_insert(mark);
-                        stall.last_retransmission = Some(mark);
-                    }
+                    me.note_retransmission(mark);
                 }
             }
             TcpEvent::Probe { zero_window } => {
-                let me = self.tcp[side].rare.get_or_insert_default();
+                self.tcp[side].note_probe(zero_window, mark);
                 if zero_window {
-                    me.zero_window_probes += 1;
-                } else {
-                    me.keepalives += 1;
-                }
-                me.probes = Some(match me.probes {
-                    Some(run) => ProbeRun {
-                        count: run.count + 1,
-                        last: mark,
-                        ..run
-                    },
-                    None => ProbeRun {
-                        count: 1,
-                        first: mark,
-                        last: mark,
-                    },
-                });
-                if let (true, Some(z)) = (zero_window, &mut self.tcp[peer].zero_window) {
-                    z.probes += 1;
+                    self.tcp[peer].note_probe_into_zero_window();
                 }
             }
             // None of these changes who can send: no update below.
             TcpEvent::Fin => {
-                self.tcp[side].fin.get_or_insert(mark);
+                self.tcp[side].note_fin(mark);
                 return;
             }
             TcpEvent::Rst => {
-                self.tcp[side].rst.get_or_insert(mark);
+                self.tcp[side].note_rst(mark);
                 return;
             }
             TcpEvent::Missed { bytes } => {
-                let me = self.tcp[side].rare.get_or_insert_default();
-                me.missed_bytes += bytes;
-                me.first_missed.get_or_insert(mark);
+                self.tcp[side].note_missed(bytes, mark);
                 return;
             }
         }
@@ -324,10 +300,8 @@ impl Judge {
             let blocked = peer.window_closed(me.in_flight) || me.stalled();
             let closed = me.window_behind(peer.in_flight);
             let me = &mut self.tcp[side];
-            me.blocked.set(blocked, now);
-            if closed || me.closed_window.is_some() {
-                me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
-            }
+            me.set_blocked(blocked, now);
+            me.note_window_closed(closed, now, rules::slow_reader::WINDOW);
         }
     }
 
@@ -339,7 +313,7 @@ impl Judge {
                 control_payload,
             } => {
                 self.heard(side, mark);
-                let owner_blocked = self.tcp[side.other()].blocked.at(mark.at);
+                let owner_blocked = self.tcp[side.other()].blocked_at(mark.at);
                 let key = &self.settings.key;
                 let outcome = self.ws.on_frame(
                     side,
@@ -369,7 +343,7 @@ impl Judge {
     fn heard(&mut self, side: Side, mark: Mark) {
         let ep = rules::read_gap_exceeded::on_heard(&self.view(), side, mark);
         self.push_episode(ep);
-        let blocked = self.tcp[side].blocked.at(mark.at);
+        let blocked = self.tcp[side].blocked_at(mark.at);
         self.ws.heard(side, mark, blocked);
     }
 
@@ -380,7 +354,7 @@ impl Judge {
             bytes_acked: info.bytes_acked,
             total_retrans: info.total_retrans,
         };
-        let last = std::mem::replace(self.info.get_or_insert_default().as_mut(), now);
+        let last = std::mem::replace(&mut self.history.get_or_insert_default().info, now);
         let in_flight = info
             .unacked_segments
             .saturating_mul(info.snd_mss.max(1))
@@ -408,7 +382,7 @@ impl Judge {
 
     /// The floor under every threshold derived from a cadence.
     fn floor(&self) -> Span {
-        let srtt = self.tcp.client.srtt.max(self.tcp.server.srtt);
+        let srtt = self.tcp.client.srtt().max(self.tcp.server.srtt());
         super::floor(srtt)
     }
 
@@ -417,7 +391,9 @@ impl Judge {
     pub fn judge(&self, at: Timestamp) -> Judgement {
         let view = self.view();
         let notes = rules::notes::check(&view);
-        let mut episodes = self.episodes.clone();
+        let (mut episodes, episodes_dropped) = self.history.as_ref().map_or((Vec::new(), 0), |h| {
+            (h.episodes.clone(), h.episodes_dropped)
+        });
         let end = rules::closing(&view);
         if let Some((verdict, end)) = end {
             // Ended: the hard reasons that held just before the end become
@@ -443,7 +419,7 @@ impl Judge {
                 pending: Vec::new(),
                 notes,
                 episodes,
-                episodes_dropped: self.episodes_dropped,
+                episodes_dropped,
             };
         }
         let mut checks = Checks::default();
@@ -464,7 +440,7 @@ impl Judge {
             pending: checks.pending,
             notes,
             episodes,
-            episodes_dropped: self.episodes_dropped,
+            episodes_dropped,
         }
     }
 

@@ -7,8 +7,9 @@
 //!
 //! - `event`: the input vocabulary (TCP facts, WebSocket frames, a probe's
 //!   TCP_INFO readings), each with its time and evidence reference;
-//! - `transport` and `activity`: what the judge remembers of each side's TCP
-//!   and WebSocket traffic, in bounded memory;
+//! - `transport` and `activity` (with `pings`, the Pings awaiting a Pong):
+//!   what the judge remembers of each side's TCP and WebSocket traffic, in
+//!   bounded memory;
 //! - `rules`: one file per reason code, holding its current check, its
 //!   past-episode detection and its tests;
 //! - `judge`: the per-connection state machine and the verdict.
@@ -19,6 +20,7 @@ pub mod activity;
 pub mod cadence;
 pub mod event;
 pub mod judge;
+pub mod pings;
 pub mod rules;
 pub mod transport;
 

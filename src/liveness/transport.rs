@@ -117,48 +117,230 @@ pub struct ClosedWindow {
     pub stall_ended: Option<Timestamp>,
 }
 
-/// What an idle or badly captured side adds: keep-alives and zero-window
-/// probes, and bytes the capture missed.
-#[derive(Clone, Debug, Default)]
-pub struct Rare {
-    /// Probes in a row the peer has not answered yet.
-    pub probes: Option<ProbeRun>,
-    pub keepalives: u32,
-    pub zero_window_probes: u32,
-    /// Bytes the peer acknowledged that the capture never saw.
-    pub missed_bytes: u64,
-    pub first_missed: Option<Mark>,
+/// The retransmissions of a [`Stall`], kept apart: most stalls last one
+/// round trip and never see one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Retransmitted {
+    count: u32,
+    first: Mark,
+    last: Mark,
 }
 
-/// One side's TCP, as the judge needs it.
+/// What only a side in trouble, idle or badly captured needs: probes,
+/// bytes the capture missed, a zero window, retransmissions, time it could
+/// not send, a closed window. Allocated the first time one of them happens,
+/// so a healthy side costs nothing for them.
 #[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Probes in a row the peer has not answered yet.
+    probes: Option<ProbeRun>,
+    keepalives: u32,
+    zero_window_probes: u32,
+    /// Bytes the peer acknowledged that the capture never saw.
+    missed_bytes: u64,
+    first_missed: Option<Mark>,
+    zero_window: Option<ZeroWindow>,
+    /// Retransmissions in the current stall: reset with it.
+    retransmitted: Option<Retransmitted>,
+    blocked: Clocked,
+    closed_window: Option<ClosedWindow>,
+}
+
+/// How a side's stream ended, if it did (allocated with its FIN or RST).
+#[derive(Clone, Copy, Debug, Default)]
+struct End {
+    fin: Option<Mark>,
+    rst: Option<Mark>,
+}
+
+/// `srtt` unknown: RFC 6298 never gives a negative SRTT, nor does a
+/// probe's TCP_INFO, so the most negative span is free to mean "none".
+const NO_SRTT: Span = Span::from_nanos(i64::MIN);
+
+/// One side's TCP, as the judge needs it: 72 bytes inline, the rest
+/// allocated when first needed (see [`Rare`]).
+#[derive(Clone, Debug)]
 pub struct Transport {
     // --- as a sender
     pub in_flight: u32,
-    pub stall: Option<Stall>,
-    /// This direction's smoothed RTT (RFC 6298), from the TCP stage.
-    pub srtt: Option<Span>,
-    /// Probes and capture loss: allocated with the first.
-    pub rare: Option<Box<Rare>>,
+    /// When bytes in flight last got no ACK progress (see [`Stall`]).
+    stall_since: Option<Mark>,
+    /// This direction's smoothed RTT (RFC 6298), from the TCP stage, or
+    /// `NO_SRTT`.
+    srtt: Span,
     pub last_payload: Option<Mark>,
-    pub fin: Option<Mark>,
-    pub rst: Option<Mark>,
     // --- as a receiver
     /// Last advertised window, bytes; a lower bound unless `scale_known`.
     pub window: Option<u32>,
     pub scale_known: bool,
-    pub zero_window: Option<ZeroWindow>,
-    /// When this side's window was closed to the peer, for `slow_reader`;
-    /// allocated the first time it closes.
-    pub closed_window: Option<Box<ClosedWindow>>,
-    // --- charging
-    /// Time this side could not send: the peer's window was closed, or its
-    /// bytes were stuck unacknowledged and retransmitted. Its silences in
-    /// that time are not its fault (the spec's "who can be charged").
-    pub blocked: Clocked,
+    end: Option<Box<End>>,
+    rare: Option<Box<Rare>>,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            in_flight: 0,
+            stall_since: None,
+            srtt: NO_SRTT,
+            last_payload: None,
+            window: None,
+            scale_known: false,
+            end: None,
+            rare: None,
+        }
+    }
 }
 
 impl Transport {
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// This direction's smoothed RTT (RFC 6298), from the TCP stage.
+    pub fn srtt(&self) -> Option<Span> {
+        (self.srtt != NO_SRTT).then_some(self.srtt)
+    }
+
+    /// Takes a newer SRTT; `None` keeps the one known.
+    pub fn update_srtt(&mut self, srtt: Option<Span>) {
+        if let Some(s) = srtt {
+            self.srtt = s;
+        }
+    }
+
+    /// Bytes in flight with no ACK progress, and the retransmissions since
+    /// the ACK last moved: the evidence for `peer_unreachable`.
+    pub fn stall(&self) -> Option<Stall> {
+        let since = self.stall_since?;
+        let r = self.rare.as_ref().and_then(|r| r.retransmitted);
+        Some(Stall {
+            since,
+            retransmissions: r.map_or(0, |r| r.count),
+            first_retransmission: r.map(|r| r.first),
+            last_retransmission: r.map(|r| r.last),
+        })
+    }
+
+    /// A new stall starts at `since` (or none, for `None`): its
+    /// retransmissions start from zero.
+    pub fn restart_stall(&mut self, since: Option<Mark>) {
+        self.stall_since = since;
+        if let Some(r) = &mut self.rare {
+            r.retransmitted = None;
+        }
+    }
+
+    /// A retransmission at `mark` during the current stall, if any.
+    pub fn note_retransmission(&mut self, mark: Mark) {
+        if self.stall_since.is_none() {
+            return;
+        }
+        let r = &mut self.rare_mut().retransmitted;
+        *r = Some(match *r {
+            Some(r) => Retransmitted {
+                count: r.count + 1,
+                last: mark,
+                ..r
+            },
+            None => Retransmitted {
+                count: 1,
+                first: mark,
+                last: mark,
+            },
+        });
+    }
+
+    /// This side's FIN (RFC 9293 §3.6), the first one seen.
+    pub fn fin(&self) -> Option<Mark> {
+        self.end.as_ref().and_then(|e| e.fin)
+    }
+
+    /// This side's RST, the first one seen.
+    pub fn rst(&self) -> Option<Mark> {
+        self.end.as_ref().and_then(|e| e.rst)
+    }
+
+    pub fn note_fin(&mut self, mark: Mark) {
+        self.end.get_or_insert_default().fin.get_or_insert(mark);
+    }
+
+    pub fn note_rst(&mut self, mark: Mark) {
+        self.end.get_or_insert_default().rst.get_or_insert(mark);
+    }
+
+    /// The zero receive window this side advertised, still in force.
+    pub fn zero_window(&self) -> Option<ZeroWindow> {
+        self.rare.as_ref().and_then(|r| r.zero_window)
+    }
+
+    /// Sets or clears the zero window in force; returns the one it replaced.
+    pub fn set_zero_window(&mut self, z: Option<ZeroWindow>) -> Option<ZeroWindow> {
+        if z.is_none() && self.rare.is_none() {
+            return None;
+        }
+        std::mem::replace(&mut self.rare_mut().zero_window, z)
+    }
+
+    /// A zero-window probe from the peer into this side's zero window.
+    pub fn note_probe_into_zero_window(&mut self) {
+        if let Some(z) = self.rare.as_mut().and_then(|r| r.zero_window.as_mut()) {
+            z.probes += 1;
+        }
+    }
+
+    /// A keep-alive (RFC 9293 §3.8.4) or zero-window probe this side sent.
+    pub fn note_probe(&mut self, zero_window: bool, mark: Mark) {
+        let r = self.rare_mut();
+        if zero_window {
+            r.zero_window_probes += 1;
+        } else {
+            r.keepalives += 1;
+        }
+        r.probes = Some(match r.probes {
+            Some(run) => ProbeRun {
+                count: run.count + 1,
+                last: mark,
+                ..run
+            },
+            None => ProbeRun {
+                count: 1,
+                first: mark,
+                last: mark,
+            },
+        });
+    }
+
+    /// `bytes` of this side's stream the peer acknowledged and the capture
+    /// never saw.
+    pub fn note_missed(&mut self, bytes: u64, mark: Mark) {
+        let r = self.rare_mut();
+        r.missed_bytes += bytes;
+        r.first_missed.get_or_insert(mark);
+    }
+
+    /// Bytes the capture missed, and the first time it did, if it did.
+    pub fn missed(&self) -> Option<(u64, Mark)> {
+        let r = self.rare.as_deref()?;
+        r.first_missed.map(|m| (r.missed_bytes, m))
+    }
+
+    /// Time this side could not send, up to `at`: the peer's window was
+    /// closed, or its bytes were stuck unacknowledged and retransmitted.
+    /// Its silences in that time are not its fault (the spec's "who can be
+    /// charged").
+    pub fn blocked_at(&self, at: Timestamp) -> Span {
+        self.rare.as_ref().map_or(Span::ZERO, |r| r.blocked.at(at))
+    }
+
+    /// Whether this side can send, from `now` on.
+    #[inline]
+    pub fn set_blocked(&mut self, on: bool, now: Timestamp) {
+        if on || self.rare.is_some() {
+            self.rare_mut().blocked.set(on, now);
+        }
+    }
+
     /// Whether this side's window is closed to a peer with `peer_in_flight`
     /// bytes outstanding: zero, or (scale known) filled.
     pub fn window_closed(&self, peer_in_flight: u32) -> bool {
@@ -181,13 +363,21 @@ impl Transport {
         }
     }
 
+    fn closed_window(&self) -> Option<&ClosedWindow> {
+        self.rare.as_ref().and_then(|r| r.closed_window.as_ref())
+    }
+
     /// Records whether the window is closed now, for `slow_reader`, and
     /// forgets spans older than `keep` before `now`.
+    #[inline]
     pub fn note_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
-        if !closed && self.closed_window.is_none() {
-            return;
+        if closed || self.closed_window().is_some() {
+            self.record_window_closed(closed, now, keep);
         }
-        let cw = self.closed_window.get_or_insert_default();
+    }
+
+    fn record_window_closed(&mut self, closed: bool, now: Timestamp, keep: Span) {
+        let cw = self.rare_mut().closed_window.get_or_insert_default();
         match (closed, cw.since) {
             (true, None) => cw.since = Some(now),
             (false, Some(since)) => {
@@ -203,28 +393,26 @@ impl Transport {
 
     /// A zero-window span long enough for a `zero_window_stall` ended.
     pub fn note_zero_window_stall_ended(&mut self, now: Timestamp) {
-        self.closed_window.get_or_insert_default().stall_ended = Some(now);
+        let cw = self.rare_mut().closed_window.get_or_insert_default();
+        cw.stall_ended = Some(now);
     }
 
     /// Whether such a span ended at or after `from`.
     pub fn zero_window_stall_ended_since(&self, from: Timestamp) -> bool {
-        self.closed_window
-            .as_ref()
+        self.closed_window()
             .and_then(|c| c.stall_ended)
             .is_some_and(|e| e >= from)
     }
 
     /// Whether a closed window reopened within `[from, to]`: the side read.
     pub fn reopened_within(&self, from: Timestamp, to: Timestamp) -> bool {
-        self.closed_window
-            .as_ref()
+        self.closed_window()
             .is_some_and(|c| c.spans.within(from, to, None) > Span::ZERO)
     }
 
     /// Time the window was closed within `[from, to]`.
     pub fn closed_within(&self, from: Timestamp, to: Timestamp) -> Span {
-        self.closed_window
-            .as_ref()
+        self.closed_window()
             .map_or(Span::ZERO, |c| c.spans.within(from, to, c.since))
     }
 
@@ -247,7 +435,12 @@ impl Transport {
     /// Whether this side's own bytes are stuck: in flight, not acknowledged,
     /// and retransmitted.
     pub fn stalled(&self) -> bool {
-        self.in_flight > 0 && self.stall.is_some_and(|s| s.retransmissions > 0)
+        self.in_flight > 0
+            && self.stall_since.is_some()
+            && self
+                .rare
+                .as_ref()
+                .is_some_and(|r| r.retransmitted.is_some())
     }
 }
 

@@ -128,14 +128,29 @@ mod tests {
     use std::mem::size_of;
 
     /// Memory follows the connections open at once, so what one costs is
-    /// a budget: a regression guard, with the figures of today.
+    /// a budget: a regression guard, with the figures of today. An idle
+    /// upgraded connection adds to these only its heartbeat record and
+    /// packed handshake (and its slot in the flow table).
     #[test]
     fn a_tracked_connection_stays_within_its_budget() {
+        use crate::liveness::activity::{Heartbeats, Ping, SideActivity};
+        use crate::liveness::transport::Transport;
+        use crate::tcp::endpoint::Endpoint;
+        use crate::websocket::frame::CompactDecoder;
         let conn = size_of::<crate::tcp::Connection<super::Tracked>>();
         let judge = size_of::<crate::liveness::Judge>();
-        assert!(conn <= 2100, "Connection<Tracked> is {conn} bytes");
-        assert!(judge <= 800, "Judge is {judge} bytes");
-        assert!(size_of::<crate::liveness::activity::Ping>() <= 64);
-        assert!(size_of::<crate::websocket::frame::FrameDecoder>() <= 128);
+        // 968 bytes today: the budget leaves one word for a consumer's
+        // own per-connection state.
+        assert!(conn <= 976, "Connection<Tracked> is {conn} bytes");
+        assert!(judge <= 424, "Judge is {judge} bytes");
+        assert!(size_of::<Endpoint>() <= 176);
+        assert!(size_of::<Transport>() <= 72);
+        assert!(size_of::<SideActivity>() <= 120);
+        assert!(size_of::<crate::websocket::Session>() <= 64);
+        assert!(size_of::<CompactDecoder>() <= 16);
+        // Boxed only while a frame straddles two reads.
+        assert!(size_of::<crate::websocket::frame::FrameDecoder>() <= 120);
+        assert!(size_of::<Heartbeats>() <= 184);
+        assert!(size_of::<Ping>() <= 56);
     }
 }

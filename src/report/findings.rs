@@ -181,9 +181,9 @@ fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
     let l = h.pong_latency.as_deref().unwrap_or(&none);
     HeartbeatFacts {
         pings_sent: a.pings_sent(),
-        pongs_received: h.pongs_received,
+        pongs_received: u64::from(h.pongs_received),
         outstanding_pings: h.outstanding.len(),
-        unsolicited_pongs: h.unsolicited_pongs,
+        unsolicited_pongs: u64::from(h.unsolicited_pongs),
         mismatched_pongs: h.mismatched_pongs,
         interval_s: secs(h.ping_cadence.median()),
         pong_latency_ms: Latency {
@@ -197,7 +197,7 @@ fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
 fn handshake_info(session: &Session, redact: &Redactor) -> HandshakeInfo {
     let h = &session.handshake;
     let mut info = HandshakeInfo {
-        seen: h.request.is_some() || h.response.is_some(),
+        seen: h.seen(),
         inferred: session.kind
             == (SessionKind::WebSocket {
                 handshake_seen: false,
@@ -205,7 +205,7 @@ fn handshake_info(session: &Session, redact: &Redactor) -> HandshakeInfo {
         accept_valid: h.accept_valid,
         ..HandshakeInfo::default()
     };
-    if let Some(req) = &h.request {
+    if let Some(req) = h.request() {
         info.path = Some(redact.path(&req.path));
         info.host = req.host.as_ref().map(|v| redact.origin(v));
         info.origin = req.origin.as_ref().map(|v| redact.origin(v));
@@ -213,7 +213,7 @@ fn handshake_info(session: &Session, redact: &Redactor) -> HandshakeInfo {
         info.offered_extensions = req.extensions.iter().map(|e| redact.extension(e)).collect();
         info.request_frame = Some(req.at.frame);
     }
-    if let Some(resp) = &h.response {
+    if let Some(resp) = h.response() {
         info.status = Some(resp.status);
         info.protocol = resp.protocol.as_ref().map(|p| redact.protocol(p));
         info.extensions = resp

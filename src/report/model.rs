@@ -209,7 +209,7 @@ impl TcpConnection {
                 first_frame: conn.first.frame,
                 last_frame: conn.last.frame,
                 duration_s: secs(conn.last.at.since(conn.first.at)),
-                handshake_rtt_ms: ms(conn.handshake_rtt),
+                handshake_rtt_ms: ms(conn.handshake_rtt()),
                 window_scale_known: conn.syn.is_some() && conn.syn_ack.is_some(),
                 reset_by: conn.reset_by,
                 ignored_rsts: conn.ignored_rsts,
@@ -221,24 +221,27 @@ impl TcpConnection {
 }
 
 fn side_facts(e: &Endpoint, end: Timestamp) -> SideFacts {
-    let zw = &e.zero_window;
+    let t = e.troubles();
+    let zw = &t.zero_window;
+    let stall = e.ack_stall();
+    let gaps = e.assembler.gaps();
     SideFacts {
         packets: e.packets,
         payload_bytes: e.payload_bytes,
-        retransmissions: e.retransmissions,
-        spurious_retransmissions: e.spurious_retransmissions,
-        retransmitted_bytes: e.retransmitted_bytes,
-        capture_duplicates: e.capture_duplicates,
-        keepalives: e.keepalives,
-        zero_window_probes: e.zero_window_probes,
+        retransmissions: t.retransmissions,
+        spurious_retransmissions: t.spurious_retransmissions,
+        retransmitted_bytes: t.retransmitted_bytes,
+        capture_duplicates: t.capture_duplicates,
+        keepalives: t.keepalives,
+        zero_window_probes: t.zero_window_probes,
         backlog_bytes: e.backlog(),
         max_backlog_bytes: e.max_backlog,
-        unacked_since: e.ack_stall.since.map(|m| m.at),
-        retransmissions_since_ack_advance: e.ack_stall.retransmissions,
+        unacked_since: stall.since.map(|m| m.at),
+        retransmissions_since_ack_advance: stall.retransmissions,
         srtt_ms: ms(e.rtt.srtt()),
         rttvar_ms: ms(e.rtt.rttvar()),
         rtt_samples: e.rtt.samples,
-        window: e.window,
+        window: e.window(),
         zero_window: ZeroWindowFacts {
             packets: zw.packets,
             spans: zw.spans,
@@ -251,10 +254,10 @@ fn side_facts(e: &Endpoint, end: Timestamp) -> SideFacts {
         },
         last_payload: e.last_payload.map(|m| m.at),
         last_ack_advance: e.last_ack_advance.map(|m| m.at),
-        fin: e.fin,
-        rst: e.rst,
-        missed_bytes: e.assembler.gaps.acked_unseen,
-        snaplen_cut_bytes: e.assembler.gaps.snaplen_bytes,
+        fin: e.fin(),
+        rst: e.rst(),
+        missed_bytes: gaps.acked_unseen,
+        snaplen_cut_bytes: gaps.snaplen_bytes,
     }
 }
 

@@ -97,7 +97,7 @@ impl Chunk {
 }
 
 /// Counts of what happened to holes, for the report.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapStats {
     /// Bytes the receiver ACKed that the capture never saw.
     pub acked_unseen: u64,
@@ -107,15 +107,27 @@ pub struct GapStats {
     pub snaplen_bytes: u64,
 }
 
+/// What an in-order stream never needs: out-of-order chunks waiting for a
+/// hole to fill, and the counts of holes given up on.
+///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
-/// starts after `next`, and `buffered` is the sum of their lengths. So the
-/// stream up to `next` has been delivered (as data or gaps) exactly once.
+/// starts after the assembler's `next`, and `buffered` is the sum of their
+/// lengths.
+#[derive(Default)]
+struct Extra {
+    pending: Vec<Chunk>,
+    buffered: u32,
+    gaps: GapStats,
+}
+
+/// So the stream up to `next` has been delivered (as data or gaps) exactly
+/// once. What an in-order stream never needs is allocated when first
+/// needed, and freed as soon as the hole fills (unless it left a gap to
+/// count): an assembler in order is 16 bytes.
 #[derive(Default)]
 pub struct Assembler {
     next: Option<Seq>,
-    pending: Vec<Chunk>,
-    buffered: u32,
-    pub gaps: GapStats,
+    extra: Option<Box<Extra>>,
 }
 
 /// Distance beyond which a segment is not part of this stream (a stray or
@@ -136,7 +148,36 @@ impl Assembler {
     }
 
     pub fn buffered(&self) -> u32 {
-        self.buffered
+        self.extra.as_ref().map_or(0, |e| e.buffered)
+    }
+
+    /// What happened to holes so far.
+    pub fn gaps(&self) -> GapStats {
+        self.extra.as_ref().map_or(GapStats::default(), |e| e.gaps)
+    }
+
+    /// Bytes the receiver acknowledged that the capture never saw, so far.
+    pub fn acked_unseen(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.gaps.acked_unseen)
+    }
+
+    fn gaps_mut(&mut self) -> &mut GapStats {
+        &mut self.extra.get_or_insert_default().gaps
+    }
+
+    fn pending(&self) -> &[Chunk] {
+        self.extra.as_ref().map_or(&[], |e| &e.pending)
+    }
+
+    /// Nothing held any more: free the chunks' buffer, and the whole
+    /// record when it counts no gap.
+    fn release(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.pending = Vec::new();
+            if e.gaps == GapStats::default() {
+                self.extra = None;
+            }
+        }
     }
 
     /// Adds one segment's payload (`data` as captured, `wire_len` on the
@@ -165,9 +206,11 @@ impl Assembler {
                 Err(overflow) => {
                     // Give up on the hole before this segment; it is then in
                     // order and needs no buffering.
-                    let before = self.gaps.overflow_bytes;
+                    let before = self.gaps().overflow_bytes;
                     self.skip_to(seq, GapCause::Overflow, budget, out);
-                    self.gaps.overflows += u32::from(self.gaps.overflow_bytes > before);
+                    if self.gaps().overflow_bytes > before {
+                        self.gaps_mut().overflows += 1;
+                    }
                     self.deliver_in_order(seq, data, wire_len, budget, out);
                     return Err(overflow);
                 }
@@ -192,11 +235,11 @@ impl Assembler {
     /// The stream is over: deliver what is buffered, with gaps for the holes,
     /// and return the memory.
     pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
-        if let Some(last) = self.pending.last() {
+        if let Some(last) = self.pending().last() {
             let end = last.end();
             self.skip_to(end, GapCause::Flush, budget, out);
         }
-        self.pending = Vec::new();
+        self.release();
     }
 
     fn deliver_in_order(
@@ -216,7 +259,7 @@ impl Assembler {
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
         let cut = end.bytes_after(captured_end.max(next));
         if cut > 0 {
-            self.gaps.snaplen_bytes += u64::from(cut);
+            self.gaps_mut().snaplen_bytes += u64::from(cut);
             out(Delivery::Gap(u64::from(cut)));
         }
         self.next = Some(end.max(next));
@@ -226,8 +269,11 @@ impl Assembler {
     /// Delivers buffered chunks that the stream has reached.
     fn drain(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         let Some(mut next) = self.next else { return };
+        let Some(extra) = self.extra.as_mut() else {
+            return;
+        };
         let mut done = 0;
-        for chunk in &self.pending {
+        for chunk in &extra.pending {
             if chunk.start.diff(next) > 0 {
                 break;
             }
@@ -239,9 +285,12 @@ impl Assembler {
             done += 1;
         }
         if done > 0 {
-            let freed: usize = self.pending.drain(..done).map(|c| c.data.len()).sum();
-            self.buffered -= freed as u32;
+            let freed: usize = extra.pending.drain(..done).map(|c| c.data.len()).sum();
+            extra.buffered -= freed as u32;
             budget.give_back(freed as u64);
+            if extra.pending.is_empty() {
+                self.release();
+            }
             self.next = Some(next);
         }
     }
@@ -259,16 +308,17 @@ impl Assembler {
             if target.diff(next) <= 0 {
                 break;
             }
-            let hole_end = match self.pending.first() {
+            let hole_end = match self.pending().first() {
                 Some(c) if c.start.diff(target) < 0 => c.start,
                 _ => target,
             };
             let len = u64::from(hole_end.bytes_after(next));
             if len > 0 {
+                let gaps = self.gaps_mut();
                 match cause {
-                    GapCause::Acked => self.gaps.acked_unseen += len,
-                    GapCause::Overflow => self.gaps.overflow_bytes += len,
-                    GapCause::Flush => self.gaps.flushed_bytes += len,
+                    GapCause::Acked => gaps.acked_unseen += len,
+                    GapCause::Overflow => gaps.overflow_bytes += len,
+                    GapCause::Flush => gaps.flushed_bytes += len,
                 }
                 out(Delivery::Gap(len));
             }
@@ -289,7 +339,7 @@ impl Assembler {
         // Collect the uncovered pieces first, so a refusal leaves no trace.
         let mut pieces: Vec<(Seq, Seq)> = Vec::new();
         let mut cursor = seq;
-        for chunk in &self.pending {
+        for chunk in self.pending() {
             if chunk.start.diff(end) >= 0 {
                 break;
             }
@@ -305,23 +355,24 @@ impl Assembler {
         if added == 0 {
             return Ok(());
         }
-        if self.buffered + added > limits.max_bytes {
+        if self.buffered() + added > limits.max_bytes {
             return Err(Overflow::PerDirection {
                 cap: limits.max_bytes,
             });
         }
-        if self.pending.len() + pieces.len() > limits.max_chunks {
+        if self.pending().len() + pieces.len() > limits.max_chunks {
             return Err(Overflow::Chunks {
                 cap: limits.max_chunks,
             });
         }
         budget.take(u64::from(added))?;
-        self.buffered += added;
+        let held = self.extra.get_or_insert_default();
+        held.buffered += added;
         for (s, e) in pieces {
             let from = s.bytes_after(seq) as usize;
             let to = e.bytes_after(seq) as usize;
-            let at = self.pending.partition_point(|c| c.start.diff(s) < 0);
-            self.pending.insert(
+            let at = held.pending.partition_point(|c| c.start.diff(s) < 0);
+            held.pending.insert(
                 at,
                 Chunk {
                     start: s,
@@ -334,265 +385,4 @@ impl Assembler {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: AssemblerLimits = AssemblerLimits {
-        max_bytes: 1 << 20,
-        max_chunks: 64,
-    };
-    /// Sequence numbers start just below the wrap so every test crosses it.
-    const BASE: u32 = u32::MAX - 100;
-
-    #[derive(Debug, PartialEq, Eq)]
-    enum Out {
-        Data(Vec<u8>),
-        Gap(u64),
-    }
-
-    /// Runs segments `(offset from BASE, bytes)` and returns what came out,
-    /// with adjacent data merged.
-    struct Harness {
-        asm: Assembler,
-        budget: Budget,
-        out: Vec<Out>,
-        limits: AssemblerLimits,
-    }
-
-    impl Harness {
-        fn new(limits: AssemblerLimits, global: u64) -> Self {
-            let mut asm = Assembler::default();
-            asm.start_at(Seq(BASE));
-            Harness {
-                asm,
-                budget: Budget::new(global),
-                out: Vec::new(),
-                limits,
-            }
-        }
-
-        fn push_delivery(out: &mut Vec<Out>, d: Delivery<'_>) {
-            match (d, out.last_mut()) {
-                (Delivery::Data(b), Some(Out::Data(prev))) => prev.extend_from_slice(b),
-                (Delivery::Data(b), _) => out.push(Out::Data(b.to_vec())),
-                (Delivery::Gap(n), Some(Out::Gap(prev))) => *prev += n,
-                (Delivery::Gap(n), _) => out.push(Out::Gap(n)),
-            }
-        }
-
-        fn seg(&mut self, off: u32, data: &[u8]) -> Result<(), Overflow> {
-            self.seg_cut(off, data, data.len() as u32)
-        }
-
-        fn seg_cut(&mut self, off: u32, data: &[u8], wire: u32) -> Result<(), Overflow> {
-            let out = &mut self.out;
-            self.asm.segment(
-                Seq(BASE) + off,
-                data,
-                wire,
-                self.limits,
-                &mut self.budget,
-                &mut |d| Self::push_delivery(out, d),
-            )
-        }
-
-        fn ack(&mut self, off: u32) {
-            let out = &mut self.out;
-            self.asm.acked(Seq(BASE) + off, &mut self.budget, &mut |d| {
-                Self::push_delivery(out, d)
-            });
-        }
-
-        fn flush(&mut self) {
-            let out = &mut self.out;
-            self.asm
-                .flush(&mut self.budget, &mut |d| Self::push_delivery(out, d));
-        }
-    }
-
-    fn stream(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 7 + 3) as u8).collect()
-    }
-
-    #[test]
-    fn in_order_across_the_wrap() {
-        let s = stream(300);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(0, &s[..150]).unwrap();
-        h.seg(150, &s[150..]).unwrap();
-        assert_eq!(h.out, vec![Out::Data(s)]);
-        assert_eq!(h.asm.next(), Some(Seq(BASE) + 300));
-    }
-
-    #[test]
-    fn full_and_partial_retransmissions_deliver_once() {
-        let s = stream(300);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(0, &s[..100]).unwrap();
-        h.seg(0, &s[..100]).unwrap(); // full retransmission
-        h.seg(50, &s[50..200]).unwrap(); // partial overlap
-        h.seg(200, &s[200..]).unwrap();
-        assert_eq!(h.out, vec![Out::Data(s)]);
-    }
-
-    #[test]
-    fn out_of_order_is_held_until_the_hole_fills() {
-        let s = stream(300);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(200, &s[200..]).unwrap();
-        h.seg(100, &s[100..250]).unwrap(); // overlaps the held chunk
-        assert!(h.out.is_empty());
-        assert_eq!(h.asm.buffered(), 200);
-        assert_eq!(h.budget.used(), 200);
-        h.seg(0, &s[..100]).unwrap();
-        assert_eq!(h.out, vec![Out::Data(s)]);
-        assert_eq!(h.asm.buffered(), 0);
-        assert_eq!(h.budget.used(), 0, "budget returned once delivered");
-    }
-
-    #[test]
-    fn an_ack_past_unseen_bytes_declares_the_gap() {
-        let s = stream(300);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(0, &s[..100]).unwrap();
-        h.seg(200, &s[200..]).unwrap();
-        h.ack(250);
-        assert_eq!(
-            h.out,
-            vec![
-                Out::Data(s[..100].to_vec()),
-                Out::Gap(100),
-                Out::Data(s[200..].to_vec())
-            ]
-        );
-        assert_eq!(h.asm.gaps.acked_unseen, 100);
-    }
-
-    #[test]
-    fn flush_reports_holes_that_never_filled() {
-        let s = stream(300);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(100, &s[100..150]).unwrap();
-        h.seg(250, &s[250..]).unwrap();
-        h.flush();
-        assert_eq!(
-            h.out,
-            vec![
-                Out::Gap(100),
-                Out::Data(s[100..150].to_vec()),
-                Out::Gap(100),
-                Out::Data(s[250..].to_vec())
-            ]
-        );
-        assert_eq!(h.budget.used(), 0);
-    }
-
-    #[test]
-    fn snaplen_cut_tail_is_a_gap() {
-        let s = stream(100);
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg_cut(0, &s[..40], 100).unwrap();
-        h.seg(100, &s[..10]).unwrap();
-        assert_eq!(
-            h.out,
-            vec![
-                Out::Data(s[..40].to_vec()),
-                Out::Gap(60),
-                Out::Data(s[..10].to_vec())
-            ]
-        );
-    }
-
-    #[test]
-    fn caps_skip_the_hole_instead_of_growing() {
-        let s = stream(1000);
-        let small = AssemblerLimits {
-            max_bytes: 300,
-            max_chunks: 64,
-        };
-        let mut h = Harness::new(small, 1 << 20);
-        h.seg(100, &s[100..300]).unwrap();
-        let err = h.seg(400, &s[400..600]).unwrap_err();
-        assert_eq!(err, Overflow::PerDirection { cap: 300 });
-        assert_eq!(
-            h.out,
-            vec![
-                Out::Gap(100),
-                Out::Data(s[100..300].to_vec()),
-                Out::Gap(100),
-                Out::Data(s[400..600].to_vec())
-            ]
-        );
-        assert_eq!(h.asm.buffered(), 0);
-
-        let mut g = Harness::new(LIMITS, 50);
-        assert_eq!(
-            g.seg(100, &s[100..200]).unwrap_err(),
-            Overflow::Global { cap: 50 }
-        );
-        assert_eq!(g.budget.used(), 0);
-    }
-
-    #[test]
-    fn stray_segments_far_away_are_ignored() {
-        let mut h = Harness::new(LIMITS, 1 << 20);
-        h.seg(1 << 31, b"junk").unwrap();
-        assert!(h.out.is_empty());
-        assert_eq!(h.asm.buffered(), 0);
-    }
-
-    /// Compares the assembler with an obviously correct model on random
-    /// segment orders: the model knows every byte, so the stream delivered
-    /// must be the original bytes where seen and gaps of the right size where
-    /// not.
-    #[test]
-    fn matches_a_slow_model_on_random_input() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next_rand = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        for _ in 0..500 {
-            let len = 1 + (next_rand() % 2000) as usize;
-            let s = stream(len);
-            let mut seen = vec![false; len];
-            let mut h = Harness::new(
-                AssemblerLimits {
-                    max_bytes: 1 + (next_rand() % 3000) as u32,
-                    max_chunks: 1 + (next_rand() % 8) as usize,
-                },
-                1 << 20,
-            );
-            for _ in 0..(next_rand() % 30) {
-                let a = (next_rand() as usize) % len;
-                let b = (a + 1 + (next_rand() as usize) % 300).min(len);
-                let _ = h.seg(a as u32, &s[a..b]);
-                seen[a..b].iter_mut().for_each(|x| *x = true);
-            }
-            h.flush();
-            // Replay the output against the original stream.
-            let mut pos = 0usize;
-            for o in &h.out {
-                match o {
-                    Out::Data(d) => {
-                        assert_eq!(&s[pos..pos + d.len()], &d[..]);
-                        assert!(
-                            seen[pos..pos + d.len()].iter().all(|&x| x),
-                            "delivered unseen bytes"
-                        );
-                        pos += d.len();
-                    }
-                    Out::Gap(n) => pos += *n as usize,
-                }
-            }
-            let last_seen = seen.iter().rposition(|&x| x).map_or(0, |i| i + 1);
-            assert_eq!(
-                pos, last_seen,
-                "stream must end where the last seen byte does"
-            );
-            assert_eq!(h.budget.used(), 0);
-        }
-    }
-}
+mod tests;

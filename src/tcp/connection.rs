@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::assembler::{AssemblerLimits, Budget, Delivery};
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Signature};
 use super::{StreamObserver, TcpEvent};
 use crate::decode::Segment;
 use crate::evidence::Moment;
@@ -60,6 +60,10 @@ pub type Endpoints = (IpAddr, u16);
 /// Two identical segments closer than this are one packet captured twice.
 const DUPLICATE_WITHIN: Span = Span::from_millis(1);
 
+/// The handshake RTT not measured yet: capture times never go backwards
+/// (see `CaptureClock`), so no measurement is negative, let alone this.
+const NO_RTT: Span = Span::from_nanos(i64::MIN);
+
 /// An ACK more than this beyond anything the peer sent is a stray.
 const MAX_ACK_AHEAD: i64 = 1 << 30;
 
@@ -73,7 +77,8 @@ pub struct Connection<O> {
     /// Client SYN, server SYN-ACK, client ACK of the SYN-ACK.
     pub syn: Option<Moment>,
     pub syn_ack: Option<Moment>,
-    pub handshake_rtt: Option<Span>,
+    /// See [`Connection::handshake_rtt`]; `NO_RTT` until measured.
+    handshake_rtt: Span,
     pub endpoints: PerSide<Endpoint>,
     /// The RST that ended the connection, by the side that sent it.
     pub reset_by: Option<Side>,
@@ -83,6 +88,14 @@ pub struct Connection<O> {
     /// Out-of-order bytes refused by a cap (the hole was skipped instead).
     pub overflows: u32,
     pub observer: O,
+}
+
+impl<O> Connection<O> {
+    /// From the client's SYN to its ACK of the SYN-ACK, as this vantage
+    /// point saw them: the handshake's round trip, once it completed.
+    pub fn handshake_rtt(&self) -> Option<Span> {
+        (self.handshake_rtt != NO_RTT).then_some(self.handshake_rtt)
+    }
 }
 
 impl<O: StreamObserver> Connection<O> {
@@ -118,7 +131,7 @@ impl<O: StreamObserver> Connection<O> {
             last: now,
             syn: None,
             syn_ack: None,
-            handshake_rtt: None,
+            handshake_rtt: NO_RTT,
             endpoints: PerSide::default(),
             reset_by: None,
             ignored_rsts: 0,
@@ -167,7 +180,7 @@ impl<O: StreamObserver> Connection<O> {
         if self.state.is_over() {
             return true;
         }
-        let isn = self.endpoints[self.side_of(seg.src)].isn;
+        let isn = self.endpoints[self.side_of(seg.src)].isn();
         isn.is_some_and(|isn| isn != seg.seq) || (isn.is_none() && self.state != TcpState::Opening)
     }
 
@@ -188,17 +201,22 @@ impl<O: StreamObserver> Connection<O> {
         // duplicate-ACK trigger fires within a millisecond. IPv6 and DF
         // packets from some stacks carry no ID, so time decides there.
         let me = &mut self.endpoints[side];
-        let signature = (seg.seq, seg.seq_len(), seg.ack, seg.ip_id);
+        let signature = Signature {
+            seq: seg.seq,
+            len: seg.seq_len(),
+            ack: seg.ack,
+            ip_id: seg.ip_id,
+        };
         if seg.seq_len() > 0 {
-            if let Some((previous, at)) = me.last_signature {
+            if let Some((previous, at)) = me.last_signature() {
                 let quick = now.at.since(at) < DUPLICATE_WITHIN;
                 if previous == signature && (seg.ip_id != 0 || quick) {
-                    me.capture_duplicates += 1;
+                    me.troubles_mut().capture_duplicates += 1;
                     return;
                 }
             }
         }
-        me.last_signature = Some((signature, now.at));
+        me.set_last_signature(signature, now.at);
         if seg.flags.rst() {
             self.on_rst(seg, side, now, budget);
             return;
@@ -219,15 +237,15 @@ impl<O: StreamObserver> Connection<O> {
 
     fn on_syn(&mut self, seg: &Segment<'_>, side: Side, now: Moment) {
         let me = &mut self.endpoints[side];
-        if me.isn == Some(seg.seq) {
+        if me.isn() == Some(seg.seq) {
             // The same SYN again: the first was lost or unanswered.
             me.note_retransmission(0, false);
             return;
         }
-        me.isn = Some(seg.seq);
-        me.window_scale = seg.syn_options.window_scale;
+        me.set_isn(seg.seq);
+        me.set_window_scale(seg.syn_options.window_scale);
         me.assembler.start_at(seg.seq + 1);
-        me.snd_max = Some(seg.seq + 1);
+        me.set_snd_max(seg.seq + 1);
         if seg.flags.ack() {
             self.syn_ack.get_or_insert(now);
         } else {
@@ -258,13 +276,13 @@ impl<O: StreamObserver> Connection<O> {
         // we joined mid-stream the scale is unknown and the raw value is a
         // lower bound (zero is zero either way).
         let raw = u32::from(seg.window);
-        let window = match (seg.flags.syn(), me.window_scale, peer.window_scale) {
+        let window = match (seg.flags.syn(), me.window_scale(), peer.window_scale()) {
             (false, Some(shift), Some(_)) => raw << shift,
             _ => raw,
         };
         let counts = !(seg.flags.syn() || seg.flags.fin());
         me.advertise_window(window, now, counts);
-        let scale_known = me.window_scale.is_some() && peer.window_scale.is_some();
+        let scale_known = me.window_scale().is_some() && peer.window_scale().is_some();
         observer.on_tcp(
             side,
             TcpEvent::Window {
@@ -281,13 +299,13 @@ impl<O: StreamObserver> Connection<O> {
         // peer sent is a stray, not evidence.
         let ack = seg.ack;
         if peer
-            .snd_max
+            .snd_max()
             .is_some_and(|max| ack.diff(max) > MAX_ACK_AHEAD)
         {
             return;
         }
         // A FIN takes one sequence number but no byte of the stream.
-        let data_end = match peer.fin_seq {
+        let data_end = match peer.fin_seq() {
             Some(fin) if ack.diff(fin) > 0 => fin,
             _ => ack,
         };
@@ -299,11 +317,11 @@ impl<O: StreamObserver> Connection<O> {
             };
             observer.on_tcp(peer_side, event, now);
         }
-        let unseen = peer.assembler.gaps.acked_unseen;
+        let unseen = peer.assembler.acked_unseen();
         peer.assembler.acked(data_end, budget, &mut |d| {
             deliver(observer, peer_side, d, now)
         });
-        let bytes = peer.assembler.gaps.acked_unseen - unseen;
+        let bytes = peer.assembler.acked_unseen() - unseen;
         if bytes > 0 {
             observer.on_tcp(peer_side, TcpEvent::Missed { bytes }, now);
         }
@@ -313,7 +331,7 @@ impl<O: StreamObserver> Connection<O> {
                 // The client's ACK of the SYN-ACK: the handshake RTT as this
                 // vantage point sees it, and one sample for each direction
                 // (RFC 6298 §2 allows SYN samples when not retransmitted).
-                *handshake_rtt = Some(now.at.since(syn.at));
+                *handshake_rtt = now.at.since(syn.at);
                 peer.rtt.sample(now.at.since(syn_ack.at));
                 me.rtt.sample(syn_ack.at.since(syn.at));
                 *state = TcpState::Established;
@@ -342,22 +360,22 @@ impl<O: StreamObserver> Connection<O> {
         let syn = u32::from(seg.flags.syn());
         let data_seq = seg.seq + syn;
         let len = seg.wire_len;
-        let peer_window_zero = peer.window == Some(0);
+        let peer_window_zero = peer.window() == Some(0);
 
-        if let Some(max) = me.snd_max {
+        if let Some(max) = me.snd_max() {
             // RFC 9293 §3.8.4 keep-alive and §3.8.6.1 zero-window probe: at
             // most one byte, one below the next sequence number. Linux sends
             // both as 0-byte segments at SND.UNA − 1, so only the peer's
             // window tells them apart. A 1-byte probe of new data at the
             // edge of a zero window is the classic probe shape.
             if !seg.flags.syn() && !seg.flags.fin() && len <= 1 {
-                let below = seg.seq == max - 1 || me.acked.is_some_and(|a| seg.seq == a - 1);
+                let below = seg.seq == max - 1 || me.acked().is_some_and(|a| seg.seq == a - 1);
                 if below && (len == 0 || seg.seq.diff(max) < 0) {
                     if peer_window_zero {
-                        me.zero_window_probes += 1;
-                        peer.zero_window.probes_in_open += 1;
+                        me.troubles_mut().zero_window_probes += 1;
+                        peer.troubles_mut().zero_window.probes_in_open += 1;
                     } else {
-                        me.keepalives += 1;
+                        me.troubles_mut().keepalives += 1;
                     }
                     let event = TcpEvent::Probe {
                         zero_window: peer_window_zero,
@@ -366,8 +384,8 @@ impl<O: StreamObserver> Connection<O> {
                     return;
                 }
                 if len == 1 && peer_window_zero && seg.seq == max {
-                    me.zero_window_probes += 1;
-                    peer.zero_window.probes_in_open += 1;
+                    me.troubles_mut().zero_window_probes += 1;
+                    peer.troubles_mut().zero_window.probes_in_open += 1;
                 }
             }
         }
@@ -376,26 +394,26 @@ impl<O: StreamObserver> Connection<O> {
         if len + fin > 0 {
             let end = data_seq + len + fin;
             let mut retransmission = false;
-            match me.snd_max {
+            match me.snd_max() {
                 // Retransmission: it starts below what was already sent
                 // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
                 Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
-                    let spurious = me.acked.is_some_and(|a| end.diff(a) <= 0);
+                    let spurious = me.acked().is_some_and(|a| end.diff(a) <= 0);
                     me.note_retransmission(len, spurious);
                     retransmission = true;
-                    if me.timed.is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
-                        me.timed = None; // Karn's algorithm
+                    if me.timed().is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
+                        me.set_timed(None); // Karn's algorithm
                     }
                     let new_bytes = end.bytes_after(max);
                     me.payload_bytes += u64::from(new_bytes.min(len));
-                    me.snd_max = Some(max.max(end));
+                    me.set_snd_max(max.max(end));
                 }
                 _ => {
                     me.payload_bytes += u64::from(len);
-                    if len > 0 && me.timed.is_none() {
-                        me.timed = Some((end, now.at));
+                    if len > 0 && me.timed().is_none() {
+                        me.set_timed(Some((end, now.at)));
                     }
-                    me.snd_max = Some(me.snd_max.map_or(end, |m| m.max(end)));
+                    me.set_snd_max(me.snd_max().map_or(end, |m| m.max(end)));
                 }
             }
             if len > 0 {
@@ -422,13 +440,14 @@ impl<O: StreamObserver> Connection<O> {
             *overflows += u32::from(result.is_err());
         }
 
-        if seg.flags.fin() && me.fin.is_none() {
-            me.fin = Some(now);
-            me.fin_seq = Some(data_seq + len);
+        if seg.flags.fin() && me.fin().is_none() {
+            let end = me.end_mut();
+            end.fin = Some(now);
+            end.fin_seq = Some(data_seq + len);
             *state = match *state {
-                TcpState::HalfClosed if peer.fin.is_some() => TcpState::Closed,
+                TcpState::HalfClosed if peer.fin().is_some() => TcpState::Closed,
                 TcpState::Closed | TcpState::Reset => *state,
-                _ if peer.fin.is_some() => TcpState::Closed,
+                _ if peer.fin().is_some() => TcpState::Closed,
                 _ => TcpState::HalfClosed,
             };
             me.assembler
@@ -443,24 +462,24 @@ impl<O: StreamObserver> Connection<O> {
         // the receiver's window. We know RCV.NXT as the highest ACK the
         // receiver sent; without it (or with a zero window) accept
         // RCV.NXT exactly. Unknown: accept.
-        let in_window = match me.acked {
+        let in_window = match me.acked() {
             None => true,
             Some(rcv_nxt) => {
                 let off = seg.seq.diff(rcv_nxt);
-                let wnd = i64::from(peer.window.unwrap_or(0).max(1));
-                (0..wnd).contains(&off) || seg.seq == me.snd_max.unwrap_or(rcv_nxt)
+                let wnd = i64::from(peer.window().unwrap_or(0).max(1));
+                (0..wnd).contains(&off) || seg.seq == me.snd_max().unwrap_or(rcv_nxt)
             }
         };
         if !in_window || self.state.is_over() {
             if !in_window {
                 self.ignored_rsts += 1;
             }
-            if me.rst.is_none() && self.state.is_over() {
-                me.rst = Some(now);
+            if me.rst().is_none() && self.state.is_over() {
+                me.end_mut().rst = Some(now);
             }
             return;
         }
-        me.rst = Some(now);
+        me.end_mut().rst = Some(now);
         self.reset_by = Some(side);
         self.state = TcpState::Reset;
         self.finish(now, budget);

@@ -6,13 +6,27 @@ use crate::time::Span;
 
 /// SRTT and RTTVAR from RTT samples (RFC 6298 §2.2 and §2.3, with
 /// α = 1/8 and β = 1/4).
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize)]
 pub struct RttEstimator {
+    /// `NO_SAMPLE` until the first sample: samples are never negative, nor
+    /// is an average of them.
     #[serde(skip)]
-    srtt: Option<Span>,
+    srtt: Span,
     #[serde(skip)]
     rttvar: Span,
     pub samples: u32,
+}
+
+const NO_SAMPLE: Span = Span::from_nanos(i64::MIN);
+
+impl Default for RttEstimator {
+    fn default() -> Self {
+        RttEstimator {
+            srtt: NO_SAMPLE,
+            rttvar: Span::ZERO,
+            samples: 0,
+        }
+    }
 }
 
 impl RttEstimator {
@@ -20,10 +34,10 @@ impl RttEstimator {
         if r.nanos() < 0 {
             return; // out-of-order timestamps in the capture: not a sample
         }
-        match self.srtt {
+        match self.srtt() {
             // §2.2: first measurement.
             None => {
-                self.srtt = Some(r);
+                self.srtt = r;
                 self.rttvar = Span::from_nanos(r.nanos() / 2);
             }
             // §2.3: RTTVAR first, with the old SRTT.
@@ -36,18 +50,18 @@ impl RttEstimator {
                 );
                 let err = (srtt - r).abs();
                 self.rttvar = Span::from_nanos(((3 * var + err) / 4) as i64);
-                self.srtt = Some(Span::from_nanos(((7 * srtt + r) / 8) as i64));
+                self.srtt = Span::from_nanos(((7 * srtt + r) / 8) as i64);
             }
         }
         self.samples = self.samples.saturating_add(1);
     }
 
     pub fn srtt(&self) -> Option<Span> {
-        self.srtt
+        (self.srtt != NO_SAMPLE).then_some(self.srtt)
     }
 
     pub fn rttvar(&self) -> Option<Span> {
-        self.srtt.map(|_| self.rttvar)
+        self.srtt().map(|_| self.rttvar)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod seen;
 pub mod session;
 pub mod tls;
 

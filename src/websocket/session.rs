@@ -5,14 +5,14 @@
 
 use serde::Serialize;
 
-use super::frame::{DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
+use super::frame::{CompactDecoder, DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
 use super::handshake::{
     accept_matches, permessage_deflate, HandshakeParse, HeaderAccumulator, UpgradeOutcome,
     UpgradeRequest, UpgradeResponse,
 };
+pub use super::seen::{Handshake, RequestSeen, ResponseSeen};
 use super::tls::RecordReader;
 use crate::evidence::Moment;
-use crate::secret::Secret;
 use crate::side::{PerSide, Side};
 use crate::tcp::RoleSource;
 
@@ -81,71 +81,11 @@ enum Reader {
     Start,
     Request(Box<HeaderAccumulator<UpgradeRequest>>),
     Response(Box<HeaderAccumulator<UpgradeResponse>>),
-    Frames(Box<FrameDecoder>),
+    /// Parked between frames: a few bytes per idle direction.
+    Frames(CompactDecoder),
     Tls(RecordReader),
     /// Nothing more to read in this direction.
     Done,
-}
-
-/// The request as kept: every value the client chose is a [`Secret`]
-/// (a path may carry a token in its query, an Origin user info, a
-/// subprotocol a bearer token); credential headers were never kept.
-#[derive(Clone, Debug)]
-pub struct RequestSeen {
-    pub path: Secret<String>,
-    pub host: Option<Secret<String>>,
-    pub origin: Option<Secret<String>>,
-    pub protocols: Vec<Secret<String>>,
-    pub extensions: Vec<Secret<String>>,
-    pub at: Moment,
-}
-
-/// The response as kept.
-#[derive(Clone, Debug)]
-pub struct ResponseSeen {
-    pub status: u16,
-    pub protocol: Option<Secret<String>>,
-    pub extensions: Vec<Secret<String>>,
-    pub at: Moment,
-}
-
-impl RequestSeen {
-    fn new(r: UpgradeRequest, at: Moment) -> Self {
-        RequestSeen {
-            path: Secret::new(r.path),
-            host: r.host.map(Secret::new),
-            origin: r.origin.map(Secret::new),
-            protocols: r.protocols.into_iter().map(Secret::new).collect(),
-            extensions: r.extensions.into_iter().map(Secret::new).collect(),
-            at,
-        }
-    }
-}
-
-impl ResponseSeen {
-    fn new(r: UpgradeResponse, at: Moment) -> Self {
-        ResponseSeen {
-            status: r.status,
-            protocol: r.protocol.map(Secret::new),
-            extensions: r.extensions.into_iter().map(Secret::new).collect(),
-            at,
-        }
-    }
-}
-
-/// The handshake as seen, without credentials (the parser never keeps
-/// Cookie or Authorization values).
-#[derive(Clone, Debug, Default)]
-pub struct Handshake {
-    pub request: Option<RequestSeen>,
-    pub response: Option<ResponseSeen>,
-    /// `Sec-WebSocket-Key`, until the response's accept is checked.
-    key: Option<String>,
-    /// RFC 6455 §4.2.2: Sec-WebSocket-Accept derived from the key.
-    pub accept_valid: Option<bool>,
-    /// The TCP side that sent the request (the client).
-    request_side: Option<Side>,
-    response_side: Option<Side>,
 }
 
 pub struct Session {
@@ -235,7 +175,7 @@ impl Session {
         let cfg = DecoderConfig {
             permessage_deflate: true,
         };
-        Reader::Frames(Box::new(FrameDecoder::new_midstream(
+        Reader::Frames(CompactDecoder::new(FrameDecoder::new_midstream(
             self.role_of(side),
             cfg,
         )))
@@ -295,12 +235,10 @@ impl Session {
                     let cfg = DecoderConfig {
                         permessage_deflate: permessage_deflate(&value.extensions),
                     };
-                    let mut value = value;
-                    self.handshake.key = value.key.take();
-                    self.handshake.request = Some(RequestSeen::new(value, now));
+                    self.handshake.set_request(&value, now);
                     self.handshake.request_side = Some(side);
                     self.readers[side] =
-                        Reader::Frames(Box::new(FrameDecoder::new(Role::Client, cfg)));
+                        Reader::Frames(CompactDecoder::new(FrameDecoder::new(Role::Client, cfg)));
                     self.feed(side, &bytes[body_offset..], now, emit);
                 }
                 HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
@@ -319,26 +257,27 @@ impl Session {
                         };
                         // The key and the accept are needed only for this
                         // check (RFC 6455 §4.2.2): not kept past it.
-                        let key = self.handshake.key.take();
+                        let key = self.handshake.key();
                         self.handshake.accept_valid = match (key, &value.accept) {
                             (Some(key), Some(accept)) => Some(accept_matches(&key, accept)),
                             (Some(_), None) => Some(false),
                             (None, _) => None,
                         };
-                        self.handshake.response = Some(ResponseSeen::new(value, now));
+                        self.handshake.set_response(&value, now);
                         self.handshake.response_side = Some(side);
                         self.kind = SessionKind::WebSocket {
                             handshake_seen: true,
                         };
-                        self.readers[side] =
-                            Reader::Frames(Box::new(FrameDecoder::new(Role::Server, cfg)));
+                        self.readers[side] = Reader::Frames(CompactDecoder::new(
+                            FrameDecoder::new(Role::Server, cfg),
+                        ));
                         self.feed(side, &bytes[body_offset..], now, emit);
                     }
                     UpgradeOutcome::Refused => {
                         self.kind = SessionKind::Refused {
                             status: value.status,
                         };
-                        self.handshake.response = Some(ResponseSeen::new(value, now));
+                        self.handshake.set_response(&value, now);
                         self.give_up();
                     }
                     UpgradeOutcome::Other => self.give_up(),

@@ -6,7 +6,8 @@
 pub struct RecordReader {
     header: [u8; 5],
     have: u8,
-    skip: u64,
+    /// Payload bytes of the current record left (at most `MAX_RECORD`).
+    skip: u32,
     /// Lost sync (a gap or bytes that are not TLS): records are no longer
     /// counted for this direction.
     lost: bool,
@@ -21,9 +22,9 @@ impl RecordReader {
     pub fn on_data(&mut self, mut bytes: &[u8], mut record: impl FnMut(u64)) {
         while !bytes.is_empty() && !self.lost {
             if self.skip > 0 {
-                let n = self.skip.min(bytes.len() as u64);
-                self.skip -= n;
-                bytes = &bytes[n as usize..];
+                let n = (self.skip as usize).min(bytes.len());
+                self.skip -= n as u32;
+                bytes = &bytes[n..];
                 continue;
             }
             let need = 5 - self.have as usize;
@@ -43,7 +44,7 @@ impl RecordReader {
                 self.lost = true;
                 return;
             }
-            self.skip = u64::from(len);
+            self.skip = u32::from(len);
             record(u64::from(len));
         }
     }
@@ -51,8 +52,8 @@ impl RecordReader {
     /// Bytes were missed: record boundaries are lost unless the gap falls
     /// inside a payload being skipped.
     pub fn on_gap(&mut self, len: u64) {
-        if self.have == 0 && self.skip >= len {
-            self.skip -= len;
+        if self.have == 0 && u64::from(self.skip) >= len {
+            self.skip -= len as u32;
         } else {
             self.lost = true;
         }

@@ -11,16 +11,16 @@ use crate::time::Timestamp;
 
 pub fn check(v: &View<'_>, _at: Timestamp, out: &mut Checks) {
     for side in Side::BOTH {
-        let Some(t) = v.tcp[side].rare.as_deref() else {
+        let Some((missed_bytes, first)) = v.tcp[side].missed() else {
             continue;
         };
-        if let (Some(first), 1..) = (t.first_missed, t.missed_bytes) {
+        if missed_bytes > 0 {
             out.reason(
                 Code::CaptureLoss,
                 Some(side),
                 first.at,
                 Facts {
-                    missed_bytes: Some(t.missed_bytes),
+                    missed_bytes: Some(missed_bytes),
                     ..Facts::default()
                 },
                 vec![first.evidence],

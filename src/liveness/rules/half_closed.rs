@@ -14,12 +14,14 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         return;
     }
     for side in Side::BOTH {
-        let Some(fin) = v.tcp[side].fin else { continue };
+        let Some(fin) = v.tcp[side].fin() else {
+            continue;
+        };
         let close_first = v.ws.sides[side]
             .close
             .as_ref()
             .is_some_and(|c| c.mark.at <= fin.at);
-        if close_first || v.tcp[side.other()].fin.is_some() {
+        if close_first || v.tcp[side.other()].fin().is_some() {
             continue;
         }
         let held = at.since(fin.at);

@@ -97,7 +97,7 @@ pub fn check_all(v: &View<'_>, at: Timestamp, out: &mut Checks) {
 pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
     let (c, s) = (&v.tcp.client, &v.tcp.server);
     let later = |a: Mark, b: Mark| if b.at > a.at { b } else { a };
-    let fins = c.fin.zip(s.fin).map(|(a, b)| later(a, b));
+    let fins = c.fin().zip(s.fin()).map(|(a, b)| later(a, b));
     let closes =
         v.ws.sides
             .client
@@ -109,7 +109,7 @@ pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
         (Some(f), Some(c)) => Some(if c.at < f.at { c } else { f }),
         (f, c) => f.or(c),
     };
-    let rst = match (c.rst, s.rst) {
+    let rst = match (c.rst(), s.rst()) {
         (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
         (a, b) => a.or(b),
     };
@@ -124,33 +124,33 @@ pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
 impl View<'_> {
     /// The floor under thresholds derived from a cadence.
     pub fn floor(&self) -> Span {
-        super::floor(self.tcp.client.srtt.max(self.tcp.server.srtt))
+        super::floor(self.tcp.client.srtt().max(self.tcp.server.srtt()))
     }
 
     /// Time `side` could not send between `since` (when its blocked time
     /// read `blocked_then`) and `at`.
     pub fn blocked_between(&self, side: Side, blocked_then: Span, at: Timestamp) -> Span {
-        let now = self.tcp[side].blocked.at(at);
+        let now = self.tcp[side].blocked_at(at);
         Span::from_nanos(now.nanos().saturating_sub(blocked_then.nanos()).max(0))
     }
 
     /// After its own FIN or Close frame (RFC 6455 §5.5.1) a side owes no
     /// Pongs, heartbeats or data.
     pub fn owes_nothing(&self, side: Side, at: Timestamp) -> bool {
-        self.tcp[side].fin.is_some_and(|m| m.at <= at)
+        self.tcp[side].fin().is_some_and(|m| m.at <= at)
             || self.ws.sides[side]
                 .close
                 .as_ref()
                 .is_some_and(|c| c.mark.at <= at)
-            || self.tcp.client.rst.is_some()
-            || self.tcp.server.rst.is_some()
+            || self.tcp.client.rst().is_some()
+            || self.tcp.server.rst().is_some()
     }
 
     /// Whether TCP is still open both ways (no FIN both ways, no RST).
     pub fn tcp_open(&self) -> bool {
-        !(self.tcp.client.fin.is_some() && self.tcp.server.fin.is_some())
-            && self.tcp.client.rst.is_none()
-            && self.tcp.server.rst.is_none()
+        !(self.tcp.client.fin().is_some() && self.tcp.server.fin().is_some())
+            && self.tcp.client.rst().is_none()
+            && self.tcp.server.rst().is_none()
     }
 
     /// The heartbeat that paces `side`: its own Pings, or else the Pings

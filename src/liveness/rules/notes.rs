@@ -58,10 +58,10 @@ pub fn check(v: &View<'_>) -> Vec<Reason> {
     }
     let (c, s) = (&v.tcp.client, &v.tcp.server);
     let both_close = v.ws.sides.client.close.is_some() && v.ws.sides.server.close.is_some();
-    let both_fin = c.fin.is_some() && s.fin.is_some();
-    let rst = c.rst.or(s.rst);
+    let both_fin = c.fin().is_some() && s.fin().is_some();
+    let rst = c.rst().or(s.rst());
     if (both_fin || rst.is_some()) && !both_close {
-        let end = rst.or(c.fin).or(s.fin).unwrap_or(v.first);
+        let end = rst.or(c.fin()).or(s.fin()).unwrap_or(v.first);
         out.push(Reason {
             code: Code::CloseWithoutWebsocketClose,
             side: None,

@@ -18,8 +18,8 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     for sender in Side::BOTH {
         let t = &v.tcp[sender];
         let peer = sender.other();
-        let limit = v.th.ack_stall(t.srtt);
-        if let (Some(stall), true) = (t.stall, t.in_flight > 0) {
+        let limit = v.th.ack_stall(t.srtt());
+        if let (Some(stall), true) = (t.stall(), t.in_flight > 0) {
             let waited = at.since(stall.since.at);
             if stall.retransmissions >= v.th.ack_stall_retransmissions && waited > limit {
                 let mut evidence = vec![stall.since.evidence];
@@ -74,9 +74,9 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
 /// the threshold, with retransmissions, was an episode.
 pub fn on_ack(v: &View<'_>, sender: Side, now: Mark) -> Option<Episode> {
     let t = &v.tcp[sender];
-    let stall = t.stall?;
+    let stall = t.stall()?;
     let lasted = now.at.since(stall.since.at);
-    (stall.retransmissions >= v.th.ack_stall_retransmissions && lasted > v.th.ack_stall(t.srtt))
+    (stall.retransmissions >= v.th.ack_stall_retransmissions && lasted > v.th.ack_stall(t.srtt()))
         .then_some(Episode {
             code: Code::PeerUnreachable,
             side: Some(sender.other()),

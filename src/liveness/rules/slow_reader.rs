@@ -28,7 +28,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         // A zero window held to the stall threshold is a zero_window_stall,
         // not a slow reader; one that never reopened has not read at all.
         let stalled = t
-            .zero_window
+            .zero_window()
             .is_some_and(|z| at.since(z.since.at) >= v.th.zero_window)
             || t.zero_window_stall_ended_since(from);
         if stalled || !t.reopened_within(from, at) {

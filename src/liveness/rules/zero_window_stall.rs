@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 
 pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     for side in Side::BOTH {
-        let Some(z) = v.tcp[side].zero_window else {
+        let Some(z) = v.tcp[side].zero_window() else {
             continue;
         };
         let held = at.since(z.since.at);

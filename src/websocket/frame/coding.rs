@@ -1,6 +1,6 @@
 //! The codes of the wire format: opcodes (RFC 6455 §5.2), the close status
-//! codes an endpoint may send (§7.4), and the size limits of a frame header
-//! (§5.2) and of a control payload (§5.5).
+//! codes an endpoint may send (§7.4), the size limits of a frame header
+//! (§5.2) and of a control payload (§5.5), and payload masking (§5.3).
 
 use std::fmt;
 
@@ -12,6 +12,17 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// RSV1 in the 3-bit RSV value of a header (RSV1 is the high bit).
 pub(super) const RSV1: u8 = 0b100;
+
+/// RFC 6455 §5.3: octet i of the payload is XORed with octet i mod 4 of
+/// the key; `from` is the offset in the payload of `src`'s first byte.
+pub(super) fn unmask(dst: &mut [u8], src: &[u8], mask: Option<[u8; 4]>, from: usize) {
+    for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
+        *d = match mask {
+            Some(key) => s ^ key[(from + i) % 4],
+            None => *s,
+        };
+    }
+}
 
 /// Frame opcode, RFC 6455 §5.2 (4 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

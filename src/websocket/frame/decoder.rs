@@ -4,7 +4,7 @@
 //! Hunting for a boundary after a gap or mid-stream is in `hunt`; this file
 //! acts on what it finds.
 
-use super::coding::{Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use super::coding::{unmask, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::header::{header_len_from_second, FrameHeader, Role};
 use super::hunt::{find_boundary, Boundary, Tentative};
 use super::violation::{self, check_close_body, Fragments, Violation};
@@ -47,7 +47,7 @@ pub enum Event<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     /// In sync, collecting the next header into `hdr`.
     Header,
     /// Collecting the payload of a control frame (≤ 125 bytes) into `ctl`.
@@ -84,12 +84,12 @@ enum State {
 /// frame ending a segment, is required.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
-    role: Option<Role>,
-    cfg: DecoderConfig,
-    state: State,
-    offset: u64,
+    pub(super) role: Option<Role>,
+    pub(super) cfg: DecoderConfig,
+    pub(super) state: State,
+    pub(super) offset: u64,
     hdr: [u8; MAX_HEADER_LEN],
-    hdr_len: u8,
+    pub(super) hdr_len: u8,
     /// Stream offset of the header being collected.
     hdr_start: u64,
     /// Allocated with the first control payload: a direction that never
@@ -98,10 +98,10 @@ pub struct FrameDecoder {
     /// Bytes of `ctl` holding the control payload being read, or last read:
     /// all of it, unless a gap cut it.
     ctl_len: u8,
-    fragments: Fragments,
-    close_seen: bool,
-    inferred_masked: Option<bool>,
-    tentative: Option<Tentative>,
+    pub(super) fragments: Fragments,
+    pub(super) close_seen: bool,
+    pub(super) inferred_masked: Option<bool>,
+    pub(super) tentative: Option<Tentative>,
     /// Where sync was lost: `Resynced::skipped` counts from here.
     hunt_from: u64,
 }
@@ -302,19 +302,22 @@ impl FrameDecoder {
             self.frame_done(header, start, out);
             return 0;
         }
+        if have == 0 && take == len && self.tentative.is_none() {
+            // Whole in this read and reported at once: no buffer to keep.
+            let mut buf = [0; MAX_CONTROL_PAYLOAD];
+            unmask(&mut buf[..len], &data[..len], header.mask, 0);
+            self.ctl_len = len as u8;
+            self.state = State::Header;
+            self.emit_payload(header, start, &buf[..len], true, out);
+            return take;
+        }
         let ctl = self
             .ctl
             .get_or_insert_with(|| Box::new([0; MAX_CONTROL_PAYLOAD]));
         let (Some(dst), Some(src)) = (ctl.get_mut(have..have + take), data.get(..take)) else {
             return data.len();
         };
-        // RFC 6455 §5.3: octet i of the payload is XORed with octet i mod 4 of the key.
-        for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
-            *d = match header.mask {
-                Some(key) => s ^ key[(have + i) % 4],
-                None => *s,
-            };
-        }
+        unmask(dst, src, header.mask, have);
         self.ctl_len = (have + take) as u8;
         if have + take == len {
             self.state = State::Header;
@@ -343,6 +346,19 @@ impl FrameDecoder {
             .and_then(|c| c.get(..usize::from(self.ctl_len)))
             .unwrap_or_default();
         let complete = u64::from(self.ctl_len) == header.payload_len;
+        self.emit_payload(header, start, payload, complete, out);
+    }
+
+    /// Reports a control frame with `payload`, unmasked (all of it when
+    /// `complete`), and checks a Close body.
+    fn emit_payload(
+        &mut self,
+        header: FrameHeader,
+        start: u64,
+        payload: &[u8],
+        complete: bool,
+        out: &mut impl FnMut(Event<'_>),
+    ) {
         out(Event::Frame {
             header,
             start,

@@ -14,8 +14,9 @@
 //! The module is split by concern, as tungstenite's `protocol/frame` is:
 //!
 //! - `coding`: the codes of the wire format: [`Opcode`], the close status
-//!   codes valid on the wire ([`close_code_valid_on_wire`], §7.4), and the
-//!   size limits [`MAX_HEADER_LEN`] (§5.2) and [`MAX_CONTROL_PAYLOAD`] (§5.5).
+//!   codes valid on the wire ([`close_code_valid_on_wire`], §7.4), the
+//!   size limits [`MAX_HEADER_LEN`] (§5.2) and [`MAX_CONTROL_PAYLOAD`]
+//!   (§5.5), and payload masking (§5.3).
 //! - `header`: [`FrameHeader`] and its incremental parse (`Ok(None)`: more
 //!   bytes needed, nothing consumed), [`HeaderError`] for the length
 //!   encodings §5.2 forbids, and the sender's [`Role`] (§5.1).
@@ -28,6 +29,8 @@
 //! - `hunt`: finding frame boundaries again mid-stream or after a gap: the
 //!   plausibility test, chains of two frames, tentative lock-ons, and
 //!   [`HUNT_MAX_PAYLOAD`].
+//! - `park`: [`CompactDecoder`], a decoder stored in 16 bytes while it is
+//!   at rest between frames, for the many connections kept at once.
 //! - `tests/`: what the tests share, the tests about gaps, and the large
 //!   randomized ones (chunkings, garbage, tungstenite's parser as a
 //!   reference). Each file above holds the unit tests of its own code.
@@ -36,6 +39,7 @@ mod coding;
 mod decoder;
 mod header;
 mod hunt;
+mod park;
 mod violation;
 
 #[cfg(test)]
@@ -45,4 +49,5 @@ pub use coding::{close_code_valid_on_wire, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEAD
 pub use decoder::{DecoderConfig, Event, FrameDecoder};
 pub use header::{FrameHeader, HeaderError, Role};
 pub use hunt::HUNT_MAX_PAYLOAD;
+pub use park::CompactDecoder;
 pub use violation::Violation;

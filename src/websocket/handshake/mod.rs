@@ -7,6 +7,8 @@
 //! `Cookie`, `Set-Cookie`, `Authorization` and `Proxy-Authorization` are
 //! dropped as they stream past, before any buffer or struct holds them.
 
+use std::borrow::Cow;
+
 /// Longest request or response head accepted, terminator included.
 pub const MAX_HEAD_LEN: usize = 8 * 1024;
 
@@ -200,6 +202,10 @@ impl<T: Head> HeaderAccumulator<T> {
     pub fn push(&mut self, bytes: &[u8]) -> HandshakeParse<T> {
         let mut body_offset = 0;
         if matches!(self.outcome, Outcome::Collecting) {
+            // A head usually comes in one segment: room for it at once.
+            if self.kept.capacity() == 0 {
+                self.kept.reserve(bytes.len().min(MAX_HEAD_LEN));
+            }
             body_offset = self.collect(bytes);
         }
         match &self.outcome {
@@ -304,7 +310,11 @@ fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// `(name, value)`. Folded continuation lines and lines without a colon are
 /// skipped. The parsers keep only the fields they name, so credentials given
 /// to them in a raw head are dropped too.
-fn fields<'a>(rest: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = (&'a [u8], String)> {
+/// A value is copied only when it is not UTF-8 (then lossily); the parsers
+/// copy those they keep.
+fn fields<'a>(
+    rest: impl Iterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = (&'a [u8], Cow<'a, str>)> {
     rest.take_while(|l| !l.is_empty())
         .filter(|l| !matches!(l.first(), Some(b' ' | b'\t')))
         .filter_map(|l| {
@@ -314,7 +324,7 @@ fn fields<'a>(rest: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = (&'a
             let secret = SECRET_HEADERS
                 .iter()
                 .any(|s| name.eq_ignore_ascii_case(s.as_bytes()));
-            (!secret).then(|| (name, String::from_utf8_lossy(value).into_owned()))
+            (!secret).then(|| (name, String::from_utf8_lossy(value)))
         })
 }
 
@@ -329,6 +339,13 @@ fn has_token(value: &str, token: &str) -> bool {
 
 fn is(name: &[u8], wanted: &str) -> bool {
     name.eq_ignore_ascii_case(wanted.as_bytes())
+}
+
+/// Keeps the first occurrence of a field.
+fn first(slot: &mut Option<String>, value: Cow<'_, str>) {
+    if slot.is_none() {
+        *slot = Some(value.into_owned());
+    }
 }
 
 /// Parses a request head (RFC 9112 §3; RFC 6455 §4.1 for the fields kept).
@@ -352,13 +369,13 @@ pub fn parse_request(head: &[u8]) -> Option<UpgradeRequest> {
     };
     for (name, value) in fields(ls) {
         if is(name, "host") {
-            req.host.get_or_insert(value);
+            first(&mut req.host, value);
         } else if is(name, "origin") {
-            req.origin.get_or_insert(value);
+            first(&mut req.origin, value);
         } else if is(name, "sec-websocket-key") {
-            req.key.get_or_insert(value);
+            first(&mut req.key, value);
         } else if is(name, "sec-websocket-version") {
-            req.version.get_or_insert(value);
+            first(&mut req.version, value);
         } else if is(name, "sec-websocket-protocol") {
             req.protocols.extend(list(&value).map(str::to_owned));
         } else if is(name, "sec-websocket-extensions") {
@@ -393,9 +410,9 @@ pub fn parse_response(head: &[u8]) -> Option<UpgradeResponse> {
     };
     for (name, value) in fields(ls) {
         if is(name, "sec-websocket-accept") {
-            resp.accept.get_or_insert(value);
+            first(&mut resp.accept, value);
         } else if is(name, "sec-websocket-protocol") {
-            resp.protocol.get_or_insert(value);
+            first(&mut resp.protocol, value);
         } else if is(name, "sec-websocket-extensions") {
             resp.extensions.extend(list(&value).map(str::to_owned));
         } else if is(name, "upgrade") {

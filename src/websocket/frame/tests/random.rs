@@ -3,6 +3,7 @@
 //! after garbage, and no input panics.
 
 use super::*;
+use crate::websocket::frame::CompactDecoder;
 
 /// A random frame sequence, with some violations but no top-bit lengths
 /// (those lose sync, which makes events depend on chunking by design).
@@ -233,4 +234,47 @@ fn decoder_never_panics_on_random_bytes() {
             assert!(dec.stream_offset() >= bytes.len() as u64);
         }
     }
+}
+
+#[test]
+fn a_compact_decoder_reports_what_the_decoder_reports() {
+    // Random streams after random garbage, cut anywhere, with random gaps:
+    // parking between reads must never change an event or an answer.
+    let mut rng = Rng(0x5EED_0FC0_FFEE);
+    let mut parked_reads = 0;
+    for round in 0..400 {
+        let mut stream: Vec<u8> = (0..rng.below(3) * rng.below(100))
+            .map(|_| rng.next() as u8)
+            .collect();
+        stream.extend(random_stream(&mut rng));
+        let (role, cfg) = random_setup(&mut rng);
+        let mut plain = match rng.below(3) {
+            0 => FrameDecoder::new(role, cfg),
+            1 => FrameDecoder::new_midstream(Some(role), cfg),
+            _ => FrameDecoder::new_midstream(None, cfg),
+        };
+        let mut compact = CompactDecoder::new(plain.clone());
+        let mut rest = stream.as_slice();
+        while !rest.is_empty() {
+            let max = if rng.below(2) == 0 { 8 } else { 900 };
+            let n = (1 + rng.below(max) as usize).min(rest.len());
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            if rng.below(8) == 0 {
+                let len = rng.below(300);
+                plain.on_gap(len, &mut |e| want.push(own(e)));
+                compact.on_gap(len, &mut |e| got.push(own(e)));
+            } else {
+                plain.on_data(chunk, &mut |e| want.push(own(e)));
+                compact.on_data(chunk, &mut |e| got.push(own(e)));
+            }
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(compact.in_sync(), plain.in_sync(), "round {round}");
+            assert_eq!(compact.stream_offset(), plain.stream_offset());
+            assert_eq!(compact.inferred_masked(), plain.inferred_masked());
+            parked_reads += usize::from(compact.is_parked());
+        }
+    }
+    assert!(parked_reads > 1000, "{parked_reads}");
 }
