@@ -539,3 +539,30 @@ fn nonsense_settings_and_directories_are_refused() {
     let dir = wspulse(&["analyze", "samples"]);
     assert!(String::from_utf8_lossy(&dir.stderr).contains("is a directory"));
 }
+
+/// Connections retired together (idle past the flow timeout at the same
+/// sweep) come out in the order of their first packet, whatever the hash
+/// map's order in this process: the same input gives the same report.
+#[test]
+fn connections_retired_together_come_out_in_first_packet_order() {
+    let capture = common::repo().join("tests/data/cases/capped-flows-silent/capped_2000ws.pcap");
+    let ids = || -> Vec<u64> {
+        let out = common::wspulse(&[
+            "analyze",
+            "--format",
+            "ndjson",
+            "--flow-timeout",
+            "1ms",
+            capture.to_str().unwrap(),
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["type"] == "connection")
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    let first = ids();
+    assert!(first.len() > 100, "{} connections", first.len());
+    assert_eq!(first, ids());
+}

@@ -285,16 +285,19 @@ impl<O: StreamObserver> FlowTable<O> {
         let timeout = self.limits.idle_timeout;
         let interval = Span::from_nanos((timeout.nanos() / 4).clamp(1, 1_000_000_000));
         self.next_sweep = Some(now.at + interval);
-        let gone: Vec<FlowKey> = self
+        let mut gone: Vec<(u64, FlowKey)> = self
             .active
             .iter()
             .filter(|(_, e)| {
                 let quiet = now.at.since(e.conn.last.at);
                 quiet > timeout || (e.conn.state.is_over() && quiet > LINGER)
             })
-            .map(|(k, _)| *k)
+            .map(|(k, e)| (e.id, *k))
             .collect();
-        for key in gone {
+        // In the order of their first packet, as at the end of input: the
+        // hash map's order changes from run to run, a report must not.
+        gone.sort_unstable_by_key(|&(id, _)| id);
+        for (_, key) in gone {
             let Some(entry) = self.active.remove(&key) else {
                 continue;
             };
