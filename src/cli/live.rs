@@ -117,11 +117,11 @@ pub(super) struct LiveArgs {
     write: Option<PathBuf>,
 
     /// Start the next file of --write past this size (e.g. 100M, 1G).
-    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = size, help_heading = "Keeping evidence")]
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = size, requires = "write", help_heading = "Keeping evidence")]
     write_max_size: u64,
 
-    /// Files of --write kept; the oldest is removed when another is begun.
-    #[arg(long, value_name = "N", default_value_t = LIVE_WRITE_FILES, help_heading = "Keeping evidence")]
+    /// Files of --write kept, as a ring: past N, the oldest file's name is reused for the next (tcpdump -W).
+    #[arg(long, value_name = "N", default_value_t = LIVE_WRITE_FILES, requires = "write", help_heading = "Keeping evidence")]
     write_files: u32,
 
     /// Once the interface is open, drop root privileges to this user (as tcpdump -Z does).
@@ -328,6 +328,9 @@ mod tests {
         let c = live(&["-r", "-", "--write", "/tmp/wl-x.pcap"]).unwrap();
         assert_eq!(c.write.unwrap().max_size, LIVE_WRITE_MAX_SIZE);
         assert!(live(&["-r", "-", "--write", "x.pcap", "--write-files", "0"]).is_err());
+        // Rotation without a file to rotate is a mistake, said at once.
+        assert!(live(&["-r", "-", "--write-files", "3"]).is_err());
+        assert!(live(&["-r", "-", "--write-max-size", "1G"]).is_err());
         assert!(live(&["-r", "-", "--count", "0"]).is_err());
     }
 }
