@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod live;
+mod probe;
 
 use crate::capture::file::Input;
 use crate::capture::filter::Selectors;
@@ -28,7 +29,8 @@ use crate::time::{parse_rfc3339, parse_span, Span};
         wspulse analyze capture.pcap\n  \
         wspulse analyze --tcp --format json rotated-00.pcap rotated-01.pcap\n  \
         tcpdump -i any -w - 'tcp port 8080' | wspulse analyze -\n  \
-        wspulse live -i eth0 tcp port 8080"
+        wspulse live -i eth0 tcp port 8080\n  \
+        wspulse probe --count 5 ws://127.0.0.1:8080/"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +44,9 @@ enum CliCommand {
     /// Watch WebSocket connections as they happen: on an interface (libpcap, the `live` feature), or from a capture being written (`tcpdump -U -w - | wspulse live -r -`).
     #[command(after_help = live::AFTER_HELP)]
     Live(Box<live::LiveArgs>),
+    /// Open a WebSocket connection (ws:// only for now), ping it, read the socket's TCP_INFO, and judge it as `analyze` judges a captured one.
+    #[command(after_help = probe::AFTER_HELP)]
+    Probe(Box<probe::ProbeArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -315,6 +320,8 @@ fn duration(s: &str) -> Result<Span, String> {
 pub enum Command {
     Analyze(Box<AnalyzeConfig>),
     Live(Box<LiveConfig>),
+    /// `wspulse probe URL`.
+    Probe(Box<crate::probe::ProbeConfig>),
     /// `wspulse live --list-interfaces`.
     ListInterfaces,
 }
@@ -363,6 +370,7 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
             })))
         }
         CliCommand::Live(l) => live::config(*l),
+        CliCommand::Probe(p) => probe::config(*p),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod live;
 pub mod liveness;
 pub mod pipeline;
+pub mod probe;
 pub mod report;
 pub mod secret;
 pub mod side;
@@ -43,6 +44,7 @@ pub fn run(command: cli::Command) -> ExitCode {
     match command {
         cli::Command::Analyze(config) => report_errors(analyze(&config)),
         cli::Command::Live(config) => report_errors(live::run(&config)),
+        cli::Command::Probe(config) => report_errors(probe_command(&config)),
         cli::Command::ListInterfaces => report_errors(live::list_interfaces()),
     }
 }
@@ -55,6 +57,39 @@ fn report_errors(result: Result<ExitCode, String>) -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// `wspulse probe URL`: probe, judge at the instant it stopped, print.
+/// Exit 0, 1 when `--fail-on` matched, 2 on errors (said on stderr).
+fn probe_command(config: &probe::ProbeConfig) -> Result<ExitCode, String> {
+    use std::sync::Arc;
+    let key = secret::Key::random()?;
+    let redact = report::redact::Redactor::new(key.clone(), false);
+    let settings = Arc::new(liveness::Settings {
+        thresholds: config.thresholds,
+        key,
+    });
+    probe::stop_on_signals();
+    let run = probe::run(config, settings)?;
+    let result = report::probe::ProbeJson::new(&config.target.redacted, &run, &redact);
+    let text = match config.format {
+        config::Format::Table => result.table(),
+        _ => {
+            let mut json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+            json.push('\n');
+            json
+        }
+    };
+    let mut out = io::stdout().lock();
+    io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| io::Write::flush(&mut out))
+        .map_err(|e| format!("cannot write the result: {e}"))?;
+    let failed = config.fail_on.is_some_and(|worst| result.verdict <= worst);
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `wspulse analyze`: read every input in one pass; connections are

@@ -11,6 +11,7 @@
 pub mod findings;
 pub mod live;
 pub mod model;
+pub mod probe;
 pub mod reasons;
 pub mod redact;
 pub mod table;

@@ -1,0 +1,118 @@
+//! Opening the probe's connection: TCP with a deadline, then the
+//! WebSocket opening handshake (RFC 6455 §4.1) with the user's headers.
+//! Every error is one line and never holds a header value.
+
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::WebSocket;
+
+use super::{secs, ProbeConfig};
+
+/// Connects to the first address of the target that accepts within
+/// `connect_timeout` and completes the handshake, each read and write of
+/// which is bounded by the same timeout.
+///
+/// Errors: name resolution, connection refused, timeout, the server's
+/// HTTP status when it refuses the upgrade, a malformed header.
+pub fn open(config: &ProbeConfig) -> Result<WebSocket<TcpStream>, String> {
+    let t = &config.target;
+    let shown = &t.redacted;
+    let addrs: Vec<_> = (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", t.host))?
+        .collect();
+    let mut last = format!("{} resolves to no address", t.host);
+    let mut stream = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, config.connect_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                last = format!("connection refused by {addr} ({shown})");
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                last = format!(
+                    "connecting to {addr} ({shown}) timed out after {}",
+                    secs(config.connect_timeout)
+                );
+            }
+            Err(e) => last = format!("cannot connect to {addr} ({shown}): {e}"),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    let io = |e: std::io::Error| format!("cannot set up the socket: {e}");
+    stream.set_nodelay(true).map_err(io)?;
+    stream
+        .set_read_timeout(Some(config.connect_timeout))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(config.connect_timeout))
+        .map_err(io)?;
+    let request = request(config)?;
+    match tungstenite::client::client(request, stream) {
+        Ok((ws, _response)) => Ok(ws),
+        Err(HandshakeError::Interrupted(_)) => Err(format!(
+            "the WebSocket handshake with {shown} timed out after {}",
+            secs(config.connect_timeout)
+        )),
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => Err(format!(
+            "{shown} refused the WebSocket upgrade: HTTP {}",
+            response.status()
+        )),
+        Err(HandshakeError::Failure(tungstenite::Error::Io(e))) => Err(match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => format!(
+                "the WebSocket handshake with {shown} timed out after {}",
+                secs(config.connect_timeout)
+            ),
+            _ => format!("the WebSocket handshake with {shown} failed: {e}"),
+        }),
+        Err(HandshakeError::Failure(e)) => {
+            Err(format!("the WebSocket handshake with {shown} failed: {e}"))
+        }
+    }
+}
+
+/// The upgrade request: the URL's resource, `-H` headers (marked
+/// sensitive), `--subprotocol` and `--origin`.
+fn request(config: &ProbeConfig) -> Result<tungstenite::handshake::client::Request, String> {
+    let mut request = config
+        .target
+        .request_uri()
+        .into_client_request()
+        .map_err(|e| format!("{} is not a usable URL: {e}", config.target.redacted))?;
+    let headers = request.headers_mut();
+    for (name, value) in &config.headers {
+        let key = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("-H: '{name}' is not a valid header name"))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| format!("-H {name}: the value is not a valid header value"))?;
+        value.set_sensitive(true);
+        headers.append(key, value);
+    }
+    if let Some(p) = &config.subprotocol {
+        let v = HeaderValue::from_str(p)
+            .map_err(|_| "--subprotocol: not a valid header value".to_string())?;
+        headers.insert("sec-websocket-protocol", v);
+    }
+    if let Some(o) = &config.origin {
+        let v = HeaderValue::from_str(o)
+            .map_err(|_| "--origin: not a valid header value".to_string())?;
+        headers.insert("origin", v);
+    }
+    Ok(request)
+}
+
+/// Sets the read timeout the probe's loop polls with.
+pub fn poll_with(ws: &WebSocket<TcpStream>, timeout: Duration) -> Result<(), String> {
+    let s = ws.get_ref();
+    s.set_read_timeout(Some(timeout))
+        .and_then(|()| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("cannot set up the socket: {e}"))
+}
