@@ -365,3 +365,38 @@ fn a_server_that_never_answers_the_upgrade_times_out_within_the_connect_timeout(
     );
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
+
+#[test]
+fn ctrl_c_stops_the_probe_and_the_result_follows() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["probe", "--duration", "20s", "--ping-interval", "200ms"])
+        .args(["--format", "json", &server.url("/")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wspulse probe");
+    let pid = child.id().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let started = Instant::now();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let out = match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(out) => out.expect("wspulse output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("the probe did not stop within 5 s of SIGINT");
+        }
+    };
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json(&out);
+    assert_eq!(v["verdict"], "alive", "{v:#}");
+    assert_eq!(v["ended"], Value::Null, "{v:#}");
+    assert!(v["pings"]["answered"].as_u64().unwrap() >= 3, "{v:#}");
+}

@@ -248,10 +248,13 @@ pub fn run(config: &ProbeConfig, settings: Arc<Settings>) -> Result<ProbeRun, St
     })
 }
 
+/// A read or write that found nothing to do before its timeout, or that a
+/// signal interrupted (Ctrl-C is handled by the stop flag): try again.
 fn would_block(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
     matches!(
         e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
     )
 }
 
