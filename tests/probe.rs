@@ -400,3 +400,31 @@ fn ctrl_c_stops_the_probe_and_the_result_follows() {
     assert_eq!(v["ended"], Value::Null, "{v:#}");
     assert!(v["pings"]["answered"].as_u64().unwrap() >= 3, "{v:#}");
 }
+
+#[test]
+fn a_server_dripping_its_answer_cannot_stretch_the_handshake_deadline() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            // One byte every 200 ms: each read gets something, the whole
+            // answer takes 7 s.
+            for b in b"HTTP/1.1 101 Switching Protocols\r\n" {
+                if conn.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    });
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (out, took) = probe(&["--connect-timeout", "1s", &url], Duration::from_secs(8));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+}

@@ -2,9 +2,9 @@
 //! WebSocket opening handshake (RFC 6455 §4.1) with the user's headers.
 //! Every error is one line and never holds a header value.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
@@ -13,13 +13,55 @@ use tungstenite::WebSocket;
 
 use super::{secs, ProbeConfig};
 
+/// The probe's socket. Until `deadline` passes, every read and write waits
+/// at most the time left; after it, they fail with `TimedOut`. `None`:
+/// the socket's own timeouts apply.
+pub struct Bounded {
+    pub stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Bounded {
+    /// Sets the socket timeouts to what is left, or fails once it is spent.
+    fn arm(&self) -> std::io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.set_write_timeout(Some(left))
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 /// Connects to the first address of the target that accepts within
-/// `connect_timeout` and completes the handshake, each read and write of
-/// which is bounded by the same timeout.
+/// `connect_timeout`, then completes the handshake within another
+/// `connect_timeout` in all (a server dripping its answer byte by byte
+/// cannot stretch it).
 ///
 /// Errors: name resolution, connection refused, timeout, the server's
 /// HTTP status when it refuses the upgrade, a malformed header.
-pub fn open(config: &ProbeConfig) -> Result<WebSocket<TcpStream>, String> {
+pub fn open(config: &ProbeConfig) -> Result<WebSocket<Bounded>, String> {
     let t = &config.target;
     let shown = &t.redacted;
     let addrs: Vec<_> = (t.host.as_str(), t.port)
@@ -49,15 +91,16 @@ pub fn open(config: &ProbeConfig) -> Result<WebSocket<TcpStream>, String> {
     let stream = stream.ok_or(last)?;
     let io = |e: std::io::Error| format!("cannot set up the socket: {e}");
     stream.set_nodelay(true).map_err(io)?;
-    stream
-        .set_read_timeout(Some(config.connect_timeout))
-        .map_err(io)?;
-    stream
-        .set_write_timeout(Some(config.connect_timeout))
-        .map_err(io)?;
+    let stream = Bounded {
+        stream,
+        deadline: Some(Instant::now() + config.connect_timeout),
+    };
     let request = request(config)?;
     match tungstenite::client::client(request, stream) {
-        Ok((ws, _response)) => Ok(ws),
+        Ok((mut ws, _response)) => {
+            ws.get_mut().deadline = None;
+            Ok(ws)
+        }
         Err(HandshakeError::Interrupted(_)) => Err(format!(
             "the WebSocket handshake with {shown} timed out after {}",
             secs(config.connect_timeout)
@@ -110,8 +153,8 @@ fn request(config: &ProbeConfig) -> Result<tungstenite::handshake::client::Reque
 }
 
 /// Sets the read timeout the probe's loop polls with.
-pub fn poll_with(ws: &WebSocket<TcpStream>, timeout: Duration) -> Result<(), String> {
-    let s = ws.get_ref();
+pub fn poll_with(ws: &WebSocket<Bounded>, timeout: Duration) -> Result<(), String> {
+    let s = &ws.get_ref().stream;
     s.set_read_timeout(Some(timeout))
         .and_then(|()| s.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("cannot set up the socket: {e}"))

@@ -17,7 +17,6 @@ pub mod socket_info;
 pub mod target;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -163,7 +162,7 @@ impl Feeder {
 pub fn run(config: &ProbeConfig, settings: Arc<Settings>) -> Result<ProbeRun, String> {
     let mut ws = connect::open(config)?;
     connect::poll_with(&ws, POLL)?;
-    let fd = ws.get_ref().as_raw_fd();
+    let fd = ws.get_ref().stream.as_raw_fd();
     let mut feed = Feeder {
         judge: Judge::new(settings, Visibility::Frames),
         start: Instant::now(),
@@ -261,7 +260,7 @@ fn would_block(e: &std::io::Error) -> bool {
 /// A message from the server, fed to the judge; `Some` when it ended the
 /// connection.
 fn on_message(
-    ws: &mut WebSocket<TcpStream>,
+    ws: &mut WebSocket<connect::Bounded>,
     message: Message,
     feed: &mut Feeder,
     pings: &mut Pings,
