@@ -32,6 +32,53 @@ async def main():
 asyncio.run(main())
 "#;
 
+/// A server that completes the handshake (RFC 6455 §4.2.2) and answers
+/// every Ping with a Pong that does not echo it (§5.5.3 says it must):
+/// payload `nope`. One connection; every socket wait is bounded by 30 s.
+const WRONG_PONGS: &str = r#"
+import base64, hashlib, socket, struct, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+s.settimeout(30)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.settimeout(30)
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += c.recv(4096)
+head, buf = buf.split(b"\r\n\r\n", 1)
+key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+       if l.lower().startswith(b"sec-websocket-key:")][0]
+accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+def need(n):
+    global buf
+    while len(buf) < n:
+        d = c.recv(4096)
+        if not d:
+            sys.exit(0)
+        buf += d
+    out, buf = buf[:n], buf[n:]
+    return out
+while True:
+    b0, b1 = need(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", need(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", need(8))[0]
+    if b1 & 0x80:
+        need(4)
+    need(n)
+    if b0 & 0x0F == 0x9:
+        c.sendall(b"\x8a\x04nope")
+    elif b0 & 0x0F == 0x8:
+        c.sendall(b"\x88\x02\x03\xe8")
+        break
+"#;
+
 const PYTHON: &str = "/usr/bin/python3";
 
 /// A running server, killed (and resumed first, if stopped) on drop.
@@ -43,6 +90,11 @@ struct Server {
 impl Server {
     /// `None` when python3-websockets is missing (skip, said on stdout).
     fn start() -> Option<Server> {
+        Server::run(SERVER)
+    }
+
+    /// Runs `script`, which prints its port first.
+    fn run(script: &str) -> Option<Server> {
         let usable = Path::new(PYTHON).exists()
             && Command::new(PYTHON)
                 .args(["-c", "import websockets"])
@@ -59,7 +111,7 @@ impl Server {
             return None;
         }
         let mut child = Command::new(PYTHON)
-            .args(["-c", SERVER])
+            .args(["-c", script])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -172,6 +224,7 @@ fn a_healthy_server_is_alive_and_answers_every_ping() {
     assert_eq!(v["url"], url.as_str());
     assert_eq!(v["verdict"], "alive", "{v:#}");
     assert_eq!(reasons(&v), Vec::<(String, String)>::new());
+    assert_eq!(v["notes"], serde_json::json!([]), "{v:#}");
     assert_eq!(v["pings"]["sent"], 4);
     assert_eq!(v["pings"]["answered"], 4);
     assert_eq!(v["pings"]["mismatched"], 0);
@@ -427,4 +480,38 @@ fn a_server_dripping_its_answer_cannot_stretch_the_handshake_deadline() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("timed out after 1s"), "{err}");
     assert!(took < Duration::from_millis(2500), "took {took:?}");
+}
+
+#[test]
+fn pongs_that_do_not_echo_the_ping_are_counted_and_reported() {
+    let Some(server) = Server::run(WRONG_PONGS) else {
+        return;
+    };
+    let url = server.url("/");
+    let args = [
+        "--count",
+        "3",
+        "--ping-interval",
+        "200ms",
+        "--format",
+        "json",
+        &url,
+    ];
+    let (out, _) = probe(&args, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json(&out);
+    assert_eq!(v["pings"]["sent"], 3, "{v:#}");
+    assert_eq!(v["pings"]["answered"], 0, "{v:#}");
+    assert_eq!(v["pings"]["mismatched"], 3, "{v:#}");
+    // A note, as in the findings: the server still answers, wrongly.
+    let notes: Vec<_> = v["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| (n["code"].as_str(), n["side"].as_str()))
+        .collect();
+    assert!(
+        notes.contains(&(Some("pong_payload_mismatch"), Some("server"))),
+        "{v:#}"
+    );
 }

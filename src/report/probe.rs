@@ -30,7 +30,9 @@ pub struct PingsJson {
 }
 
 /// The whole result:
-/// `{"schema","url","verdict","reasons","pings","tcp_info","ended"}`.
+/// `{"schema","url","verdict","reasons","notes","pings","tcp_info","ended"}`.
+/// `notes` are the findings' notes (e.g. `pong_payload_mismatch`): true,
+/// but not what the verdict rests on.
 /// `url` holds scheme, host, port and path only; `tcp_info` is null off
 /// Linux; `ended` says why the probe stopped early, else null.
 #[derive(Clone, Debug, Serialize)]
@@ -39,6 +41,7 @@ pub struct ProbeJson {
     pub url: String,
     pub verdict: Verdict,
     pub reasons: Vec<ReasonJson>,
+    pub notes: Vec<ReasonJson>,
     pub pings: PingsJson,
     pub tcp_info: Option<SocketReading>,
     pub ended: Option<String>,
@@ -61,6 +64,11 @@ impl ProbeJson {
             verdict: judgement.verdict,
             reasons: judgement
                 .reasons
+                .iter()
+                .map(|r| ReasonJson::new(r, redact))
+                .collect(),
+            notes: judgement
+                .notes
                 .iter()
                 .map(|r| ReasonJson::new(r, redact))
                 .collect(),
@@ -107,6 +115,9 @@ impl ProbeJson {
         }
         for r in &self.reasons {
             out.push_str(&format!("  {}: {}\n", r.label(), r.detail));
+        }
+        for r in &self.notes {
+            out.push_str(&format!("  note: {}: {}\n", r.label(), r.detail));
         }
         out
     }
