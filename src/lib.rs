@@ -80,10 +80,10 @@ fn probe_command(config: &probe::ProbeConfig) -> Result<ExitCode, String> {
             json
         }
     };
-    let mut out = io::stdout().lock();
-    io::Write::write_all(&mut out, text.as_bytes())
-        .and_then(|()| io::Write::flush(&mut out))
-        .map_err(|e| format!("cannot write the result: {e}"))?;
+    // As analyze writes: a reader that closed the pipe early is not an error.
+    let mut sink = Sink::open(None, false)?;
+    sink.write(|out| out.write_all(text.as_bytes()))?;
+    sink.finish()?;
     let failed = config.fail_on.is_some_and(|worst| result.verdict <= worst);
     Ok(if failed {
         ExitCode::from(EXIT_FAILED)
