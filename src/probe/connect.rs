@@ -3,7 +3,7 @@
 //! Every error is one line and never holds a header value.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tungstenite::client::IntoClientRequest;
@@ -59,15 +59,13 @@ impl Write for Bounded {
 /// `connect_timeout` in all (a server dripping its answer byte by byte
 /// cannot stretch it).
 ///
-/// Errors: name resolution, connection refused, timeout, the server's
+/// Errors: name resolution (also bounded by `connect_timeout`),
+/// connection refused, timeout, the server's
 /// HTTP status when it refuses the upgrade, a malformed header.
 pub fn open(config: &ProbeConfig) -> Result<WebSocket<Bounded>, String> {
     let t = &config.target;
     let shown = &t.redacted;
-    let addrs: Vec<_> = (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", t.host))?
-        .collect();
+    let addrs = resolve(&t.host, t.port, config.connect_timeout)?;
     let mut last = format!("{} resolves to no address", t.host);
     let mut stream = None;
     for addr in &addrs {
@@ -119,6 +117,27 @@ pub fn open(config: &ProbeConfig) -> Result<WebSocket<Bounded>, String> {
         Err(HandshakeError::Failure(e)) => {
             Err(format!("the WebSocket handshake with {shown} failed: {e}"))
         }
+    }
+}
+
+/// The host's addresses, within `timeout`: the system resolver has no
+/// deadline of its own, so it runs on a thread the probe stops waiting for.
+fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::spawn(move || {
+        let found = (name.as_str(), port)
+            .to_socket_addrs()
+            .map(|a| a.collect::<Vec<_>>());
+        let _ = tx.send(found);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "resolving {host} timed out after {}",
+            secs(timeout)
+        )),
     }
 }
 
