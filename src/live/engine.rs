@@ -350,7 +350,7 @@ impl<'a> Engine<'a> {
                     connection: connection_ref(id, conn),
                     from: conn.observer.reported,
                     to: verdict,
-                    reasons: reasons.iter().map(|r| ReasonJson::new(r, redact)).collect(),
+                    reasons: ReasonJson::all(&reasons, redact),
                 });
                 conn.observer.reported = verdict;
             }

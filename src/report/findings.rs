@@ -266,21 +266,13 @@ impl ConnectionFindings {
             verdict: judgement.verdict,
             judged_at,
             retired,
-            reasons: judgement
-                .reasons
-                .iter()
-                .map(|r| ReasonJson::new(r, redact))
-                .collect(),
+            reasons: ReasonJson::all(&judgement.reasons, redact),
             pending: judgement
                 .pending
                 .iter()
                 .map(|p| PendingJson::new(p, judged_at))
                 .collect(),
-            notes: judgement
-                .notes
-                .iter()
-                .map(|r| ReasonJson::new(r, redact))
-                .collect(),
+            notes: ReasonJson::all(&judgement.notes, redact),
             episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
             frames: ws.sides.map(|_, a| a.frames),
             messages: ws.sides.map(|_, a| message_facts(a)),

@@ -62,16 +62,8 @@ impl ProbeJson {
             schema: PROBE_SCHEMA,
             url: url.to_string(),
             verdict: judgement.verdict,
-            reasons: judgement
-                .reasons
-                .iter()
-                .map(|r| ReasonJson::new(r, redact))
-                .collect(),
-            notes: judgement
-                .notes
-                .iter()
-                .map(|r| ReasonJson::new(r, redact))
-                .collect(),
+            reasons: ReasonJson::all(&judgement.reasons, redact),
+            notes: ReasonJson::all(&judgement.notes, redact),
             pings: PingsJson {
                 sent: run.pings.sent,
                 answered: run.pings.answered,

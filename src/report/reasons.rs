@@ -230,6 +230,11 @@ impl ReasonJson {
             evidence: evidence(&r.facts, &r.evidence, redact),
         }
     }
+
+    /// Each of `reasons` (or notes), in order, as the JSON gives them.
+    pub fn all(reasons: &[Reason], redact: &Redactor) -> Vec<Self> {
+        reasons.iter().map(|r| ReasonJson::new(r, redact)).collect()
+    }
 }
 
 impl PendingJson {
