@@ -2,6 +2,7 @@
 //! deterministic random generator), and the tests that span several files
 //! or draw many random inputs.
 
+mod decoder;
 mod gaps;
 mod random;
 mod vs_tungstenite;
