@@ -154,6 +154,22 @@ impl Drop for Server {
 }
 
 /// Runs `wspulse probe ARGS`; panics when it outlives `within`.
+/// `probe(args, within)` while the server is stopped (SIGSTOP) `after`
+/// the start: a server that froze mid-run.
+fn probe_stopping(
+    server: &Server,
+    args: &[&str],
+    after: Duration,
+    within: Duration,
+) -> (Output, Duration) {
+    std::thread::scope(|s| {
+        let run = s.spawn(|| probe(args, within));
+        std::thread::sleep(after);
+        server.signal("-STOP");
+        run.join().expect("the probe ended")
+    })
+}
+
 fn probe(args: &[&str], within: Duration) -> (Output, Duration) {
     let child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
         .arg("probe")
@@ -251,22 +267,22 @@ fn a_stopped_server_is_not_alive_and_its_pings_go_unanswered() {
         return;
     };
     let url = server.url("/");
-    let (tx, rx) = mpsc::channel();
-    let args: Vec<String> = ["--duration", "6s", "--ping-interval", "500ms"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(["--format".into(), "json".into(), url])
-        .collect();
-    std::thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = tx.send(probe(&refs, Duration::from_secs(15)));
-    });
+    let args = [
+        "--duration",
+        "6s",
+        "--ping-interval",
+        "500ms",
+        "--format",
+        "json",
+        &url,
+    ];
     // Answered Pings first, so the server had a Pong cadence; then silence.
-    std::thread::sleep(Duration::from_millis(1500));
-    server.signal("-STOP");
-    let (out, took) = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the probe ended");
+    let (out, took) = probe_stopping(
+        &server,
+        &args,
+        Duration::from_millis(1500),
+        Duration::from_secs(15),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v = json(&out);
     assert_ne!(v["verdict"], "alive", "{v:#}");
@@ -288,24 +304,23 @@ fn fail_on_makes_a_false_alive_probe_exit_1() {
         return;
     };
     let url = server.url("/");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let args = [
-            "--duration",
-            "4s",
-            "--ping-interval",
-            "250ms",
-            "--pong-timeout",
-            "1s",
-            "--fail-on",
-            "suspect",
-            url.as_str(),
-        ];
-        let _ = tx.send(probe(&args, Duration::from_secs(12)));
-    });
-    std::thread::sleep(Duration::from_millis(800));
-    server.signal("-STOP");
-    let (out, _) = rx.recv_timeout(Duration::from_secs(15)).expect("ended");
+    let args = [
+        "--duration",
+        "4s",
+        "--ping-interval",
+        "250ms",
+        "--pong-timeout",
+        "1s",
+        "--fail-on",
+        "suspect",
+        &url,
+    ];
+    let (out, _) = probe_stopping(
+        &server,
+        &args,
+        Duration::from_millis(800),
+        Duration::from_secs(12),
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("false_alive"), "{text}");
