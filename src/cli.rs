@@ -327,8 +327,25 @@ pub enum Command {
 }
 
 /// Parses the process arguments; on bad usage clap prints help and exits 2.
+/// `probe --check` follows the monitoring-plugin convention instead: bad
+/// arguments print `WSPULSE UNKNOWN - why` on stdout and exit 3.
 pub fn parse() -> Result<Command, String> {
-    from_cli(Cli::parse())
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let check = args.iter().any(|a| a == "probe") && args.iter().any(|a| a == "--check");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if check && e.use_stderr() => unknown(&e.to_string()),
+        Err(e) => e.exit(),
+    };
+    from_cli(cli).map_err(|message| if check { unknown(&message) } else { message })
+}
+
+/// The monitoring-plugin UNKNOWN status (exit 3) for a usage error.
+fn unknown(message: &str) -> ! {
+    let first = message.lines().next().unwrap_or("").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    println!("WSPULSE UNKNOWN - {first}");
+    std::process::exit(3)
 }
 
 fn from_cli(cli: Cli) -> Result<Command, String> {

@@ -14,6 +14,7 @@ pub mod live;
 pub mod liveness;
 pub mod pipeline;
 pub mod probe;
+mod probe_main;
 pub mod report;
 pub mod secret;
 pub mod side;
@@ -44,7 +45,7 @@ pub fn run(command: cli::Command) -> ExitCode {
     match command {
         cli::Command::Analyze(config) => report_errors(analyze(&config)),
         cli::Command::Live(config) => report_errors(live::run(&config)),
-        cli::Command::Probe(config) => report_errors(probe_command(&config)),
+        cli::Command::Probe(config) => probe_main::run(&config),
         cli::Command::ListInterfaces => report_errors(live::list_interfaces()),
     }
 }
@@ -57,39 +58,6 @@ fn report_errors(result: Result<ExitCode, String>) -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
-}
-
-/// `wspulse probe URL`: probe, judge at the instant it stopped, print.
-/// Exit 0, 1 when `--fail-on` matched, 2 on errors (said on stderr).
-fn probe_command(config: &probe::ProbeConfig) -> Result<ExitCode, String> {
-    use std::sync::Arc;
-    let key = secret::Key::random()?;
-    let redact = report::redact::Redactor::new(key.clone(), false);
-    let settings = Arc::new(liveness::Settings {
-        thresholds: config.thresholds,
-        key,
-    });
-    probe::stop_on_signals();
-    let run = probe::run(config, settings)?;
-    let result = report::probe::ProbeJson::new(&config.target.redacted, &run, &redact);
-    let text = match config.format {
-        config::Format::Table => result.table(),
-        _ => {
-            let mut json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-            json.push('\n');
-            json
-        }
-    };
-    // As analyze writes: a reader that closed the pipe early is not an error.
-    let mut sink = Sink::open(None, false)?;
-    sink.write(|out| out.write_all(text.as_bytes()))?;
-    sink.finish()?;
-    let failed = config.fail_on.is_some_and(|worst| result.verdict <= worst);
-    Ok(if failed {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// `wspulse analyze`: read every input in one pass; connections are
@@ -278,7 +246,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         let retired = (r.cause != Retirement::Open).then_some(r.cause);
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
         let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
-        summary.count(session, Some(c.verdict), r.conn.server.1);
+        summary.count(session, Some(c.judged.verdict), r.conn.server.1);
         if error.is_ok() {
             error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));
         }

@@ -1,223 +1,17 @@
 //! `wspulse probe ws://…` against real WebSocket servers on loopback
-//! (Debian's python3-websockets 10.x, started by each test): a healthy
-//! one, one stopped with SIGSTOP mid-probe, and a refused port. Every run
-//! is bounded: the probe's own `--duration` plus a margin, then killed.
-//!
-//! Skipped, with the reason printed, when /usr/bin/python3 cannot import
-//! websockets; in CI (`CI=true`) a skip is a failure.
+//! (started by each test, see `probe_kit`): a healthy one, one stopped with
+//! SIGSTOP mid-probe, one that answers Pings wrongly, servers that refuse or
+//! stall the upgrade, and a refused port. Every run is bounded: the probe's
+//! own `--duration` plus a margin, then killed.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod probe_kit;
+
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use probe_kit::*;
 use serde_json::Value;
-
-/// A server that reads and discards every message; the library answers
-/// Pings itself (RFC 6455 §5.5.3) and sends none of its own. It prints
-/// its port, and exits on its own after 60 s whatever happens.
-const SERVER: &str = r#"
-import asyncio, websockets
-async def handler(ws, path):
-    try:
-        async for _ in ws:
-            pass
-    except websockets.ConnectionClosed:
-        pass
-async def main():
-    async with websockets.serve(handler, "127.0.0.1", 0, ping_interval=None) as s:
-        print(s.sockets[0].getsockname()[1], flush=True)
-        await asyncio.sleep(60)
-asyncio.run(main())
-"#;
-
-/// A server that completes the handshake (RFC 6455 §4.2.2) and answers
-/// every Ping with a Pong that does not echo it (§5.5.3 says it must):
-/// payload `nope`. One connection; every socket wait is bounded by 30 s.
-const WRONG_PONGS: &str = r#"
-import base64, hashlib, socket, struct, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-s.settimeout(30)
-print(s.getsockname()[1], flush=True)
-c, _ = s.accept()
-c.settimeout(30)
-buf = b""
-while b"\r\n\r\n" not in buf:
-    buf += c.recv(4096)
-head, buf = buf.split(b"\r\n\r\n", 1)
-key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
-       if l.lower().startswith(b"sec-websocket-key:")][0]
-accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-def need(n):
-    global buf
-    while len(buf) < n:
-        d = c.recv(4096)
-        if not d:
-            sys.exit(0)
-        buf += d
-    out, buf = buf[:n], buf[n:]
-    return out
-while True:
-    b0, b1 = need(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack(">H", need(2))[0]
-    elif n == 127:
-        n = struct.unpack(">Q", need(8))[0]
-    if b1 & 0x80:
-        need(4)
-    need(n)
-    if b0 & 0x0F == 0x9:
-        c.sendall(b"\x8a\x04nope")
-    elif b0 & 0x0F == 0x8:
-        c.sendall(b"\x88\x02\x03\xe8")
-        break
-"#;
-
-const PYTHON: &str = "/usr/bin/python3";
-
-/// A running server, killed (and resumed first, if stopped) on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// `None` when python3-websockets is missing (skip, said on stdout).
-    fn start() -> Option<Server> {
-        Server::run(SERVER)
-    }
-
-    /// Runs `script`, which prints its port first.
-    fn run(script: &str) -> Option<Server> {
-        let usable = Path::new(PYTHON).exists()
-            && Command::new(PYTHON)
-                .args(["-c", "import websockets"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        if !usable {
-            let in_ci = std::env::var_os("CI").is_some_and(|v| v == "true");
-            assert!(
-                !in_ci,
-                "the probe tests need {PYTHON} with python3-websockets"
-            );
-            println!("skipped: needs {PYTHON} with python3-websockets");
-            return None;
-        }
-        let mut child = Command::new(PYTHON)
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the test server");
-        let stdout = child.stdout.take().expect("server stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the test server printed no port within 10 s");
-        let port = line.trim().parse().expect("the server's port");
-        Some(Server { child, port })
-    }
-
-    fn url(&self, rest: &str) -> String {
-        format!("ws://127.0.0.1:{}{rest}", self.port)
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([name, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {name} failed");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `wspulse probe ARGS`; panics when it outlives `within`.
-/// `probe(args, within)` while the server is stopped (SIGSTOP) `after`
-/// the start: a server that froze mid-run.
-fn probe_stopping(
-    server: &Server,
-    args: &[&str],
-    after: Duration,
-    within: Duration,
-) -> (Output, Duration) {
-    std::thread::scope(|s| {
-        let run = s.spawn(|| probe(args, within));
-        std::thread::sleep(after);
-        server.signal("-STOP");
-        run.join().expect("the probe ended")
-    })
-}
-
-fn probe(args: &[&str], within: Duration) -> (Output, Duration) {
-    let child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
-        .arg("probe")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wspulse probe");
-    let pid = child.id();
-    let started = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(out) => (out.expect("wspulse output"), started.elapsed()),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("wspulse probe {args:?} ran longer than {within:?}");
-        }
-    }
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn reasons(v: &Value) -> Vec<(String, String)> {
-    v["reasons"]
-        .as_array()
-        .expect("reasons")
-        .iter()
-        .map(|r| {
-            (
-                r["code"].as_str().unwrap_or("").to_string(),
-                r["side"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn a_healthy_server_is_alive_and_answers_every_ping() {
@@ -235,9 +29,14 @@ fn a_healthy_server_is_alive_and_answers_every_ping() {
     ];
     let (out, took) = probe(&[&args[..], &[&url]].concat(), Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json(&out);
-    assert_eq!(v["schema"], "wspulse.probe/1");
-    assert_eq!(v["url"], url.as_str());
+    let doc = json(&out);
+    assert_eq!(doc["url"], url.as_str());
+    assert_eq!(doc["summary"]["verdicts"]["alive"], 1, "{doc:#}");
+    let v = conn(&out);
+    assert_eq!(v["client"]["ip"], "127.0.0.1", "{v:#}");
+    assert_eq!(v["server"]["port"], server.port, "{v:#}");
+    assert_eq!(v["frames"]["client"]["ping"], 4, "{v:#}");
+    assert_eq!(v["frames"]["server"]["pong"], 4, "{v:#}");
     assert_eq!(v["verdict"], "alive", "{v:#}");
     assert_eq!(reasons(&v), Vec::<(String, String)>::new());
     assert_eq!(v["notes"], serde_json::json!([]), "{v:#}");
@@ -256,6 +55,8 @@ fn a_healthy_server_is_alive_and_answers_every_ping() {
         );
         assert_eq!(info["unacked_segments"], 0, "{info}");
         assert_eq!(info["notsent_bytes"], 0, "{info}");
+        assert_eq!(info["queued_bytes"], 0, "{info}");
+        assert_eq!(info["unsent_bytes"], 0, "{info}");
     }
     // Four Pings 200 ms apart: well under a second, not the 10 s default.
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -284,7 +85,7 @@ fn a_stopped_server_is_not_alive_and_its_pings_go_unanswered() {
         Duration::from_secs(15),
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json(&out);
+    let v = conn(&out);
     assert_ne!(v["verdict"], "alive", "{v:#}");
     assert!(
         reasons(&v).contains(&("ping_unanswered".into(), "server".into())),
@@ -384,26 +185,6 @@ fn header_values_and_query_values_never_reach_the_output() {
     }
 }
 
-/// A TCP server on loopback that accepts one connection, reads the
-/// request, answers `reply` (nothing when empty) and holds it open 5 s.
-fn raw_server(reply: &'static str) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        if let Ok((mut conn, _)) = listener.accept() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
-            if !reply.is_empty() {
-                let _ = conn.write_all(reply.as_bytes());
-            }
-            std::thread::sleep(Duration::from_secs(5));
-        }
-    });
-    port
-}
-
 #[test]
 fn an_http_200_instead_of_101_is_a_one_line_error_with_the_status() {
     let port = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -463,7 +244,7 @@ fn ctrl_c_stops_the_probe_and_the_result_follows() {
     };
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json(&out);
+    let v = conn(&out);
     assert_eq!(v["verdict"], "alive", "{v:#}");
     assert_eq!(v["ended"], Value::Null, "{v:#}");
     assert!(v["pings"]["answered"].as_u64().unwrap() >= 3, "{v:#}");
@@ -499,7 +280,7 @@ fn a_server_dripping_its_answer_cannot_stretch_the_handshake_deadline() {
 
 #[test]
 fn pongs_that_do_not_echo_the_ping_are_counted_and_reported() {
-    let Some(server) = Server::run(WRONG_PONGS) else {
+    let Some(server) = Server::raw("wrong-pongs") else {
         return;
     };
     let url = server.url("/");
@@ -514,7 +295,7 @@ fn pongs_that_do_not_echo_the_ping_are_counted_and_reported() {
     ];
     let (out, _) = probe(&args, Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json(&out);
+    let v = conn(&out);
     assert_eq!(v["pings"]["sent"], 3, "{v:#}");
     assert_eq!(v["pings"]["answered"], 0, "{v:#}");
     assert_eq!(v["pings"]["mismatched"], 3, "{v:#}");

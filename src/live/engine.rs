@@ -86,7 +86,7 @@ impl Book<'_> {
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
         let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &self.judging.redact);
         let from = r.conn.observer.reported;
-        if c.verdict != from {
+        if c.judged.verdict != from {
             self.change(VerdictRecord {
                 at,
                 connection: ConnectionRef {
@@ -95,13 +95,13 @@ impl Book<'_> {
                     server: c.server,
                 },
                 from,
-                to: c.verdict,
-                reasons: c.reasons.clone(),
+                to: c.judged.verdict,
+                reasons: c.judged.reasons.clone(),
             });
         }
-        self.saw(c.verdict);
+        self.saw(c.judged.verdict);
         self.summary
-            .count(session, Some(c.verdict), r.conn.server.1);
+            .count(session, Some(c.judged.verdict), r.conn.server.1);
         let result = self.out.connection(&c, retired.is_some());
         self.check(result);
     }

@@ -96,7 +96,7 @@ impl Output {
     pub fn connection(&mut self, c: &ConnectionFindings, ended: bool) -> Result<(), String> {
         if self.format == Format::Table && ended {
             let finding = matches!(
-                c.verdict,
+                c.judged.verdict,
                 Verdict::FalseAlive | Verdict::Suspect | Verdict::Aborted
             );
             if !finding || self.table_room == 0 {

@@ -49,7 +49,11 @@ pub enum EventKind<'a> {
 pub struct TcpInfo {
     /// `tcpi_unacked`: segments sent and not acknowledged.
     pub unacked_segments: u32,
-    /// `tcpi_notsent_bytes`: written by the application, not yet sent.
+    /// Bytes sent and not acknowledged (`SIOCOUTQ` − `SIOCOUTQNSD`, else
+    /// unacked segments × MSS).
+    pub unacked_bytes: u32,
+    /// `tcpi_notsent_bytes` (or `SIOCOUTQNSD`): written by the
+    /// application, not yet sent.
     pub notsent_bytes: u32,
     /// `tcpi_bytes_acked`: bytes the peer acknowledged (RFC 4898).
     pub bytes_acked: u64,

@@ -355,10 +355,7 @@ impl Judge {
             total_retrans: info.total_retrans,
         };
         let last = std::mem::replace(&mut self.history.get_or_insert_default().info, now);
-        let in_flight = info
-            .unacked_segments
-            .saturating_mul(info.snd_mss.max(1))
-            .saturating_add(info.notsent_bytes);
+        let in_flight = info.unacked_bytes.saturating_add(info.notsent_bytes);
         let peer = side.other();
         let window = TcpEvent::Window {
             window: info.snd_wnd,

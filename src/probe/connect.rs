@@ -11,14 +11,15 @@ use tungstenite::handshake::HandshakeError;
 use tungstenite::http::{HeaderName, HeaderValue};
 use tungstenite::WebSocket;
 
-use super::{secs, ProbeConfig};
+use super::tls::{self, TlsInfo, Wire};
+use super::{secs, Family, ProbeConfig};
 
 /// The probe's socket. Until `deadline` passes, every read and write waits
 /// at most the time left; after it, they fail with `TimedOut`. `None`:
 /// the socket's own timeouts apply.
 pub struct Bounded {
     pub stream: TcpStream,
-    deadline: Option<Instant>,
+    pub deadline: Option<Instant>,
 }
 
 impl Bounded {
@@ -54,18 +55,40 @@ impl Write for Bounded {
     }
 }
 
+/// An open probe connection and what its set-up settled.
+pub struct Opened {
+    pub ws: WebSocket<Wire>,
+    /// `wss://` only.
+    pub tls: Option<TlsInfo>,
+}
+
 /// Connects to the first address of the target that accepts within
-/// `connect_timeout`, then completes the handshake within another
-/// `connect_timeout` in all (a server dripping its answer byte by byte
-/// cannot stretch it).
+/// `connect_timeout`, then completes the TLS handshake (`wss://`) and the
+/// WebSocket handshake within another `connect_timeout` in all (a server
+/// dripping its answer byte by byte cannot stretch it).
 ///
-/// Errors: name resolution (also bounded by `connect_timeout`),
-/// connection refused, timeout, the server's
-/// HTTP status when it refuses the upgrade, a malformed header.
-pub fn open(config: &ProbeConfig) -> Result<WebSocket<Bounded>, String> {
+/// Errors: name resolution (also bounded by `connect_timeout`), no
+/// address of the `-4`/`-6` family, connection refused, timeout, a TLS
+/// failure (see [`tls::handshake`]), the server's HTTP status when it
+/// refuses the upgrade, a malformed header.
+pub fn open(config: &ProbeConfig, tls_config: Option<&tls::Config>) -> Result<Opened, String> {
     let t = &config.target;
     let shown = &t.redacted;
-    let addrs = resolve(&t.host, t.port, config.connect_timeout)?;
+    let mut addrs = resolve(&t.host, t.port, config.connect_timeout)?;
+    let all = addrs.len();
+    addrs.retain(|a| match config.family {
+        Some(Family::V4) => a.is_ipv4(),
+        Some(Family::V6) => a.is_ipv6(),
+        None => true,
+    });
+    if addrs.is_empty() && all > 0 {
+        let family = if config.family == Some(Family::V4) {
+            "IPv4"
+        } else {
+            "IPv6"
+        };
+        return Err(format!("{} has no {family} address", t.host));
+    }
     let mut last = format!("{} resolves to no address", t.host);
     let mut stream = None;
     for addr in &addrs {
@@ -93,11 +116,20 @@ pub fn open(config: &ProbeConfig) -> Result<WebSocket<Bounded>, String> {
         stream,
         deadline: Some(Instant::now() + config.connect_timeout),
     };
+    let (wire, tls) = match tls_config {
+        Some(c) => {
+            let (wire, info) = tls::handshake(c.client.clone(), &c.trust, &t.host, stream, shown)?;
+            (wire, Some(info))
+        }
+        None => (Wire::Plain(stream), None),
+    };
     let request = request(config)?;
-    match tungstenite::client::client(request, stream) {
+    let ws_config = tungstenite::protocol::WebSocketConfig::default()
+        .max_write_buffer_size(super::MAX_WRITE_BUFFER);
+    match tungstenite::client::client_with_config(request, wire, Some(ws_config)) {
         Ok((mut ws, _response)) => {
-            ws.get_mut().deadline = None;
-            Ok(ws)
+            ws.get_mut().bounded().deadline = None;
+            Ok(Opened { ws, tls })
         }
         Err(HandshakeError::Interrupted(_)) => Err(format!(
             "the WebSocket handshake with {shown} timed out after {}",
@@ -172,8 +204,8 @@ fn request(config: &ProbeConfig) -> Result<tungstenite::handshake::client::Reque
 }
 
 /// Sets the read timeout the probe's loop polls with.
-pub fn poll_with(ws: &WebSocket<Bounded>, timeout: Duration) -> Result<(), String> {
-    let s = &ws.get_ref().stream;
+pub fn poll_with(ws: &WebSocket<Wire>, timeout: Duration) -> Result<(), String> {
+    let s = ws.get_ref().tcp();
     s.set_read_timeout(Some(timeout))
         .and_then(|()| s.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("cannot set up the socket: {e}"))

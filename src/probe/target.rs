@@ -2,17 +2,21 @@
 //! request target with its query) and what may be printed (scheme, host,
 //! port and path only).
 
-/// A `ws://` URL (RFC 6455 §3), split for connecting and for printing.
+/// A `ws://` or `wss://` URL (RFC 6455 §3), split for connecting and for
+/// printing.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target {
+    /// `wss://`: TLS before the opening handshake (RFC 6455 §3, §4.1).
+    pub tls: bool,
     /// Host name or address as given; an IPv6 literal without brackets.
     pub host: String,
-    /// The port, 80 when the URL names none (RFC 6455 §3).
+    /// The port; when the URL names none, 80 for ws and 443 for wss
+    /// (RFC 6455 §3).
     pub port: u16,
     /// The request target: path and query (never printed: query values
     /// may be tokens).
     pub resource: String,
-    /// `ws://host:port/path`: no user info, no query, no fragment.
+    /// `ws[s]://host:port/path`: no user info, no query, no fragment.
     pub redacted: String,
 }
 
@@ -23,25 +27,24 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Parses `ws://[user@]host[:port][/path][?query][#fragment]`.
+    /// Parses `ws[s]://[user@]host[:port][/path][?query][#fragment]`.
     ///
     /// Errors (one line, never echoing the URL's user info or query):
-    /// `wss://` (TLS is not supported by the probe yet), another scheme,
-    /// an empty host, a bad port.
+    /// another scheme, an empty host, a bad port.
     pub fn parse(url: &str) -> Result<Target, String> {
         let lower = url.get(..6).unwrap_or("").to_ascii_lowercase();
-        let rest = if lower.starts_with("ws://") {
-            &url[5..]
+        let (tls, rest) = if lower.starts_with("ws://") {
+            (false, &url[5..])
         } else if lower == "wss://" {
-            return Err("wss:// is not supported by probe yet: only ws:// URLs".into());
+            (true, &url[6..])
         } else {
-            return Err("the probe URL must start with ws://".into());
+            return Err("the probe URL must start with ws:// or wss://".into());
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         let tail = tail.split('#').next().unwrap_or("");
         let hostport = authority.rsplit('@').next().unwrap_or("");
-        let (host, port) = split_host_port(hostport)?;
+        let (host, port) = split_host_port(hostport, if tls { 443 } else { 80 })?;
         if host.is_empty() {
             return Err("the probe URL has no host".into());
         }
@@ -57,11 +60,13 @@ impl Target {
         } else {
             host.to_string()
         };
+        let scheme = if tls { "wss" } else { "ws" };
         Ok(Target {
+            tls,
             host: host.to_string(),
             port,
             resource,
-            redacted: format!("ws://{shown_host}:{port}{path}"),
+            redacted: format!("{scheme}://{shown_host}:{port}{path}"),
         })
     }
 
@@ -72,11 +77,12 @@ impl Target {
         } else {
             self.host.clone()
         };
-        format!("ws://{host}:{}{}", self.port, self.resource)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{host}:{}{}", self.port, self.resource)
     }
 }
 
-fn split_host_port(hostport: &str) -> Result<(&str, u16), String> {
+fn split_host_port(hostport: &str, default: u16) -> Result<(&str, u16), String> {
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let close = inner
             .find(']')
@@ -90,7 +96,7 @@ fn split_host_port(hostport: &str) -> Result<(&str, u16), String> {
         }
     };
     let port = match port {
-        None | Some("") => 80,
+        None | Some("") => default,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -120,9 +126,16 @@ mod tests {
     }
 
     #[test]
-    fn wss_other_schemes_and_bad_ports_are_refused() {
-        assert!(Target::parse("wss://h/").unwrap_err().contains("wss://"));
-        assert!(Target::parse("http://h/").is_err());
+    fn wss_defaults_to_443_and_prints_its_scheme() {
+        let t = Target::parse("wss://example.test/live?key=k").unwrap();
+        assert!(t.tls);
+        assert_eq!(t.redacted, "wss://example.test:443/live");
+        assert_eq!(t.request_uri(), "wss://example.test:443/live?key=k");
+    }
+
+    #[test]
+    fn other_schemes_and_bad_ports_are_refused() {
+        assert!(Target::parse("http://h/").unwrap_err().contains("wss://"));
         assert!(Target::parse("ws://h:99999/").is_err());
         assert!(Target::parse("ws://:80/").is_err());
     }

@@ -127,6 +127,17 @@ pub struct ConnectionFindings {
     pub role_source: RoleSource,
     pub transport: Transport,
     pub handshake: HandshakeInfo,
+    #[serde(flatten)]
+    pub judged: Judged,
+    pub wireshark_filter: String,
+    pub tcp: TcpFacts,
+}
+
+/// What the judge says of one connection and the frame facts behind it:
+/// the part of a connection's findings a capture and a probe share, field
+/// for field.
+#[derive(Clone, Debug, Serialize)]
+pub struct Judged {
     pub verdict: Verdict,
     /// The instant the verdict holds for: the evaluation time, or, for a
     /// connection that retired before it, the instant it retired.
@@ -145,8 +156,44 @@ pub struct ConnectionFindings {
     pub messages: PerSide<MessageFacts>,
     pub heartbeat: PerSide<HeartbeatFacts>,
     pub close: PerSide<Option<CloseJson>>,
-    pub wireshark_filter: String,
-    pub tcp: TcpFacts,
+}
+
+impl Judged {
+    /// Judges `judge` at `judged_at`.
+    pub fn new(
+        judge: &Judge,
+        judged_at: Timestamp,
+        retired: Option<Retirement>,
+        redact: &Redactor,
+    ) -> Self {
+        let judgement = judge.judge(judged_at);
+        let ws = judge.activity();
+        Judged {
+            verdict: judgement.verdict,
+            judged_at,
+            retired,
+            reasons: ReasonJson::all(&judgement.reasons, redact),
+            pending: judgement
+                .pending
+                .iter()
+                .map(|p| PendingJson::new(p, judged_at))
+                .collect(),
+            notes: ReasonJson::all(&judgement.notes, redact),
+            episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
+            frames: ws.sides.map(|_, a| a.frames),
+            messages: ws.sides.map(|_, a| message_facts(a)),
+            heartbeat: ws.sides.map(|_, a| heartbeat_facts(a)),
+            close: ws.sides.map(|_, a| {
+                a.close.as_ref().map(|c| CloseJson {
+                    code: c.code,
+                    reason: redact.text(&c.reason),
+                    reason_len: c.reason.len(),
+                    at: c.mark.at,
+                    frame: c.mark.evidence,
+                })
+            }),
+        }
+    }
 }
 
 fn secs(span: Option<Span>) -> Option<f64> {
@@ -248,8 +295,6 @@ impl ConnectionFindings {
         redact: &Redactor,
     ) -> Self {
         let Tracked { session, judge, .. } = &conn.observer;
-        let judgement = judge.judge(judged_at);
-        let ws = judge.activity();
         let tcp = TcpConnection::from_connection(id, conn, judged_at);
         let (client, server) = (Address::from(conn.client), Address::from(conn.server));
         ConnectionFindings {
@@ -263,29 +308,7 @@ impl ConnectionFindings {
                 Transport::Websocket
             },
             handshake: handshake_info(session, redact),
-            verdict: judgement.verdict,
-            judged_at,
-            retired,
-            reasons: ReasonJson::all(&judgement.reasons, redact),
-            pending: judgement
-                .pending
-                .iter()
-                .map(|p| PendingJson::new(p, judged_at))
-                .collect(),
-            notes: ReasonJson::all(&judgement.notes, redact),
-            episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
-            frames: ws.sides.map(|_, a| a.frames),
-            messages: ws.sides.map(|_, a| message_facts(a)),
-            heartbeat: ws.sides.map(|_, a| heartbeat_facts(a)),
-            close: ws.sides.map(|_, a| {
-                a.close.as_ref().map(|c| CloseJson {
-                    code: c.code,
-                    reason: redact.text(&c.reason),
-                    reason_len: c.reason.len(),
-                    at: c.mark.at,
-                    frame: c.mark.evidence,
-                })
-            }),
+            judged: Judged::new(judge, judged_at, retired, redact),
             wireshark_filter: wireshark_filter(client, server),
             tcp: tcp.tcp,
         }

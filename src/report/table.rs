@@ -235,10 +235,10 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
 /// The findings table's row for one connection; "last heard" counts from
 /// the instant it was judged at.
 pub fn findings_row(c: &ConnectionFindings) -> Row {
-    let at = Some(c.judged_at);
+    let at = Some(c.judged.judged_at);
     {
-        let mut reasons: Vec<String> = c.reasons.iter().map(ReasonJson::label).collect();
-        reasons.extend(c.pending.iter().map(|p| {
+        let mut reasons: Vec<String> = c.judged.reasons.iter().map(ReasonJson::label).collect();
+        reasons.extend(c.judged.pending.iter().map(|p| {
             format!(
                 "pending: {}{} in {}",
                 p.code.name(),
@@ -248,16 +248,21 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
                 Span::from_nanos((p.due_in_s * 1e9) as i64)
             )
         }));
-        reasons.extend(c.notes.iter().map(|n| format!("note: {}", n.code.name())));
-        if let Some(r) = c.retired {
+        reasons.extend(
+            c.judged
+                .notes
+                .iter()
+                .map(|n| format!("note: {}", n.code.name())),
+        );
+        if let Some(r) = c.judged.retired {
             reasons.push(format!(
                 "(retired {}: judged at {})",
                 retired_name(r),
-                c.judged_at
+                c.judged.judged_at
             ));
         }
-        if reasons.is_empty() && !c.episodes.is_empty() {
-            reasons.push(format!("{} past episode(s)", c.episodes.len()));
+        if reasons.is_empty() && !c.judged.episodes.is_empty() {
+            reasons.push(format!("{} past episode(s)", c.judged.episodes.len()));
         }
         if !c.handshake.seen {
             reasons.push(if c.handshake.inferred {
@@ -266,7 +271,7 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
                 "(frames not visible: TLS)".into()
             });
         }
-        let (hc, hs) = (&c.heartbeat.client, &c.heartbeat.server);
+        let (hc, hs) = (&c.judged.heartbeat.client, &c.judged.heartbeat.server);
         let latency = [hc, hs]
             .iter()
             .find(|h| h.pong_latency_ms.p50.is_some())
@@ -282,12 +287,12 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
             c.id.to_string(),
             c.client.to_string(),
             c.server.to_string(),
-            c.verdict.name().to_string(),
+            c.judged.verdict.name().to_string(),
             reasons.join("\n"),
             format!(
                 "{} / {}",
-                ago(c.messages.client.last_frame, at),
-                ago(c.messages.server.last_frame, at)
+                ago(c.judged.messages.client.last_frame, at),
+                ago(c.judged.messages.server.last_frame, at)
             ),
             format!(
                 "{} / {}",
@@ -302,7 +307,7 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
             latency,
         ];
         Row {
-            verdict: Some(c.verdict),
+            verdict: Some(c.judged.verdict),
             id: c.id,
             cells,
         }

@@ -144,6 +144,7 @@ mod tests {
         let mut s = Script::established();
         let info = |retrans| TcpInfo {
             unacked_segments: 3,
+            unacked_bytes: 3 * 1448,
             snd_mss: 1448,
             bytes_acked: 100,
             total_retrans: retrans,
