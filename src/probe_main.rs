@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::Format;
 use crate::probe::{self, ProbeConfig};
-use crate::report::probe::{watch_json, watch_line, ProbeJson};
+use crate::report::probe::{ndjson_header, watch_json, watch_line, ProbeJson};
 use crate::report::redact::Redactor;
 use crate::sink::Sink;
 use crate::{liveness, secret, EXIT_ERROR, EXIT_FAILED};
@@ -45,7 +45,11 @@ fn probe_and_print(config: &ProbeConfig) -> Result<u8, String> {
     probe::stop_on_signals();
     // As analyze writes: a reader that closed the pipe early is not an error.
     let mut sink = Sink::open(None, false)?;
-    let ndjson = config.format == Format::Ndjson;
+    let ndjson = config.format == Format::Ndjson && !config.check;
+    if ndjson {
+        let header = ndjson_header(&config.target.redacted, config.thresholds);
+        sink.write(|out| out.write_all(header.as_bytes()))?;
+    }
     let mut watch_error = Ok(());
     let runs = probe::run(config, settings, |sample| {
         let line = if ndjson {

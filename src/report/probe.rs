@@ -296,26 +296,17 @@ impl ProbeJson {
         out
     }
 
-    /// NDJSON: a `header`, one `connection` line each, an `error` line per
-    /// connection not opened, and a `summary`.
+    /// NDJSON after the header (see [`ndjson_header`]): one `connection`
+    /// line each, an `error` line per connection not opened, a `summary`.
     pub fn ndjson(&self) -> Result<String, String> {
         let mut out = String::new();
-        let mut line = |v: serde_json::Value| -> Result<(), String> {
-            out.push_str(&serde_json::to_string(&v).map_err(|e| e.to_string())?);
-            out.push('\n');
-            Ok(())
-        };
-        line(
-            serde_json::json!({"type": "header", "schema": self.schema, "url": self.url,
-            "thresholds": self.thresholds}),
-        )?;
         for c in &self.connections {
-            line(typed("connection", c)?)?;
+            out.push_str(&typed("connection", c)?);
         }
         for e in &self.errors {
-            line(typed("error", e)?)?;
+            out.push_str(&typed("error", e)?);
         }
-        line(typed("summary", &self.summary)?)?;
+        out.push_str(&typed("summary", &self.summary)?);
         Ok(out)
     }
 
@@ -373,7 +364,16 @@ impl ProbeJson {
     }
 }
 
-fn typed<T: Serialize>(kind: &str, value: &T) -> Result<serde_json::Value, String> {
+/// The NDJSON `header` line, written before the probe starts so `sample`
+/// lines follow it.
+pub fn ndjson_header(url: &str, thresholds: Thresholds) -> String {
+    let header = serde_json::json!({"type": "header", "schema": PROBE_SCHEMA, "url": url,
+        "thresholds": thresholds});
+    format!("{header}\n")
+}
+
+/// `value` as one NDJSON line with `type` first.
+fn typed<T: Serialize>(kind: &str, value: &T) -> Result<String, String> {
     let mut v = serde_json::to_value(value).map_err(|e| e.to_string())?;
     if let serde_json::Value::Object(map) = &mut v {
         let mut with_type = serde_json::Map::new();
@@ -381,7 +381,7 @@ fn typed<T: Serialize>(kind: &str, value: &T) -> Result<serde_json::Value, Strin
         with_type.extend(std::mem::take(map));
         *map = with_type;
     }
-    Ok(v)
+    Ok(format!("{v}\n"))
 }
 
 /// One `--watch` line, as `ping` prints one per reply: the connection,
