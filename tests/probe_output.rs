@@ -20,8 +20,9 @@ fn watch_prints_a_line_per_ping_interval_then_the_result() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     let watch: Vec<&str> = text.lines().filter(|l| l.starts_with("#1 ping ")).collect();
-    // A line for each Ping but the last, written one interval after it.
-    assert_eq!(watch.len(), 3, "{text}");
+    // A line for each Ping, written one interval after it (the last one
+    // when the probe stops).
+    assert_eq!(watch.len(), 4, "{text}");
     for (i, line) in watch.iter().enumerate() {
         assert!(
             line.starts_with(&format!("#1 ping {}: rtt ", i + 1)),
@@ -189,4 +190,67 @@ fn options_that_do_not_combine_are_refused_with_a_reason() {
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--send <TEXT>"));
+}
+
+/// Serves the findings schema to the probe schema's references, offline.
+struct Findings(serde_json::Value);
+
+impl jsonschema::Retrieve for Findings {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        match uri.as_str() {
+            "https://wspulse.invalid/schema/findings-1.json" => Ok(self.0.clone()),
+            other => Err(format!("no schema at {other}").into()),
+        }
+    }
+}
+
+fn schema(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).expect("schema file")).expect("schema JSON")
+}
+
+#[test]
+fn the_json_result_matches_its_schema_reasons_evidence_and_all() {
+    let Some(server) = Server::raw("silent") else {
+        return;
+    };
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .with_retriever(Findings(schema("findings.schema.json")))
+        .build(&schema("probe.schema.json"))
+        .expect("the probe schema is valid and its references resolve");
+    let url = server.url("/");
+    let args = [
+        "--duration",
+        "2s",
+        "--ping-interval",
+        "200ms",
+        "--pong-timeout",
+        "500ms",
+        "--format",
+        "json",
+        &url,
+    ];
+    let (out, _) = probe(&args, Duration::from_secs(8));
+    let doc = json(&out);
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    // The evidence points at the probe's own samples, not capture frames.
+    let reason = &doc["connections"][0]["reasons"][0];
+    assert_eq!(reason["code"], "ping_unanswered", "{doc:#}");
+    let evidence = reason["evidence"]["frames"][0]["sample"].as_u64();
+    assert!(evidence.is_some_and(|n| n >= 1), "{reason:#}");
+
+    // And a broken contract is caught: the schema is not a rubber stamp.
+    let mut broken = doc.clone();
+    broken["connections"][0]["verdict"] = "fine".into();
+    assert!(!validator.is_valid(&broken));
 }

@@ -173,8 +173,14 @@ impl Probe<'_> {
             if stopping()
                 || self.feed.start.elapsed() >= config.duration
                 || (done_counting
-                    && (self.outstanding.is_empty() || now >= last_ping + config.ping_interval))
+                    && ((self.outstanding.is_empty() && self.sends_waiting.is_empty())
+                        || now >= last_ping + config.ping_interval))
             {
+                // The last Ping's line, as `ping` prints its last reply.
+                if let Some(tx) = watch.filter(|_| self.pings.sent > 0) {
+                    self.read_socket();
+                    let _ = tx.send(self.sample(id));
+                }
                 return None;
             }
             if !done_counting && now >= next_ping {
@@ -189,7 +195,7 @@ impl Probe<'_> {
                 last_ping = now;
                 next_ping += config.ping_interval;
             }
-            if config.send.is_some() && now >= next_send {
+            if !done_counting && config.send.is_some() && now >= next_send {
                 if let Some(why) = self.send(now) {
                     return Some(why);
                 }
