@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::app::{AppAnswer, AppPing, AppState, Layer, Pace, Source};
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
 pub use super::pings::{Outstanding, Ping, MAX_OUTSTANDING_PINGS};
@@ -164,11 +165,6 @@ impl SideActivity {
             .and_then(|d| d.cadence.learned(DATA_INTERVALS))
     }
 
-    /// A cadence of its own to hold this side to: Pings, or data.
-    pub fn has_cadence(&self) -> bool {
-        self.heartbeat().is_some() || self.data_interval().is_some()
-    }
-
     /// Whether this side only answers: no Pings of its own, and its data
     /// messages (if any) are mostly replies to the other side's.
     pub fn answers_only(&self) -> bool {
@@ -211,6 +207,9 @@ impl SideActivity {
 #[derive(Clone, Debug, Default)]
 pub struct Activity {
     pub sides: PerSide<SideActivity>,
+    /// Application heartbeats, once a protocol is recognised (see
+    /// [`super::app`]).
+    pub app: Option<Box<AppState>>,
 }
 
 /// What a frame did, for the judge to hand to the rules.
@@ -389,10 +388,73 @@ impl Activity {
         me.message_open = false;
     }
 
-    /// Whether either side ever sent a Ping or a Pong.
+    /// Whether either side ever sent a Ping or a Pong, or an application
+    /// heartbeat.
     pub fn any_heartbeat(&self) -> bool {
         let (c, s) = (&self.sides.client.frames, &self.sides.server.frames);
-        c.ping > 0 || c.pong > 0 || s.ping > 0 || s.pong > 0
+        c.ping > 0
+            || c.pong > 0
+            || s.ping > 0
+            || s.pong > 0
+            || self.app.as_ref().is_some_and(|a| a.any())
+    }
+
+    /// Whether `side` only answers: no Pings or application beats of its
+    /// own, and its data messages mostly replies.
+    pub fn answers_only(&self, side: Side) -> bool {
+        let beats = self.app.as_ref().map_or(0, |a| a.sides[side].beats());
+        beats == 0 && self.sides[side].answers_only()
+    }
+
+    /// `side`'s application pings not answered yet, oldest first.
+    pub fn app_outstanding(&self, side: Side) -> &[AppPing] {
+        self.app
+            .as_ref()
+            .map_or(&[], |a| a.sides[side].outstanding.as_slice())
+    }
+
+    /// The heartbeat that paces `side`'s own beats: an application's
+    /// declared interval, else its learned WebSocket Ping cadence, else a
+    /// learned application cadence (the spec's cadence rule: declared
+    /// outranks learned).
+    pub fn pace(&self, side: Side) -> Option<Pace> {
+        let app = self.app.as_ref().and_then(|a| a.pace(side));
+        let ws = self.sides[side]
+            .heartbeat()
+            .map(|h| Pace::learned(Layer::WebSocket, h));
+        match (app, ws) {
+            (Some(a), _) if a.source == Source::Declared => Some(a),
+            (a, ws) => ws.or(a),
+        }
+    }
+
+    /// A cadence of its own to hold `side` to: a heartbeat, or data.
+    pub fn has_cadence(&self, side: Side) -> bool {
+        self.pace(side).is_some() || self.sides[side].data_interval().is_some()
+    }
+
+    /// An application heartbeat event from `side`; an answer returns the
+    /// ping it answered.
+    pub fn on_app(
+        &mut self,
+        side: Side,
+        event: crate::websocket::app::AppEvent,
+        mark: Mark,
+        paces: (Span, Span),
+    ) -> Option<AppAnswer> {
+        use crate::websocket::app::AppEvent;
+        match event {
+            AppEvent::Recognised { protocol, by } => {
+                self.app
+                    .get_or_insert_with(|| Box::new(AppState::new(protocol, by)));
+                None
+            }
+            AppEvent::Beat { beat, .. } => self.app.as_mut()?.on_beat(side, beat, mark, paces),
+            AppEvent::Declared { declared, .. } => {
+                self.app.as_mut()?.on_declared(declared);
+                None
+            }
+        }
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Facts {
     pub missed_bytes: Option<u64>,
     pub close_code: Option<u16>,
     pub interval: Option<Span>,
+    /// The heartbeat layer a silence or a missing answer is measured by:
+    /// `websocket` or the application protocol's name.
+    pub heartbeat: Option<&'static str>,
     pub violations: Vec<&'static str>,
 }
 
@@ -331,6 +334,15 @@ impl Judge {
             WsEvent::Record { len } => {
                 self.heard(side, mark);
                 self.ws.on_record(side, len, mark, floor);
+            }
+            WsEvent::App(event) => {
+                let owner_blocked = self.tcp[side.other()].blocked_at(mark.at);
+                let answer = self.ws.on_app(side, event, mark, (floor, owner_blocked));
+                if let Some(answer) = answer {
+                    let ep =
+                        rules::ping_unanswered::on_app_answer(&self.view(), side, &answer, mark);
+                    self.push_episode(ep);
+                }
             }
             WsEvent::Violation { code } => self.ws.on_violation(side, code, mark),
             WsEvent::Resynced => self.ws.on_resync(side),

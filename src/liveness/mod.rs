@@ -17,6 +17,7 @@
 //! Nothing here reads a clock, names a capture, or formats output.
 
 pub mod activity;
+pub mod app;
 pub mod cadence;
 pub mod event;
 pub mod judge;

@@ -139,14 +139,16 @@ mod tests {
         use crate::websocket::frame::CompactDecoder;
         let conn = size_of::<crate::tcp::Connection<super::Tracked>>();
         let judge = size_of::<crate::liveness::Judge>();
-        // 968 bytes today: the budget leaves one word for a consumer's
+        // 992 bytes today (16 of them for application heartbeats: the
+        // judge's pointer to their state, the session's to its sniffer and
+        // its give-up flag): the budget leaves one word for a consumer's
         // own per-connection state.
-        assert!(conn <= 976, "Connection<Tracked> is {conn} bytes");
-        assert!(judge <= 424, "Judge is {judge} bytes");
+        assert!(conn <= 1000, "Connection<Tracked> is {conn} bytes");
+        assert!(judge <= 432, "Judge is {judge} bytes");
         assert!(size_of::<Endpoint>() <= 176);
         assert!(size_of::<Transport>() <= 72);
         assert!(size_of::<SideActivity>() <= 120);
-        assert!(size_of::<crate::websocket::Session>() <= 64);
+        assert!(size_of::<crate::websocket::Session>() <= 72);
         assert!(size_of::<CompactDecoder>() <= 16);
         // Boxed only while a frame straddles two reads.
         assert!(size_of::<crate::websocket::frame::FrameDecoder>() <= 120);

@@ -66,6 +66,11 @@ pub struct ReasonJson {
     pub side: Option<Side>,
     pub since: Timestamp,
     pub detail: String,
+    /// The heartbeat a silence or an unanswered ping is measured by
+    /// (`websocket`, or the application protocol: `socket.io`, `mqtt`, ...);
+    /// on `ping_unanswered` and `read_gap_exceeded` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<&'static str>,
     pub evidence: EvidenceJson,
 }
 
@@ -126,18 +131,27 @@ pub fn detail(r: &Reason) -> String {
             s(f.gap),
             f.probes.unwrap_or(0)
         ),
-        Code::PingUnanswered => format!(
-            "{side} has not answered a Ping from the {other} for {:.1}s (pong timeout {:.1}s; {} Ping(s) outstanding; time it could not send not counted)",
-            s(f.gap),
-            s(f.threshold),
-            f.outstanding_pings.unwrap_or(0)
-        ),
+        Code::PingUnanswered => {
+            let ping = match f.heartbeat {
+                Some(app) if app != "websocket" => format!("{app} ping"),
+                _ => "Ping".into(),
+            };
+            format!(
+                "{side} has not answered a {ping} from the {other} for {:.1}s (pong timeout {:.1}s; {} {ping}(s) outstanding; time it could not send not counted)",
+                s(f.gap),
+                s(f.threshold),
+                f.outstanding_pings.unwrap_or(0)
+            )
+        }
         Code::ReadGapExceeded => format!(
             "no frame from the {side} for {:.1}s (read deadline {:.1}s{})",
             s(f.gap),
             s(f.threshold),
             f.interval
-                .map(|i| format!(", 3 × its {:.1}s heartbeat", i.secs_f64()))
+                .map(|i| {
+                    let layer = f.heartbeat.unwrap_or("websocket");
+                    format!("; {layer} heartbeat every {:.1}s", i.secs_f64())
+                })
                 .unwrap_or_default()
         ),
         Code::HalfClosed => format!(
@@ -227,6 +241,7 @@ impl ReasonJson {
             side: r.side,
             since: r.since,
             detail: detail(r),
+            heartbeat: r.facts.heartbeat,
             evidence: evidence(&r.facts, &r.evidence, redact),
         }
     }

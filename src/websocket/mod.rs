@@ -1,6 +1,7 @@
 //! WebSocket: the opening handshake, frame decoding, and the per-connection
 //! session that turns reassembled TCP bytes into frame events for the judge.
 
+pub mod app;
 pub mod frame;
 pub mod handshake;
 pub mod seen;

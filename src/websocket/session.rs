@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 
-use super::frame::{CompactDecoder, DecoderConfig, Event, FrameDecoder, FrameHeader, Role};
+use super::app::{AppEvent, AppSniffer, HEAD_LEN};
+use super::frame::{CompactDecoder, DecoderConfig, Event, FrameDecoder, FrameHeader, Opcode, Role};
 use super::handshake::{
     accept_matches, permessage_deflate, HandshakeParse, HeaderAccumulator, UpgradeOutcome,
     UpgradeRequest, UpgradeResponse,
@@ -35,6 +36,9 @@ pub enum WsEvent<'a> {
     Gap { len: u64 },
     /// A TLS record of `len` bytes (wss on a `--tls-port`: frames hidden).
     Record { len: u64 },
+    /// What the data message just reported says as an application
+    /// heartbeat (see [`super::app`]).
+    App(AppEvent),
 }
 
 /// Bytes a direction may be searched for frame boundaries before we decide
@@ -93,6 +97,10 @@ pub struct Session {
     pub handshake: Handshake,
     readers: PerSide<Reader>,
     setup: SessionSetup,
+    /// Application heartbeats being looked for (see [`super::app`]).
+    app: Option<Box<AppSniffer>>,
+    /// Nothing found where something was looked for: never look again.
+    app_off: bool,
 }
 
 impl Session {
@@ -106,6 +114,8 @@ impl Session {
             handshake: Handshake::default(),
             readers: PerSide::new(Reader::Start, Reader::Start),
             setup,
+            app: None,
+            app_off: false,
         }
     }
 
@@ -219,7 +229,15 @@ impl Session {
                 records.on_data(bytes, |len| emit(side, WsEvent::Record { len }))
             }
             Reader::Frames(decoder) => {
-                decoder.on_data(bytes, &mut |event| relay(emit, side, event));
+                let base = decoder.stream_offset();
+                let (app, off) = (&mut self.app, &mut self.app_off);
+                decoder.on_data(bytes, &mut |event| {
+                    let head = data_head(&event, base, bytes).filter(|_| !*off);
+                    relay(emit, side, event);
+                    if let Some((header, head)) = head {
+                        *off = !sniff(app, side, &header, head, emit);
+                    }
+                });
                 if self.kind == SessionKind::Undecided {
                     self.decide_midstream();
                 }
@@ -237,6 +255,11 @@ impl Session {
                     };
                     self.handshake.set_request(&value, now);
                     self.handshake.request_side = Some(side);
+                    self.app = Some(Box::new(AppSniffer::from_handshake(
+                        &value.path,
+                        &value.protocols,
+                        None,
+                    )));
                     self.readers[side] =
                         Reader::Frames(CompactDecoder::new(FrameDecoder::new(Role::Client, cfg)));
                     self.feed(side, &bytes[body_offset..], now, emit);
@@ -265,6 +288,9 @@ impl Session {
                         };
                         self.handshake.set_response(&value, now);
                         self.handshake.response_side = Some(side);
+                        if let (Some(app), Some(token)) = (&mut self.app, &value.protocol) {
+                            app.on_chosen(token);
+                        }
                         self.kind = SessionKind::WebSocket {
                             handshake_seen: true,
                         };
@@ -313,6 +339,52 @@ impl Session {
             self.give_up();
         }
     }
+}
+
+/// The first bytes of a data message's first frame in this chunk, when
+/// they are all here (a heartbeat is small and rarely split): the
+/// header, and the still masked bytes. `base` is the chunk's stream offset.
+fn data_head<'a>(event: &Event<'_>, base: u64, chunk: &'a [u8]) -> Option<(FrameHeader, &'a [u8])> {
+    let Event::Frame { header, start, .. } = event else {
+        return None;
+    };
+    if !matches!(header.opcode, Opcode::Text | Opcode::Binary) || header.rsv != 0 {
+        return None;
+    }
+    let from = start.checked_sub(base)? + u64::from(header.header_len);
+    let want = header.payload_len.min(HEAD_LEN as u64);
+    let from = usize::try_from(from).ok()?;
+    let head = chunk.get(from..from.checked_add(want as usize)?)?;
+    Some((*header, head))
+}
+
+/// Reads a data message's first bytes for an application heartbeat,
+/// allocating the sniffer with the first message of a connection whose
+/// handshake was not seen. False once there is nothing left to find: the
+/// sniffer is dropped and the connection left alone.
+fn sniff(
+    app: &mut Option<Box<AppSniffer>>,
+    side: Side,
+    header: &FrameHeader,
+    masked: &[u8],
+    emit: &mut dyn FnMut(Side, WsEvent<'_>),
+) -> bool {
+    let sniffer = app.get_or_insert_with(Box::default);
+    if !sniffer.wants(side) {
+        if !sniffer.wants(side.other()) {
+            *app = None;
+            return false;
+        }
+        return true;
+    }
+    let mut buf = [0u8; HEAD_LEN];
+    let head = &mut buf[..masked.len()];
+    super::frame::unmask(head, masked, header.mask, 0);
+    let text = header.opcode == Opcode::Text;
+    sniffer.on_message(side, text, header.payload_len, head, &mut |e| {
+        emit(side, WsEvent::App(e))
+    });
+    true
 }
 
 /// Hands a decoder event of `side` on as a [`WsEvent`]. A control frame

@@ -24,6 +24,7 @@ pub mod zero_window_stall;
 pub(crate) mod script;
 
 use super::activity::Activity;
+use super::app::{Layer, Pace};
 use super::event::Mark;
 use super::judge::{Facts, Pending, Reason};
 use super::transport::Transport;
@@ -82,6 +83,7 @@ pub fn check_all(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     peer_unreachable::check(v, at, out);
     zero_window_stall::check(v, at, out);
     ping_unanswered::check(v, at, out);
+    ping_unanswered::check_app(v, at, out);
     read_gap_exceeded::check(v, at, out);
     half_closed::check(v, at, out);
     close_handshake_incomplete::check(v, at, out);
@@ -153,16 +155,44 @@ impl View<'_> {
             && self.tcp.server.rst().is_none()
     }
 
-    /// The heartbeat that paces `side`: its own Pings, or else the Pings
-    /// it answers.
-    pub fn heartbeat(&self, side: Side) -> Option<Span> {
-        self.ws.sides[side]
-            .heartbeat()
-            .or_else(|| self.ws.sides[side.other()].heartbeat())
+    /// The heartbeat that paces `side`: its own (Pings or application
+    /// beats), or else the one it answers.
+    pub fn pace(&self, side: Side) -> Option<Pace> {
+        self.ws.pace(side).or_else(|| self.ws.pace(side.other()))
     }
 
+    pub fn heartbeat(&self, side: Side) -> Option<Span> {
+        self.pace(side).map(|p| p.interval)
+    }
+
+    /// 3 × the heartbeat interval (the flag, else the application's own
+    /// deadline when it declared one), at least the floor.
     pub fn read_deadline(&self, side: Side) -> Span {
-        self.th.read_deadline(self.heartbeat(side), self.floor())
+        match self.pace(side) {
+            Some(Pace {
+                deadline: Some(d), ..
+            }) if self.th.read_deadline.is_none() => d.max(self.floor()),
+            pace => self
+                .th
+                .read_deadline(pace.map(|p| p.interval), self.floor()),
+        }
+    }
+
+    /// The time `pinger`'s application pings have to be answered: the
+    /// flag, else the application's declared timeout, else 2 × its
+    /// heartbeat interval, at least the floor.
+    pub fn app_pong_timeout(&self, pinger: Side) -> Span {
+        match self.ws.pace(pinger) {
+            Some(Pace {
+                pong_timeout: Some(t),
+                layer: Layer::App(_),
+                ..
+            }) if self.th.pong_timeout.is_none() => t.max(self.floor()),
+            Some(p) if matches!(p.layer, Layer::App(_)) => {
+                self.th.pong_timeout(Some(p.interval), self.floor())
+            }
+            _ => self.th.pong_timeout(None, self.floor()),
+        }
     }
 
     pub fn pong_timeout(&self, pinger: Side) -> Span {

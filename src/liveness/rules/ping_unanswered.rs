@@ -9,6 +9,7 @@
 
 use super::{minus, Checks, View};
 use crate::liveness::activity::Answer;
+use crate::liveness::app::{AppAnswer, AppPing};
 use crate::liveness::event::Mark;
 use crate::liveness::judge::{Episode, Facts};
 use crate::liveness::Code;
@@ -43,6 +44,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     outstanding_pings: Some(outstanding.len()),
                     gap: Some(waited(ping)),
                     threshold: Some(timeout),
+                    heartbeat: Some("websocket"),
                     ..Facts::default()
                 },
                 vec![ping.mark.evidence],
@@ -57,6 +59,69 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
             );
         }
     }
+}
+
+/// Application pings (the spec's "Heartbeats"): the same rule, with the
+/// application's own pong timeout when it declared one, and `heartbeat`
+/// naming the protocol.
+pub fn check_app(v: &View<'_>, at: Timestamp, out: &mut Checks) {
+    if !v.frames {
+        return;
+    }
+    let Some(app) = v.ws.app.as_deref() else {
+        return;
+    };
+    for pinger in Side::BOTH {
+        let owner = pinger.other();
+        let beats = &app.sides[pinger];
+        if beats.outstanding.is_empty() {
+            continue;
+        }
+        if v.owes_nothing(owner, at) {
+            continue;
+        }
+        let timeout = v.app_pong_timeout(pinger);
+        let waited = |p: &AppPing| {
+            minus(
+                at.since(p.mark.at),
+                v.blocked_between(owner, p.owner_blocked, at),
+            )
+        };
+        if let Some(ping) = beats.outstanding.iter().find(|p| waited(p) > timeout) {
+            out.reason(
+                Code::PingUnanswered,
+                Some(owner),
+                ping.mark.at,
+                Facts {
+                    outstanding_pings: Some(beats.outstanding.len()),
+                    gap: Some(waited(ping)),
+                    threshold: Some(timeout),
+                    heartbeat: Some(app.protocol.name()),
+                    ..Facts::default()
+                },
+                vec![ping.mark.evidence],
+            );
+        } else if let Some(ping) = beats.outstanding.first() {
+            let blocked = v.blocked_between(owner, ping.owner_blocked, at);
+            out.pending(
+                Code::PingUnanswered,
+                Some(owner),
+                ping.mark.at,
+                ping.mark.at + timeout + blocked,
+            );
+        }
+    }
+}
+
+/// `ponger` answered an application ping late: an episode.
+pub fn on_app_answer(v: &View<'_>, ponger: Side, answer: &AppAnswer, now: Mark) -> Option<Episode> {
+    let blocked = v.blocked_between(ponger, answer.ping.owner_blocked, now.at);
+    (minus(answer.latency, blocked) > v.app_pong_timeout(ponger.other())).then_some(Episode {
+        code: Code::PingUnanswered,
+        side: Some(ponger),
+        start: answer.ping.mark,
+        end: now,
+    })
 }
 
 /// `ponger` answered a Ping: one answered later than the pong timeout

@@ -21,13 +21,14 @@ fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)
     let me = &v.ws.sides[side];
     let other = &v.ws.sides[side.other()];
     let last = me.last_frame?;
-    let owes_pong = v.frames && !other.outstanding().is_empty();
-    if !(me.has_cadence() || owes_pong) || v.owes_nothing(side, at) {
+    let owes_pong = v.frames
+        && (!other.outstanding().is_empty() || !v.ws.app_outstanding(side.other()).is_empty());
+    if !(v.ws.has_cadence(side) || owes_pong) || v.owes_nothing(side, at) {
         return None;
     }
     // An answering side is silent only if it was asked since it last spoke.
     let asked_since = other.last_frame.is_some_and(|m| m.at > last.at);
-    if !owes_pong && me.answers_only() && !asked_since {
+    if !owes_pong && v.ws.answers_only(side) && !asked_since {
         return None;
     }
     let blocked = v.blocked_between(side, me.blocked_at_last_frame, at);
@@ -49,6 +50,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     gap: Some(gap),
                     threshold: Some(deadline),
                     interval: v.heartbeat(side),
+                    heartbeat: v.pace(side).map(|p| p.layer.name()),
                     ..Facts::default()
                 },
                 vec![last.evidence],

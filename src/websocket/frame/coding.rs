@@ -15,7 +15,7 @@ pub(super) const RSV1: u8 = 0b100;
 
 /// RFC 6455 §5.3: octet i of the payload is XORed with octet i mod 4 of
 /// the key; `from` is the offset in the payload of `src`'s first byte.
-pub(super) fn unmask(dst: &mut [u8], src: &[u8], mask: Option<[u8; 4]>, from: usize) {
+pub fn unmask(dst: &mut [u8], src: &[u8], mask: Option<[u8; 4]>, from: usize) {
     for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
         *d = match mask {
             Some(key) => s ^ key[(from + i) % 4],

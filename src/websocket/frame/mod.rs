@@ -45,7 +45,7 @@ mod violation;
 #[cfg(test)]
 mod tests;
 
-pub use coding::{close_code_valid_on_wire, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+pub use coding::{close_code_valid_on_wire, unmask, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 pub use decoder::{DecoderConfig, Event, FrameDecoder};
 pub use header::{FrameHeader, HeaderError, Role};
 pub use hunt::HUNT_MAX_PAYLOAD;
