@@ -129,11 +129,7 @@ pub fn analyze_files<O: StreamObserver>(
                 pass.unrepresentable_times += outcome.unrepresentable_times;
                 (outcome.packets, None)
             }
-            Err(
-                e @ (CaptureError::Open { .. }
-                | CaptureError::NotACapture { .. }
-                | CaptureError::Empty { .. }),
-            ) => {
+            Err(e) if e.is_unreadable() => {
                 if config.inputs.len() == 1 {
                     return Err(e.to_string());
                 }

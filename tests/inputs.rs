@@ -1,0 +1,144 @@
+//! Captures as people have them: compressed, rotated in sets named in any
+//! order, given twice by mistake, or not captures at all.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use common::{repo, wspulse};
+
+const PLAIN: &str = "samples/blackhole-peer.pcap";
+const INPUTS: &str = "tests/data/inputs";
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wspulse-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The findings of `capture` without the input names, which differ.
+fn connections(report: &Value) -> &Value {
+    &report["connections"]
+}
+
+/// A fixed key, so payload digests compare across runs.
+const KEY: &str = "inputs-test-key";
+
+fn findings(path: &str) -> Value {
+    common::json(&["analyze", "--format", "json", "--redact-key", KEY, path])
+}
+
+fn stdin_findings(bytes: Vec<u8>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
+        .args(["analyze", "--format", "json", "--redact-key", KEY, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&bytes);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// gzip (two members), zstd and lz4 (two frames) captures, made by the
+/// command-line tools, read as the capture itself: from a file, from a
+/// file whose name says nothing, and from stdin.
+#[test]
+fn compressed_captures_read_as_the_capture() {
+    let plain = findings(PLAIN);
+    assert_eq!(plain["connections"][0]["verdict"], "false_alive");
+    for ext in ["gz", "zst", "lz4"] {
+        let path = format!("{INPUTS}/blackhole-peer.pcap.{ext}");
+        let c = findings(&path);
+        assert_eq!(connections(&c), connections(&plain), "{ext}");
+        assert_eq!(
+            c["capture"]["packets"], plain["capture"]["packets"],
+            "{ext}"
+        );
+
+        let renamed = tmp(&format!("renamed-{ext}.pcap"));
+        std::fs::copy(repo().join(&path), &renamed).unwrap();
+        let c = findings(renamed.to_str().unwrap());
+        assert_eq!(connections(&c), connections(&plain), "{ext} renamed");
+
+        let out = stdin_findings(std::fs::read(repo().join(&path)).unwrap());
+        assert!(out.status.success(), "{ext} on stdin: {}", stderr(&out));
+        let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(connections(&c), connections(&plain), "{ext} on stdin");
+    }
+}
+
+/// A compression wspulse does not read is named, with the command that
+/// undoes it: one line, exit 2, nothing on stdout.
+#[test]
+fn other_compressions_are_named_with_their_tool() {
+    for (ext, said) in [
+        ("xz", "xz-compressed capture; decompress it first (xz -d)"),
+        (
+            "bz2",
+            "bzip2-compressed capture; decompress it first (bunzip2)",
+        ),
+    ] {
+        let path = format!("{INPUTS}/blackhole-peer.pcap.{ext}");
+        let out = wspulse(&["analyze", &path]);
+        assert_eq!(out.status.code(), Some(2), "{ext}");
+        assert!(out.stdout.is_empty(), "{ext}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("{path}: {said}")), "{err}");
+        let out = stdin_findings(std::fs::read(repo().join(&path)).unwrap());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    }
+}
+
+/// A compressed file cut short keeps the packets before the cut, and says
+/// the compressed data is damaged.
+#[test]
+fn a_cut_compressed_capture_reports_what_came_before() {
+    // Two lz4 frames, each half of the capture: cut in the second.
+    let bytes = std::fs::read(repo().join(INPUTS).join("blackhole-peer.pcap.lz4")).unwrap();
+    let cut = tmp("cut.pcap.lz4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    let out = wspulse(&["analyze", "--format", "json", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("cut.pcap.lz4"), "{err}");
+    assert!(err.contains("lz4 data damaged"), "{err}");
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packets = c["capture"]["packets"].as_u64().unwrap();
+    assert!((1..63).contains(&packets), "{packets} packets");
+}
+
+/// Kind: a record length no file could hold, reported as a cut file. The
+/// length is named, with the frame and offset, and the packets before it
+/// still count.
+#[test]
+fn an_impossible_record_length_is_named() {
+    let path = "tests/data/cases/impossible-record-length/c6d_caplen_ffffffff.pcap";
+    let out = wspulse(&["analyze", "--format", "json", path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("record length 4294967295 is over the 256 MiB limit"),
+        "{err}"
+    );
+    assert!(err.contains("frame 11, byte offset 1029"), "{err}");
+    assert!(!err.contains("truncated"), "{err}");
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["capture"]["packets"], 10);
+    assert_eq!(c["connections"].as_array().unwrap().len(), 1);
+}
