@@ -123,6 +123,23 @@ fn a_cut_compressed_capture_reports_what_came_before() {
     assert!((1..63).contains(&packets), "{packets} packets");
 }
 
+/// Kind: input not decoded, said nowhere. A link type wspulse does not
+/// decode is named with its value, on stderr, in the table's summary and
+/// in the JSON warnings.
+#[test]
+fn an_unknown_link_type_is_named_everywhere() {
+    let path = "tests/data/cases/capped-flows-silent/c6e_link65000.pcap";
+    let said = "link type 65000 is not decoded: 24 packets skipped";
+    let table = wspulse(&["analyze", path]);
+    assert!(stderr(&table).contains(said), "{}", stderr(&table));
+    assert!(String::from_utf8_lossy(&table.stdout).contains(said));
+    let tcp = wspulse(&["analyze", "--tcp", path]);
+    assert!(String::from_utf8_lossy(&tcp.stdout).contains(said));
+    let c = findings(path);
+    assert_eq!(c["warnings"], serde_json::json!([said]));
+    assert_eq!(c["capture"]["link_types_not_decoded"]["65000"], 24);
+}
+
 /// Kind: a record length no file could hold, reported as a cut file. The
 /// length is named, with the frame and offset, and the packets before it
 /// still count.
