@@ -220,7 +220,9 @@ fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<Str
 /// were read in, and link types not decoded. Said on stderr and in the
 /// report's `warnings`; they do not change the exit status.
 fn input_notes(pass: &pipeline::Pass) -> Vec<String> {
-    pass.capture.link_type_warnings()
+    let mut out = pass.input_notes.clone();
+    out.extend(pass.capture.link_type_warnings());
+    out
 }
 
 /// The report's `warnings`: damaged inputs, then [`input_notes`].

@@ -159,3 +159,146 @@ fn an_impossible_record_length_is_named() {
     assert_eq!(c["capture"]["packets"], 10);
     assert_eq!(c["connections"].as_array().unwrap().len(), 1);
 }
+
+/// Splits a little-endian pcap into `parts` valid files of about the same
+/// number of records, as tcpdump `-C` rotation would; returns each part's
+/// first frame number in the whole (1-based).
+fn split_pcap(src: &str, parts: usize, paths: &[PathBuf]) -> Vec<u64> {
+    let bytes = std::fs::read(repo().join(src)).unwrap();
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let (header, mut rest) = bytes.split_at(24);
+    let mut records = Vec::new();
+    while !rest.is_empty() {
+        let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        records.push(&rest[..16 + caplen]);
+        rest = &rest[16 + caplen..];
+    }
+    let per = records.len().div_ceil(parts);
+    let mut firsts = Vec::new();
+    for (i, chunk) in records.chunks(per).enumerate() {
+        let mut out = header.to_vec();
+        chunk.iter().for_each(|r| out.extend_from_slice(r));
+        std::fs::write(&paths[i], out).unwrap();
+        firsts.push((i * per) as u64 + 1);
+    }
+    assert_eq!(firsts.len(), parts);
+    firsts
+}
+
+/// Kind: rotated sets named in shell order. `cap*` expands tcpdump `-C`
+/// names as cap, cap1, cap10, cap2, …: read by time, the set gives the
+/// whole capture's findings, with each frame reference pointing at the
+/// file (by its index in the order given) and frame that hold it.
+#[test]
+fn a_rotated_set_in_shell_order_reads_as_the_whole_capture() {
+    let dir = tmp("rotated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names: Vec<String> = (0..11)
+        .map(|i| {
+            if i == 0 {
+                "cap".into()
+            } else {
+                format!("cap{i}")
+            }
+        })
+        .collect();
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let firsts = split_pcap(PLAIN, 11, &paths);
+    let mut given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    given.sort(); // as the shell's glob: cap, cap1, cap10, cap2, ...
+    assert!(given[2].ends_with("cap10"));
+
+    let whole = findings(PLAIN);
+    let mut args = vec!["analyze", "--format", "json", "--redact-key", KEY];
+    args.extend(given.iter().map(String::as_str));
+    let out = wspulse(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not as given"), "{}", stderr(&out));
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(set["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("not as given"));
+
+    let (w, s) = (&whole["connections"][0], &set["connections"][0]);
+    assert_eq!(s["verdict"], "false_alive", "{s:#}");
+    assert_eq!(common::codes(&s["reasons"]), common::codes(&w["reasons"]));
+    for side in ["client", "server"] {
+        assert_eq!(
+            s["tcp"][side]["retransmissions"],
+            w["tcp"][side]["retransmissions"]
+        );
+    }
+    // The last frame: which file holds it, and its number there.
+    let last = w["tcp"]["last_frame"]["frame"].as_u64().unwrap();
+    let part = firsts.iter().rposition(|&f| f <= last).unwrap();
+    let cited = &s["tcp"]["last_frame"];
+    let file = cited["file"].as_u64().unwrap() as usize;
+    assert_eq!(set["inputs"][file]["path"], given[file].as_str());
+    assert!(
+        given[file].ends_with(&names[part]),
+        "{} {}",
+        given[file],
+        names[part]
+    );
+    assert_eq!(cited["frame"].as_u64().unwrap(), last - firsts[part] + 1);
+}
+
+/// Kind: the same capture given twice, counted twice (every packet a
+/// retransmission). Refused, naming both files, whether it is the same
+/// name twice or a copy.
+#[test]
+fn the_same_capture_twice_is_refused() {
+    let copy = tmp("copy-of-blackhole.pcap");
+    std::fs::copy(repo().join(PLAIN), &copy).unwrap();
+    for second in [PLAIN, copy.to_str().unwrap()] {
+        let out = wspulse(&["analyze", PLAIN, "samples/clean-close.pcap", second]);
+        assert_eq!(out.status.code(), Some(2), "{second}");
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(PLAIN) && err.contains(second), "{err}");
+        assert!(err.contains("same capture"), "{err}");
+    }
+}
+
+/// Captures taken side by side (two interfaces) overlap in time: merged
+/// packet by packet, and said so.
+#[test]
+fn overlapping_captures_are_merged_by_time() {
+    let (a, b) = (tmp("even.pcap"), tmp("odd.pcap"));
+    let bytes = std::fs::read(repo().join(PLAIN)).unwrap();
+    let (header, mut rest) = bytes.split_at(24);
+    let (mut even, mut odd) = (header.to_vec(), header.to_vec());
+    let mut n = 0;
+    while !rest.is_empty() {
+        let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let out = if n % 2 == 0 { &mut even } else { &mut odd };
+        out.extend_from_slice(&rest[..16 + caplen]);
+        rest = &rest[16 + caplen..];
+        n += 1;
+    }
+    std::fs::write(&a, even).unwrap();
+    std::fs::write(&b, odd).unwrap();
+    let out = wspulse(&[
+        "analyze",
+        "--format",
+        "json",
+        "--redact-key",
+        KEY,
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("merged by time"), "{}", stderr(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let whole = findings(PLAIN);
+    let (w, m) = (&whole["connections"][0], &merged["connections"][0]);
+    assert_eq!(m["verdict"], w["verdict"]);
+    assert_eq!(m["tcp"]["server"]["retransmissions"], 7);
+    assert_eq!(
+        m["tcp"]["client"]["payload_bytes"],
+        w["tcp"]["client"]["payload_bytes"]
+    );
+    assert_eq!(merged["capture"]["clock_step_count"], 0);
+}

@@ -47,6 +47,9 @@ pub enum CaptureError {
         format: &'static str,
         tool: &'static str,
     },
+    /// The same capture given twice: its packets would count twice.
+    #[error("{second}: the same capture as {first} (identical content); give each file once")]
+    Duplicate { first: String, second: String },
     #[error("{path}: damaged at frame {frame}, byte offset {offset}: {what}; results cover the packets before it")]
     Damaged {
         path: String,
