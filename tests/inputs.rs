@@ -302,3 +302,42 @@ fn overlapping_captures_are_merged_by_time() {
     );
     assert_eq!(merged["capture"]["clock_step_count"], 0);
 }
+
+/// Inputs that are no capture at all: a directory, a missing file, an
+/// empty file, a file whose first read fails. Alone, each is one line
+/// naming it and exit 2 with nothing on stdout; among other inputs, a
+/// warning naming it, the report of the rest, and exit 2.
+#[test]
+fn inputs_that_cannot_be_read_are_named_in_one_line() {
+    let empty = tmp("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let cases = [
+        ("samples", "samples: cannot open: is a directory"),
+        ("no-such.pcap", "no-such.pcap: cannot open"),
+        (empty.to_str().unwrap(), "empty.pcap: empty file"),
+        // Opens, but reading it fails (EIO at offset 0), even for root.
+        (
+            "/proc/self/mem",
+            "/proc/self/mem: read error at byte offset 0",
+        ),
+    ];
+    for (path, said) in cases {
+        let out = wspulse(&["analyze", path]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        assert!(out.stdout.is_empty(), "{path}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(said), "{err}");
+
+        let out = wspulse(&["analyze", "--format", "json", path, PLAIN]);
+        assert_eq!(out.status.code(), Some(2), "{path} among others");
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+        let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(c["connections"].as_array().unwrap().len(), 1);
+        assert!(c["capture"]["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(said));
+        assert_eq!(c["capture"]["files"][1]["packets"], 63);
+    }
+}

@@ -67,8 +67,8 @@ pub enum CaptureError {
 
 impl CaptureError {
     /// True when nothing of the input could be read (it cannot be opened,
-    /// is empty, compressed in a way we do not read, or no capture at
-    /// all), as opposed to damage part-way.
+    /// its first read fails, it is empty, compressed in a way we do not
+    /// read, or no capture at all), as opposed to damage part-way.
     pub fn is_unreadable(&self) -> bool {
         matches!(
             self,
@@ -76,6 +76,7 @@ impl CaptureError {
                 | CaptureError::NotACapture { .. }
                 | CaptureError::Empty { .. }
                 | CaptureError::Compressed { .. }
+                | CaptureError::Read { offset: 0, .. }
         )
     }
 }
