@@ -1,8 +1,9 @@
-//! Offline capture files, read in one streaming pass with pcap-parser.
+//! Offline capture files, read in one streaming pass with pcap-parser,
+//! decompressed first when their bytes say so (`compress`).
 //!
-//! Several files given in order are one continuous capture (tcpdump `-C`/`-G`
-//! rotation): frame numbers restart at 1 in each file, as Wireshark counts
-//! them, and the file index travels with every packet.
+//! Frame numbers restart at 1 in each file, as Wireshark counts them, and
+//! the file index travels with every packet; `capture::set` reads several
+//! files as one capture.
 
 mod block;
 pub mod compress;
