@@ -147,7 +147,8 @@ fn finish_on_interrupt() {
 /// What stderr should say beside the report: limits hit, clock steps,
 /// times no clock holds, and how old the capture is when judged `now`.
 fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<String> {
-    let mut out = table::limits_hit(capture);
+    let mut out = input_notes(pass);
+    out.extend(table::limits_hit(capture));
     for s in &pass.capture.clock_steps {
         out.push(format!(
             "the capture clock went backwards by {:.3}s at frame {} of {}: later packets are re-based so intervals stay as on the wire",
@@ -183,6 +184,21 @@ fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<Str
     out
 }
 
+/// What the inputs themselves call for, beyond damage: the order they
+/// were read in, and link types not decoded. Said on stderr and in the
+/// report's `warnings`; they do not change the exit status.
+fn input_notes(pass: &pipeline::Pass) -> Vec<String> {
+    let mut out = pass.input_notes.clone();
+    out.extend(pass.capture.link_type_warnings());
+    out
+}
+
+/// The report's `warnings`: damaged inputs, then [`input_notes`].
+fn report_warnings(pass: &pipeline::Pass) -> Vec<String> {
+    let damage = pass.warnings.iter().map(|w| w.to_string());
+    damage.chain(input_notes(pass)).collect()
+}
+
 /// What a run leaves for stderr: warnings, whether `--fail-on` matched,
 /// and the limits it hit.
 type RunOutcome = (Vec<capture::file::CaptureError>, bool, Vec<String>);
@@ -210,7 +226,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let tail = report::Tail::<()> {
         capture,
         summary: None,
-        warnings: pass.warnings.iter().map(|w| w.to_string()).collect(),
+        warnings: report_warnings(&pass),
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, false, limits))
@@ -261,7 +277,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let tail = report::Tail {
         capture,
         summary: Some(summary),
-        warnings: pass.warnings.iter().map(|w| w.to_string()).collect(),
+        warnings: report_warnings(&pass),
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits))

@@ -161,7 +161,8 @@ fn a_closed_stdout_is_a_normal_end() {
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
         .args(["analyze", "--tcp", "--format", "ndjson"])
-        .args(std::iter::repeat_n(repo().join(CAPTURE), 200))
+        // 2,000 connections: more output than a pipe holds.
+        .arg(repo().join("tests/data/cases/capped-flows-silent/capped_2000ws.pcap"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -9,8 +9,8 @@
 
 use crate::capture::clock::CaptureClock;
 use crate::capture::filter::{PacketFilter, Selectors};
-use crate::capture::Packet;
-use crate::decode::{self, Segment};
+use crate::capture::{LinkType, Packet};
+use crate::decode::{self, Segment, Skip};
 use crate::evidence::Moment;
 use crate::report::model::CaptureInfo;
 use crate::tcp::{FlowTable, Limits, Retired, StreamObserver};
@@ -104,6 +104,9 @@ impl<O: StreamObserver> Ingest<O> {
             Ok(s) => s,
             Err(skip) => {
                 *c.not_decoded.entry(skip).or_default() += 1;
+                if let (Skip::UnsupportedLinkType, LinkType::Other(link)) = (skip, packet.link) {
+                    *c.link_types_not_decoded.entry(link).or_default() += 1;
+                }
                 return Step::NotDecoded;
             }
         };

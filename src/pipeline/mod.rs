@@ -7,7 +7,10 @@
 pub mod ingest;
 pub mod tracked;
 
-use crate::capture::file::{read_file, CaptureError, Input};
+use std::cell::RefCell;
+
+use crate::capture::file::{CaptureError, FileOutcome, Input};
+use crate::capture::set::read_set;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
@@ -30,6 +33,9 @@ pub struct Pass {
     /// Packets whose recorded time no `Timestamp` holds (kept, with the
     /// previous packet's time).
     pub unrepresentable_times: u64,
+    /// What the order of the inputs called for: read in another order
+    /// than given, or merged where their times overlap.
+    pub input_notes: Vec<String>,
 }
 
 /// A stream on stdin whose last packet is this close to the wall clock is
@@ -81,9 +87,47 @@ fn decide_evaluation_time(
     Ok(())
 }
 
-/// Reads every input in order as one continuous capture, handing each
-/// connection to `retire` when it ends (or at the end of input). An input
-/// that cannot be opened is an error; one damaged part-way is a warning,
+/// What one input's end leaves in the report: its packet count, its
+/// recorded end (re-based on the capture clock as it stands when the file
+/// ends), and its damage as a warning.
+fn file_ended<O: StreamObserver>(
+    ingest: &mut Ingest<O>,
+    pass: &mut Pass,
+    index: u32,
+    result: Result<FileOutcome, CaptureError>,
+) {
+    let (packets, error) = match result {
+        Ok(outcome) => {
+            if let Some(end) = outcome.recorded_end.map(|e| ingest.clock.rebase(e)) {
+                let c = &mut ingest.capture;
+                c.recorded_end = Some(c.recorded_end.map_or(end, |e| e.max(end)));
+            }
+            pass.unrepresentable_times += outcome.unrepresentable_times;
+            (outcome.packets, None)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let packets = match &e {
+                CaptureError::Damaged { frame, .. } => frame.saturating_sub(1),
+                _ => 0,
+            };
+            pass.warnings.push(e);
+            (packets, Some(message))
+        }
+    };
+    if let Some(file) = ingest.capture.files.get_mut(index as usize) {
+        file.packets = packets;
+        file.error = error;
+    }
+}
+
+/// Reads every input as one continuous capture, in time order (see
+/// [`read_set`]: rotated files by their first packet, overlapping files
+/// merged by time), handing each
+/// connection to `retire` when it ends (or at the end of input). A single
+/// input that cannot be opened, and the same capture given twice, are
+/// errors; an input among several that cannot be read, or one damaged
+/// part-way, is a warning,
 /// and the packets before the damage count. `wall_clock` is read once, when
 /// the input ends, and only for a stream on stdin.
 pub fn analyze_files<O: StreamObserver>(
@@ -100,10 +144,21 @@ pub fn analyze_files<O: StreamObserver>(
         config.filter.as_deref(),
     )?;
     let mut pass = Pass::default();
-    for (index, input) in config.inputs.iter().enumerate() {
-        let p = &mut pass;
-        let ing = &mut ingest;
-        let result = read_file(input, index as u32, &mut |packet| {
+    ingest.capture.files = config
+        .inputs
+        .iter()
+        .map(|input| FileInfo {
+            path: input.display(),
+            packets: 0,
+            error: None,
+        })
+        .collect();
+    // Both callbacks below update the pass; they never run at once.
+    let state = RefCell::new((&mut ingest, &mut pass));
+    let notes = read_set(
+        &config.inputs,
+        &mut |packet| {
+            let (ing, p) = &mut *state.borrow_mut();
             // Every time below is on the re-based capture clock.
             let at = ing.stamp(packet);
             if p.cutoff.is_none() {
@@ -119,44 +174,14 @@ pub fn analyze_files<O: StreamObserver>(
                 return;
             }
             ing.apply(packet, at, &new_observer, retire);
-        });
-        let (packets, error) = match result {
-            Ok(outcome) => {
-                if let Some(end) = outcome.recorded_end.map(|e| ingest.clock.rebase(e)) {
-                    let c = &mut ingest.capture;
-                    c.recorded_end = Some(c.recorded_end.map_or(end, |e| e.max(end)));
-                }
-                pass.unrepresentable_times += outcome.unrepresentable_times;
-                (outcome.packets, None)
-            }
-            Err(
-                e @ (CaptureError::Open { .. }
-                | CaptureError::NotACapture { .. }
-                | CaptureError::Empty { .. }),
-            ) => {
-                if config.inputs.len() == 1 {
-                    return Err(e.to_string());
-                }
-                let message = e.to_string();
-                pass.warnings.push(e);
-                (0, Some(message))
-            }
-            Err(e) => {
-                let message = e.to_string();
-                let packets = match &e {
-                    CaptureError::Damaged { frame, .. } => frame.saturating_sub(1),
-                    _ => 0,
-                };
-                pass.warnings.push(e);
-                (packets, Some(message))
-            }
-        };
-        ingest.capture.files.push(FileInfo {
-            path: input.display(),
-            packets,
-            error,
-        });
-    }
+        },
+        &mut |index, result| {
+            let (ing, p) = &mut *state.borrow_mut();
+            file_ended(ing, p, index, result);
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    pass.input_notes = notes.iter().map(|n| n.to_string()).collect();
     let stdin = config.inputs.contains(&Input::Stdin);
     decide_evaluation_time(&mut ingest.capture, config.at, stdin, wall_clock)?;
     let end = Moment {

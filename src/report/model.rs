@@ -75,11 +75,37 @@ pub struct CaptureInfo {
     pub after_evaluation_time: u64,
     /// Packets not decoded to TCP, by reason.
     pub not_decoded: BTreeMap<Skip, u64>,
+    /// Packets skipped because their link type is not one wspulse decodes,
+    /// by LINKTYPE_ value (<https://www.tcpdump.org/linktypes.html>);
+    /// 4294967295 counts pcapng packets naming an interface their file
+    /// never described. A part of `not_decoded`'s unsupported link type.
+    pub link_types_not_decoded: BTreeMap<u32, u64>,
     pub limits: Limits,
     pub flow_table: TableStats,
     /// libpcap's counters, for a live capture on an interface.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::capture::KernelStats>,
+}
+
+impl CaptureInfo {
+    /// One sentence per link type not decoded: "link type 65000 is not
+    /// decoded: 24 packets skipped". For stderr, the table's summary line
+    /// and the JSON `warnings`.
+    pub fn link_type_warnings(&self) -> Vec<String> {
+        self.link_types_not_decoded
+            .iter()
+            .map(|(&link, &n)| {
+                let packets = if n == 1 { "packet" } else { "packets" };
+                if link == u32::MAX {
+                    format!(
+                        "{n} {packets} name a pcapng interface their file never described: skipped"
+                    )
+                } else {
+                    format!("link type {link} is not decoded: {n} {packets} skipped")
+                }
+            })
+            .collect()
+    }
 }
 
 /// The TCP view of one connection (`analyze --tcp`); the findings of later

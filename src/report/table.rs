@@ -157,6 +157,9 @@ pub fn tcp_summary_line(cap: &CaptureInfo, connections: u64) -> String {
     if let Some(skipped) = not_decoded(cap) {
         line.push_str(&format!("; not decoded: {skipped}"));
     }
+    for warning in cap.link_type_warnings() {
+        line.push_str(&format!("; {warning}"));
+    }
     if cap.snaplen_cut_packets > 0 {
         line.push_str(&format!("; {} cut by snaplen", cap.snaplen_cut_packets));
     }
@@ -169,11 +172,15 @@ pub fn tcp_summary_line(cap: &CaptureInfo, connections: u64) -> String {
     line
 }
 
-/// Packets not decoded to TCP, by kind, in words.
+/// Packets not decoded to TCP, by kind, in words; link types not decoded
+/// are said apart, by value ([`CaptureInfo::link_type_warnings`]).
 fn not_decoded(cap: &CaptureInfo) -> Option<String> {
     let kinds: Vec<String> = cap
         .not_decoded
         .iter()
+        .filter(|(k, _)| {
+            **k != crate::decode::Skip::UnsupportedLinkType || cap.link_types_not_decoded.is_empty()
+        })
         .map(|(k, n)| format!("{n} {}", k.describe()))
         .collect();
     (!kinds.is_empty()).then(|| kinds.join(", "))
@@ -386,6 +393,9 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
     }
     if let Some(skipped) = not_decoded(cap) {
         line.push_str(&format!("; packets not decoded: {skipped}"));
+    }
+    for warning in cap.link_type_warnings() {
+        line.push_str(&format!("; {warning}"));
     }
     line
 }

@@ -1,24 +1,37 @@
-//! Offline capture files, read in one streaming pass with pcap-parser.
+//! Offline capture files, read in one streaming pass with pcap-parser,
+//! decompressed first when their bytes say so (`compress`).
 //!
-//! Several files given in order are one continuous capture (tcpdump `-C`/`-G`
-//! rotation): frame numbers restart at 1 in each file, as Wireshark counts
-//! them, and the file index travels with every packet.
+//! Frame numbers restart at 1 in each file, as Wireshark counts them, and
+//! the file index travels with every packet; `capture::set` reads several
+//! files as one capture.
+
+mod block;
+pub mod compress;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use pcap_parser::pcapng::{Block, InterfaceStatisticsBlock};
-use pcap_parser::{create_reader, PcapBlockOwned, PcapError, PcapNGOption};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{create_reader, PcapError};
 use thiserror::Error;
 
-use super::{FrameRef, LinkType, Packet};
+use super::Packet;
 use crate::time::Timestamp;
+#[cfg(test)]
+use block::units_per_sec;
+use block::FileState;
+pub use compress::Compression;
+use compress::Sniffed;
 
 /// Initial read buffer; grown (up to `MAX_BUFFER`) for a record larger than it.
 const INITIAL_BUFFER: usize = 1 << 20;
-/// No sane record is larger (pcapng's own readers cap blocks near this).
-const MAX_BUFFER: usize = 64 << 20;
+/// The largest record (a pcap packet record's captured length, or a pcapng
+/// block's total length) a capture may hold: 256 MiB, far above any real
+/// packet (libpcap's largest snapshot length is 256 KiB), so a length past
+/// it is damage, not a cut file. The read buffer grows up to it.
+pub const MAX_RECORD: usize = 256 << 20;
 
 #[derive(Debug, Error)]
 pub enum CaptureError {
@@ -28,12 +41,22 @@ pub enum CaptureError {
     NotACapture { path: String },
     #[error("{path}: empty file")]
     Empty { path: String },
+    /// Compressed in a way we do not read (bzip2, xz, zip, ...).
+    #[error("{path}: {format}-compressed capture; decompress it first ({tool})")]
+    Compressed {
+        path: String,
+        format: &'static str,
+        tool: &'static str,
+    },
+    /// The same capture given twice: its packets would count twice.
+    #[error("{second}: the same capture as {first} (identical content); give each file once")]
+    Duplicate { first: String, second: String },
     #[error("{path}: damaged at frame {frame}, byte offset {offset}: {what}; results cover the packets before it")]
     Damaged {
         path: String,
         frame: u64,
         offset: u64,
-        what: &'static str,
+        what: String,
     },
     #[error("{path}: read error at byte offset {offset}: {source}")]
     Read {
@@ -41,6 +64,22 @@ pub enum CaptureError {
         offset: u64,
         source: io::Error,
     },
+}
+
+impl CaptureError {
+    /// True when nothing of the input could be read (it cannot be opened,
+    /// its first read fails, it is empty, compressed in a way we do not
+    /// read, or no capture at all), as opposed to damage part-way.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::Open { .. }
+                | CaptureError::NotACapture { .. }
+                | CaptureError::Empty { .. }
+                | CaptureError::Compressed { .. }
+                | CaptureError::Read { offset: 0, .. }
+        )
+    }
 }
 
 /// An input named on the command line: a path, or `-` for standard input.
@@ -124,92 +163,271 @@ pub fn read_stream(
     file_index: u32,
     on_packet: &mut dyn FnMut(&Packet<'_>),
 ) -> Result<FileOutcome, CaptureError> {
-    let first = start_stream(reader, &path)?;
-    let mut reader = match create_reader(INITIAL_BUFFER, first) {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(CaptureError::Empty { path }),
-        Err(PcapError::ReadError) => {
-            return Err(CaptureError::Read {
-                path,
-                offset: 0,
-                source: io::Error::other("read failed"),
-            })
-        }
-        Err(_) => return Err(CaptureError::NotACapture { path }),
-    };
+    let mut reader = PacketReader::new(reader, path, file_index)?;
+    while reader.next_packet(on_packet)? {}
+    Ok(reader.into_outcome())
+}
 
-    let mut state = FileState::default();
-    let mut outcome = FileOutcome::default();
-    let mut buffer_size = INITIAL_BUFFER;
-    // Bytes consumed before the reader's current block: the offset users can
-    // open in a hex editor.
-    let mut offset: u64 = 0;
-    loop {
-        let damaged = |what, offset, frame| CaptureError::Damaged {
-            path: path.clone(),
-            frame,
-            offset,
-            what,
+/// One capture read packet by packet: [`PacketReader::next_packet`] hands
+/// over the next packet, so several captures can be read in step (a
+/// merge by time). Memory: one read buffer, grown only for a record
+/// larger than it (up to [`MAX_RECORD`]).
+pub struct PacketReader {
+    reader: Box<dyn PcapReaderIterator + Send>,
+    path: String,
+    file_index: u32,
+    state: FileState,
+    outcome: FileOutcome,
+    /// Bytes consumed before the reader's current block: the offset users
+    /// can open in a hex editor (of the decompressed bytes, when the file
+    /// is compressed).
+    offset: u64,
+    /// The last error the stream underneath returned (pcap-parser keeps
+    /// only that there was one).
+    io_error: Arc<Mutex<Option<io::Error>>>,
+    /// The compression the stream was read through, if any.
+    compression: Option<Compression>,
+}
+
+impl PacketReader {
+    /// Opens `input` (decompressing it if its bytes say so) and reads its
+    /// file header. Errors: `Open`, `Empty`, `NotACapture`, `Compressed`,
+    /// `Read`.
+    pub fn open(input: &Input, file_index: u32) -> Result<Self, CaptureError> {
+        PacketReader::new(input.open()?, input.display(), file_index)
+    }
+
+    /// As [`PacketReader::open`], from a byte stream named `path`.
+    pub fn new(
+        reader: Box<dyn Read + Send>,
+        path: String,
+        file_index: u32,
+    ) -> Result<Self, CaptureError> {
+        let (first, compression) = start(reader, &path)?;
+        let io_error = Arc::new(Mutex::new(None));
+        let keeper = KeepError {
+            inner: first,
+            error: io_error.clone(),
         };
-        match reader.next() {
-            Ok((len, block)) => {
-                if let Some(pkt) = state.packet(&block, file_index) {
-                    outcome.packets += 1;
-                    outcome.unrepresentable_times += u64::from(state.time_refused);
-                    outcome.bytes += pkt.data.len() as u64;
-                    on_packet(&pkt);
-                }
-                offset += len as u64;
-                reader.consume(len);
+        let reader = match create_reader(INITIAL_BUFFER, keeper) {
+            Ok(r) => r,
+            Err(PcapError::Eof) => return Err(CaptureError::Empty { path }),
+            Err(PcapError::ReadError) => {
+                let source = take_error(&io_error);
+                return Err(CaptureError::Read {
+                    path,
+                    offset: 0,
+                    source,
+                });
             }
-            Err(PcapError::Eof) => {
-                outcome.recorded_end = state.recorded_end;
-                return Ok(outcome);
-            }
-            Err(PcapError::Incomplete(_)) => {
-                if reader.reader_exhausted() {
-                    return Err(damaged("truncated record", offset, state.frame + 1));
+            Err(_) => return Err(CaptureError::NotACapture { path }),
+        };
+        Ok(PacketReader {
+            reader,
+            path,
+            file_index,
+            state: FileState::default(),
+            outcome: FileOutcome::default(),
+            offset: 0,
+            io_error,
+            compression,
+        })
+    }
+
+    /// The name errors give this capture.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Reads records until one packet is handed to `on_packet`: `Ok(true)`;
+    /// `Ok(false)` at the end of the capture. A damaged capture returns
+    /// `Damaged` (or `Read`) once every packet before the damage was
+    /// handed over.
+    pub fn next_packet(
+        &mut self,
+        on_packet: &mut dyn FnMut(&Packet<'_>),
+    ) -> Result<bool, CaptureError> {
+        loop {
+            match self.reader.next() {
+                Ok((len, block)) => {
+                    let packet = self.state.packet(&block, self.file_index);
+                    let delivered = packet.is_some();
+                    if let Some(pkt) = &packet {
+                        let o = &mut self.outcome;
+                        o.packets += 1;
+                        o.unrepresentable_times += u64::from(self.state.time_refused);
+                        o.bytes += pkt.data.len() as u64;
+                        on_packet(pkt);
+                    }
+                    self.offset += len as u64;
+                    self.reader.consume(len);
+                    if delivered {
+                        return Ok(true);
+                    }
                 }
-                if reader.refill().is_err() {
-                    return Err(CaptureError::Read {
-                        path,
-                        offset,
-                        source: io::Error::other("read failed"),
-                    });
+                Err(PcapError::Eof) => {
+                    self.outcome.recorded_end = self.state.recorded_end;
+                    return Ok(false);
+                }
+                Err(PcapError::Incomplete(_)) => {
+                    if let Some(e) = self.impossible_length() {
+                        return Err(e);
+                    }
+                    if self.reader.reader_exhausted() {
+                        return Err(self.damaged("truncated record".into()));
+                    }
+                    self.refill()?;
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if let Some(e) = self.impossible_length() {
+                        return Err(e);
+                    }
+                    let want = self.reader.data().len().max(INITIAL_BUFFER) * 2;
+                    if !self.reader.grow(want.min(MAX_RECORD + INITIAL_BUFFER)) {
+                        return Err(self.damaged("record larger than the read buffer".into()));
+                    }
+                    self.refill()?;
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    return Err(self
+                        .impossible_length()
+                        .unwrap_or_else(|| self.damaged("truncated record".into())))
+                }
+                Err(_) => {
+                    return Err(self
+                        .impossible_length()
+                        .unwrap_or_else(|| self.damaged("malformed record".into())))
                 }
             }
-            Err(PcapError::BufferTooSmall) => {
-                buffer_size *= 2;
-                if buffer_size > MAX_BUFFER || !reader.grow(buffer_size) {
-                    return Err(damaged(
-                        "record larger than 64 MiB",
-                        offset,
-                        state.frame + 1,
-                    ));
+        }
+    }
+
+    /// What the capture says about itself, once read to its end.
+    pub fn into_outcome(self) -> FileOutcome {
+        self.outcome
+    }
+
+    /// How far it went: packets so far (and the recorded end once ended).
+    pub fn outcome(&self) -> &FileOutcome {
+        &self.outcome
+    }
+
+    fn refill(&mut self) -> Result<(), CaptureError> {
+        if self.reader.refill().is_ok() {
+            return Ok(());
+        }
+        let source = take_error(&self.io_error);
+        Err(CaptureError::Read {
+            path: self.path.clone(),
+            offset: self.offset + self.reader.data().len() as u64,
+            source: match self.compression {
+                Some(c) => io::Error::new(
+                    source.kind(),
+                    format!(
+                        "{}: {source} (offset in the {} data)",
+                        c.damage(),
+                        c.decompressed()
+                    ),
+                ),
+                None => source,
+            },
+        })
+    }
+
+    fn damaged(&self, what: String) -> CaptureError {
+        CaptureError::Damaged {
+            path: self.path.clone(),
+            frame: self.state.frame + 1,
+            offset: self.offset,
+            what: match self.compression {
+                Some(c) => format!("{what} (offset in the {} data)", c.decompressed()),
+                None => what,
+            },
+        }
+    }
+
+    /// A record claiming more bytes than any capture record may hold
+    /// ([`MAX_RECORD`]): named as such, since the file is not merely cut.
+    fn impossible_length(&self) -> Option<CaptureError> {
+        let claimed = self.state.claimed_len(self.reader.data())?;
+        (claimed > MAX_RECORD as u64).then(|| {
+            self.damaged(format!(
+                "record length {claimed} is over the {} MiB limit",
+                MAX_RECORD >> 20
+            ))
+        })
+    }
+}
+
+/// Keeps the last error of the stream it wraps, for the message.
+struct KeepError {
+    inner: Box<dyn Read + Send>,
+    error: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Read for KeepError {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return Err(copy);
                 }
-                if reader.refill().is_err() {
-                    return Err(damaged("read failed", offset, state.frame + 1));
-                }
+                ok => return ok,
             }
-            Err(PcapError::UnexpectedEof) => {
-                return Err(damaged("truncated record", offset, state.frame + 1))
-            }
-            Err(_) => return Err(damaged("malformed record", offset, state.frame + 1)),
         }
     }
 }
 
-/// The stream once it shows a capture's first block: an error for an
-/// empty stream, or one that starts like neither pcap nor pcapng. What it
-/// returns reads the same bytes again, from the start.
+fn take_error(slot: &Arc<Mutex<Option<io::Error>>>) -> io::Error {
+    slot.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .unwrap_or_else(|| io::Error::other("read failed"))
+}
+
+/// The stream once it shows a capture's first block, decompressed when its
+/// first bytes say it is compressed (gzip, zstd, lz4): an error for an
+/// empty stream, one compressed in a way we do not read, or one that
+/// starts like neither pcap nor pcapng. What it returns reads the
+/// (decompressed) bytes again, from the start.
 pub fn start_stream(
     reader: Box<dyn Read + Send>,
     path: &str,
 ) -> Result<Box<dyn Read + Send>, CaptureError> {
-    let (head, rest) = first_block(reader).map_err(|source| CaptureError::Read {
+    start(reader, path).map(|(stream, _)| stream)
+}
+
+/// [`start_stream`], saying which compression it read through.
+fn start(
+    reader: Box<dyn Read + Send>,
+    path: &str,
+) -> Result<(Box<dyn Read + Send>, Option<Compression>), CaptureError> {
+    let read_error = |source| CaptureError::Read {
         path: path.to_string(),
         offset: 0,
         source,
+    };
+    let (reader, sniffed) = compress::decompress(reader).map_err(read_error)?;
+    let compression = match sniffed {
+        Sniffed::Plain => None,
+        Sniffed::Readable(c) => Some(c),
+        Sniffed::Unsupported { format, tool } => {
+            return Err(CaptureError::Compressed {
+                path: path.to_string(),
+                format,
+                tool,
+            })
+        }
+    };
+    let (head, rest) = first_block(reader).map_err(|source| match compression {
+        Some(c) => read_error(io::Error::new(
+            source.kind(),
+            format!("{}: {source}", c.damage()),
+        )),
+        None => read_error(source),
     })?;
     const MAGICS: [[u8; 4]; 5] = [
         [0x0a, 0x0d, 0x0d, 0x0a],
@@ -218,11 +436,14 @@ pub fn start_stream(
         [0x4d, 0x3c, 0xb2, 0xa1],
         [0xa1, 0xb2, 0x3c, 0x4d],
     ];
-    let path = path.to_string();
+    let path = match compression {
+        Some(c) => format!("{path} ({})", c.decompressed()),
+        None => path.to_string(),
+    };
     match head.get(..4) {
         _ if head.is_empty() => Err(CaptureError::Empty { path }),
         Some(magic) if MAGICS.iter().any(|m| m == magic) => {
-            Ok(Box::new(io::Cursor::new(head).chain(rest)))
+            Ok((Box::new(io::Cursor::new(head).chain(rest)), compression))
         }
         _ => Err(CaptureError::NotACapture { path }),
     }
@@ -271,195 +492,6 @@ fn first_block_len(head: &[u8]) -> usize {
         _ => u32::from_be_bytes(len),
     };
     (len as usize).max(12)
-}
-
-/// What a pcapng section says about its interfaces (RFC 9867 §4.2): each
-/// has its own link type, time resolution and offset.
-#[derive(Clone, Copy, Debug)]
-struct Interface {
-    link: LinkType,
-    units_per_sec: u64,
-    offset_secs: i64,
-    /// The latest packet time read on this interface.
-    last_packet: Option<Timestamp>,
-}
-
-#[derive(Default)]
-struct FileState {
-    /// Frame number of the last packet record (Wireshark numbering).
-    frame: u64,
-    legacy: Option<(LinkType, u64)>,
-    interfaces: Vec<Interface>,
-    last_ts: Timestamp,
-    /// The last packet's own time could not be represented.
-    time_refused: bool,
-    /// The section's byte order, for option values pcap-parser leaves raw.
-    big_endian: bool,
-    /// The latest `isb_endtime` so far.
-    recorded_end: Option<Timestamp>,
-}
-
-/// Option codes (RFC 9867 §4.2, §4.6).
-const IF_TSOFFSET: u16 = 14;
-const ISB_ENDTIME: u16 = 3;
-
-/// The value of an 8-byte option. pcap-parser hands option values over raw
-/// (and reads them as little-endian even in a big-endian section), so they
-/// are decoded here with the section's byte order.
-fn option8(options: &[PcapNGOption<'_>], code: u16) -> Option<[u8; 8]> {
-    let opt = options.iter().find(|o| o.code.0 == code && o.len == 8)?;
-    opt.value.get(..8)?.try_into().ok()
-}
-
-fn u32_in(bytes: [u8; 4], big_endian: bool) -> u32 {
-    if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    }
-}
-
-impl FileState {
-    fn if_tsoffset(&self, options: &[PcapNGOption<'_>]) -> i64 {
-        option8(options, IF_TSOFFSET).map_or(0, |b| {
-            if self.big_endian {
-                i64::from_be_bytes(b)
-            } else {
-                i64::from_le_bytes(b)
-            }
-        })
-    }
-
-    /// `isb_endtime` as an instant. RFC 9867 §4.6 gives it in the
-    /// interface's units (high word, then low word, like a packet's time),
-    /// but dumpcap (Wireshark's pcapio.c) writes microseconds whatever
-    /// `if_tsresol` says: read in nanoseconds, such an end lands in January
-    /// 1970. The end of a capture cannot come before a packet it holds, so
-    /// when the interface's units put it before that interface's latest
-    /// packet and microseconds do not, microseconds it is. Otherwise the
-    /// interface's units are taken at their word.
-    fn isb_endtime(&self, isb: &InterfaceStatisticsBlock<'_>) -> Option<Timestamp> {
-        let iface = self.interfaces.get(isb.if_id as usize)?;
-        let b = option8(&isb.options, ISB_ENDTIME)?;
-        let high = u32_in([b[0], b[1], b[2], b[3]], self.big_endian);
-        let low = u32_in([b[4], b[5], b[6], b[7]], self.big_endian);
-        let raw = (u64::from(high) << 32) | u64::from(low);
-        let stated = Timestamp::from_pcapng(raw, iface.units_per_sec, iface.offset_secs);
-        let Some(last) = iface.last_packet else {
-            return stated;
-        };
-        if stated.is_some_and(|end| end >= last) || iface.units_per_sec == 1_000_000 {
-            return stated;
-        }
-        Timestamp::from_pcapng(raw, 1_000_000, iface.offset_secs)
-            .filter(|&end| end >= last)
-            .or(stated)
-    }
-}
-
-/// `if_tsresol` (RFC 9867 §4.2) as units per second: 10^n, or 2^n when the
-/// top bit is set; `None` past what a u64 holds. (pcap-parser 0.17's
-/// `ts_resolution` refuses every binary resolution: it compares the byte
-/// with its flag bit still set.)
-fn units_per_sec(if_tsresol: u8) -> Option<u64> {
-    let n = u32::from(if_tsresol & 0x7f);
-    if if_tsresol & 0x80 == 0 {
-        10u64.checked_pow(n)
-    } else {
-        1u64.checked_shl(n).filter(|_| n < 64)
-    }
-}
-
-/// Bounded so a hostile file cannot make us allocate per interface forever.
-const MAX_INTERFACES: usize = 4096;
-
-impl FileState {
-    fn packet<'a>(&mut self, block: &PcapBlockOwned<'a>, file: u32) -> Option<Packet<'a>> {
-        self.time_refused = false;
-        let (link, at, data, orig_len) = match block {
-            PcapBlockOwned::LegacyHeader(h) => {
-                let units = if h.is_nanosecond_precision() {
-                    1_000_000_000
-                } else {
-                    1_000_000
-                };
-                self.legacy = Some((LinkType::from_linktype(h.network.0 as u32), units));
-                return None;
-            }
-            PcapBlockOwned::Legacy(b) => {
-                let (link, units) = self.legacy?;
-                let at = Timestamp::from_parts(b.ts_sec as i64, b.ts_usec as u64, units);
-                let caplen = (b.caplen as usize).min(b.data.len());
-                (link, at, &b.data[..caplen], b.origlen)
-            }
-            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                // Interface ids are per section.
-                self.interfaces.clear();
-                self.big_endian = shb.big_endian();
-                return None;
-            }
-            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                if self.interfaces.len() < MAX_INTERFACES {
-                    self.interfaces.push(Interface {
-                        link: LinkType::from_linktype(idb.linktype.0 as u32),
-                        units_per_sec: units_per_sec(idb.if_tsresol).unwrap_or(1_000_000),
-                        offset_secs: self.if_tsoffset(&idb.options),
-                        last_packet: None,
-                    });
-                }
-                return None;
-            }
-            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                let caplen = (epb.caplen as usize).min(epb.data.len());
-                match self.interfaces.get_mut(epb.if_id as usize) {
-                    Some(iface) => {
-                        let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                        let at =
-                            Timestamp::from_pcapng(raw, iface.units_per_sec, iface.offset_secs)
-                                .unwrap_or_else(|| {
-                                    self.time_refused = true;
-                                    self.last_ts
-                                });
-                        iface.last_packet = Some(iface.last_packet.map_or(at, |t| t.max(at)));
-                        (iface.link, at, &epb.data[..caplen], epb.origlen)
-                    }
-                    // A packet for an interface never described: still a
-                    // frame (numbering must match Wireshark), not decodable.
-                    None => (
-                        LinkType::Other(u32::MAX),
-                        self.last_ts,
-                        &epb.data[..caplen],
-                        epb.origlen,
-                    ),
-                }
-            }
-            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                // RFC 9867 §4.4: no timestamp, always interface 0.
-                let link = self
-                    .interfaces
-                    .first()
-                    .map_or(LinkType::Other(u32::MAX), |i| i.link);
-                let caplen = (spb.origlen as usize).min(spb.data.len());
-                (link, self.last_ts, &spb.data[..caplen], spb.origlen)
-            }
-            PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
-                if let Some(end) = self.isb_endtime(isb) {
-                    self.recorded_end = Some(self.recorded_end.map_or(end, |e| e.max(end)));
-                }
-                return None;
-            }
-            PcapBlockOwned::NG(_) => return None,
-        };
-        self.frame += 1;
-        self.last_ts = at;
-        Some(Packet {
-            at,
-            frame: FrameRef::new(file, self.frame),
-            link,
-            data,
-            orig_len,
-        })
-    }
 }
 
 #[cfg(test)]
