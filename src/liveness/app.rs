@@ -214,3 +214,153 @@ impl AppState {
         b(&self.sides.client) || b(&self.sides.server)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::script::Script;
+    use crate::liveness::{Code, Verdict};
+    use crate::side::Side::{self, Client, Server};
+    use crate::time::Span;
+    use crate::websocket::app::{AppProtocol::*, Beat, Declared};
+
+    /// Engine.IO v4 as a server opens it: pingInterval 2 s, pingTimeout 1 s.
+    fn socket_io(pings: i64) -> Script {
+        let mut s = Script::established();
+        let declared = Declared {
+            side: Some(Server),
+            interval: Span::from_millis(2000),
+            deadline: Some(Span::from_millis(3000)),
+            pong_timeout: Some(Span::from_millis(1000)),
+        };
+        s.at(0).declared(Server, SocketIo, declared);
+        for i in 0..pings {
+            s.at(i * 2000).app(Server, SocketIo, Beat::Ping);
+            s.at(i * 2000 + 3).app(Client, SocketIo, Beat::Pong);
+        }
+        s
+    }
+
+    fn heartbeat_of(s: &Script, ms: i64, code: Code) -> Option<&'static str> {
+        let j = s.judge_at(ms);
+        j.reasons
+            .iter()
+            .find(|r| r.code == code)
+            .and_then(|r| r.facts.heartbeat)
+    }
+
+    #[test]
+    fn a_working_application_heartbeat_is_alive_and_never_no_heartbeat() {
+        let s = socket_io(10);
+        // 18 s of only application heartbeats, past the 15 s idle threshold.
+        assert_eq!(s.judge_at(18_100).verdict, Verdict::Alive);
+        let pace = s.judge.activity().pace(Server).expect("a pace");
+        assert_eq!(pace.interval, Span::from_millis(2000));
+        assert_eq!(pace.source, super::Source::Declared);
+    }
+
+    #[test]
+    fn a_frozen_server_is_charged_at_its_declared_deadline() {
+        // Last ping at 8 s: Engine.IO's own rule gives up at 8 + 2 + 1 s.
+        let s = socket_io(5);
+        assert_eq!(s.judge_at(10_900).verdict, Verdict::Alive);
+        assert_eq!(
+            s.codes_at(11_100),
+            vec![(Code::ReadGapExceeded, Some(Server))]
+        );
+        assert_eq!(
+            heartbeat_of(&s, 11_100, Code::ReadGapExceeded),
+            Some("socket.io")
+        );
+    }
+
+    #[test]
+    fn a_frozen_client_owes_the_pong_within_the_declared_timeout() {
+        let mut s = socket_io(5);
+        s.at(10_000).app(Server, SocketIo, Beat::Ping);
+        assert_eq!(s.judge_at(10_900).verdict, Verdict::Alive);
+        assert_eq!(s.judge_at(10_900).pending[0].code, Code::PingUnanswered);
+        // Silent past the deadline too, as with WebSocket Pings; nothing
+        // against the server, which kept pinging.
+        assert_eq!(
+            s.codes_at(11_100),
+            vec![
+                (Code::PingUnanswered, Some(Client)),
+                (Code::ReadGapExceeded, Some(Client))
+            ]
+        );
+        assert_eq!(
+            heartbeat_of(&s, 11_100, Code::PingUnanswered),
+            Some("socket.io")
+        );
+    }
+
+    #[test]
+    fn application_pings_unanswered_while_websocket_pings_are() {
+        // graphql-transport-ws: the client pings every 2 s (learned), and
+        // also sends WebSocket Pings; the server's library answers those,
+        // its application stopped answering at 8 s.
+        let mut s = Script::established();
+        for i in 0..7 {
+            let t = i * 2000;
+            s.at(t).app(Client, GraphqlTransportWs, Beat::Ping);
+            if t < 8000 {
+                s.at(t + 2).app(Server, GraphqlTransportWs, Beat::Pong);
+            }
+            s.at(t + 10).ping(Client, &[i as u8]);
+            s.at(t + 11).pong(Server, &[i as u8]);
+        }
+        // The ping at 8 s is unanswered; 2 × the 2 s heartbeat later:
+        let codes = s.codes_at(12_100);
+        assert_eq!(codes, vec![(Code::PingUnanswered, Some(Server))]);
+        assert_eq!(
+            heartbeat_of(&s, 12_100, Code::PingUnanswered),
+            Some("graphql-transport-ws")
+        );
+    }
+
+    #[test]
+    fn one_way_beats_pace_each_side() {
+        // STOMP, heart-beats every 2 s both ways; the server's stop at 8 s.
+        let mut s = Script::established();
+        for i in 0..10 {
+            s.at(i * 2000).app(Client, Stomp, Beat::OneWay);
+            if i <= 4 {
+                s.at(i * 2000 + 5).app(Server, Stomp, Beat::OneWay);
+            }
+        }
+        // 3 × 2 s after the server's last beat at 8 s.
+        assert_eq!(s.judge_at(13_900).verdict, Verdict::Alive);
+        assert_eq!(
+            s.codes_at(18_100),
+            vec![(Code::ReadGapExceeded, Some(Server))]
+        );
+        assert_eq!(
+            heartbeat_of(&s, 18_100, Code::ReadGapExceeded),
+            Some("stomp")
+        );
+    }
+
+    #[test]
+    fn an_undirected_declaration_paces_the_side_that_pings() {
+        // Engine.IO v3 (version unknown here): the client pings.
+        let mut s = Script::established();
+        let declared = Declared {
+            side: None,
+            interval: Span::from_millis(2000),
+            deadline: Some(Span::from_millis(3000)),
+            pong_timeout: Some(Span::from_millis(1000)),
+        };
+        s.at(0).declared(Server, SocketIo, declared);
+        for i in 0..3 {
+            s.at(i * 2000).app(Client, SocketIo, Beat::Ping);
+            s.at(i * 2000 + 3).app(Server, SocketIo, Beat::Pong);
+        }
+        let pace = |side: Side| s.judge.activity().pace(side).map(|p| p.interval);
+        assert_eq!(pace(Client), Some(Span::from_millis(2000)));
+        assert_eq!(pace(Server), None);
+        assert_eq!(
+            s.codes_at(7_100),
+            vec![(Code::ReadGapExceeded, Some(Client))]
+        );
+    }
+}

@@ -24,7 +24,7 @@ pub mod zero_window_stall;
 pub(crate) mod script;
 
 use super::activity::Activity;
-use super::app::{Layer, Pace};
+use super::app::Pace;
 use super::event::Mark;
 use super::judge::{Facts, Pending, Reason};
 use super::transport::Transport;
@@ -178,26 +178,25 @@ impl View<'_> {
         }
     }
 
-    /// The time `pinger`'s application pings have to be answered: the
-    /// flag, else the application's declared timeout, else 2 × its
-    /// heartbeat interval, at least the floor.
-    pub fn app_pong_timeout(&self, pinger: Side) -> Span {
-        match self.ws.pace(pinger) {
-            Some(Pace {
-                pong_timeout: Some(t),
-                layer: Layer::App(_),
-                ..
-            }) if self.th.pong_timeout.is_none() => t.max(self.floor()),
-            Some(p) if matches!(p.layer, Layer::App(_)) => {
-                self.th.pong_timeout(Some(p.interval), self.floor())
-            }
-            _ => self.th.pong_timeout(None, self.floor()),
-        }
-    }
-
+    /// The time `pinger`'s WebSocket Pings have to be answered: 2 × its
+    /// Ping cadence (the flag wins), at least the floor.
     pub fn pong_timeout(&self, pinger: Side) -> Span {
         self.th
             .pong_timeout(self.ws.sides[pinger].heartbeat(), self.floor())
+    }
+
+    /// The time `pinger`'s application pings have to be answered: the
+    /// flag, else the application's declared timeout, else 2 × its
+    /// application heartbeat interval, at least the floor.
+    pub fn app_pong_timeout(&self, pinger: Side) -> Span {
+        let pace = self.ws.app.as_ref().and_then(|a| a.pace(pinger));
+        match pace {
+            Some(Pace {
+                pong_timeout: Some(t),
+                ..
+            }) if self.th.pong_timeout.is_none() => t.max(self.floor()),
+            pace => self.th.pong_timeout(pace.map(|p| p.interval), self.floor()),
+        }
     }
 }
 

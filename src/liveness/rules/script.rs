@@ -7,6 +7,7 @@ use crate::liveness::judge::{Judge, Judgement, Visibility};
 use crate::liveness::Code;
 use crate::side::Side;
 use crate::time::Timestamp;
+use crate::websocket::app::{AppEvent, AppProtocol, Beat, Declared, RecognisedBy};
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 pub struct Script {
@@ -184,6 +185,36 @@ impl Script {
                 header: header(Opcode::Text, len),
                 control_payload: None,
             },
+        )
+    }
+
+    /// An application message of `protocol` from `side` (a text frame, then
+    /// what the sniffer says of it), recognising the protocol first.
+    pub fn app(&mut self, side: Side, protocol: AppProtocol, beat: Beat) -> &mut Self {
+        self.text(side, 1);
+        self.ws(
+            side,
+            WsEvent::App(AppEvent::Recognised {
+                protocol,
+                by: RecognisedBy::Subprotocol,
+            }),
+        );
+        self.ws(side, WsEvent::App(AppEvent::Beat { protocol, beat }))
+    }
+
+    /// An interval the application declared, in a message from `side`.
+    pub fn declared(&mut self, side: Side, protocol: AppProtocol, declared: Declared) -> &mut Self {
+        self.text(side, 1);
+        self.ws(
+            side,
+            WsEvent::App(AppEvent::Recognised {
+                protocol,
+                by: RecognisedBy::Path,
+            }),
+        );
+        self.ws(
+            side,
+            WsEvent::App(AppEvent::Declared { protocol, declared }),
         )
     }
 
