@@ -363,4 +363,47 @@ mod tests {
             vec![(Code::ReadGapExceeded, Some(Client))]
         );
     }
+
+    #[test]
+    fn a_side_waiting_for_its_pings_answer_is_not_the_silent_one() {
+        // graphql-ws pings 2 s after each pong: when the server stops
+        // answering, the client stops pinging, but keeps its WebSocket
+        // Pings going. Only the server is charged.
+        let mut s = Script::established();
+        for i in 0..4 {
+            let t = i * 2000;
+            s.at(t).app(Client, GraphqlTransportWs, Beat::Ping);
+            if i < 3 {
+                s.at(t + 2).app(Server, GraphqlTransportWs, Beat::Pong);
+            }
+        }
+        for i in 0..12 {
+            s.at(i * 2000 + 10).ping(Client, &[i as u8]);
+            s.at(i * 2000 + 11).pong(Server, &[i as u8]);
+        }
+        assert_eq!(
+            s.codes_at(22_100),
+            vec![(Code::PingUnanswered, Some(Server))]
+        );
+    }
+
+    #[test]
+    fn websocket_pongs_do_not_hide_a_stopped_application_heartbeat() {
+        // STOMP beats from the client stop at 8 s; its library still
+        // answers the server's WebSocket Pings.
+        let mut s = Script::established();
+        for i in 0..10 {
+            let t = i * 2000;
+            if i <= 4 {
+                s.at(t).app(Client, Stomp, Beat::OneWay);
+            }
+            s.at(t + 5).app(Server, Stomp, Beat::OneWay);
+            s.at(t + 10).ping(Server, &[i as u8]);
+            s.at(t + 11).pong(Client, &[i as u8]);
+        }
+        assert_eq!(
+            s.codes_at(18_100),
+            vec![(Code::ReadGapExceeded, Some(Client))]
+        );
+    }
 }

@@ -10,13 +10,15 @@ use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use super::redact::Redactor;
 use crate::evidence::{FrameRef, Moment};
-use crate::liveness::activity::{FrameCounts, Heartbeats, SideActivity};
+use crate::liveness::activity::{Activity, FrameCounts, Heartbeats, SideActivity};
+use crate::liveness::app::Source;
 use crate::liveness::cadence::LatencyHistogram;
 use crate::liveness::{Judge, Verdict, Visibility};
 use crate::pipeline::Tracked;
-use crate::side::PerSide;
+use crate::side::{PerSide, Side};
 use crate::tcp::{Connection, Retirement, RoleSource};
 use crate::time::{Span, Timestamp};
+use crate::websocket::app::RecognisedBy;
 use crate::websocket::{Session, SessionKind};
 
 pub const FINDINGS_SCHEMA: &str = "wspulse.findings/1";
@@ -104,6 +106,36 @@ pub struct HeartbeatFacts {
     pub interval_s: Option<f64>,
     /// Latency of the Pongs answering this side's Pings.
     pub pong_latency_ms: Latency,
+    /// The heartbeat this side is held to (its own, or the one it
+    /// answers): `websocket` or the application protocol; null when none.
+    pub protocol: Option<&'static str>,
+    /// Where `interval_s` comes from when a heartbeat paces this side:
+    /// `declared` by the application on the wire, or `learned`.
+    pub interval_source: Option<Source>,
+    /// This side's application heartbeats, when the connection's protocol
+    /// was recognised.
+    pub application: Option<AppHeartbeatJson>,
+}
+
+/// One side's application heartbeats (the liveness spec's "Heartbeats").
+#[derive(Clone, Debug, Serialize)]
+pub struct AppHeartbeatJson {
+    /// `socket.io`, `graphql-transport-ws`, `mqtt`, `stomp`, ...
+    pub protocol: &'static str,
+    /// `subprotocol`, `path` or `payload`.
+    pub recognised_by: RecognisedBy,
+    /// Pings this side sent (each owes an answer), and one-way beats.
+    pub pings_sent: u32,
+    pub one_way: u32,
+    /// Answers to this side's pings, and this side's answers to the other's.
+    pub answers_received: u32,
+    pub answers_sent: u32,
+    pub outstanding: usize,
+    /// This side's last heartbeat message (ping, answer or one-way).
+    pub last_seen: Option<Timestamp>,
+    /// The interval the application declared for this side's beats.
+    pub declared_interval_s: Option<f64>,
+    pub latency_ms: Latency,
 }
 
 /// A Close frame as reported: its status code (RFC 6455 §7.4) and reason,
@@ -182,7 +214,7 @@ impl Judged {
             episodes: judgement.episodes.iter().map(EpisodeJson::from).collect(),
             frames: ws.sides.map(|_, a| a.frames),
             messages: ws.sides.map(|_, a| message_facts(a)),
-            heartbeat: ws.sides.map(|_, a| heartbeat_facts(a)),
+            heartbeat: ws.sides.map(|side, a| heartbeat_facts(ws, side, a)),
             close: ws.sides.map(|_, a| {
                 a.close.as_ref().map(|c| CloseJson {
                     code: c.code,
@@ -221,23 +253,45 @@ fn message_facts(a: &SideActivity) -> MessageFacts {
     }
 }
 
-fn heartbeat_facts(a: &SideActivity) -> HeartbeatFacts {
+fn heartbeat_facts(ws: &Activity, side: Side, a: &SideActivity) -> HeartbeatFacts {
     let empty = Heartbeats::default();
     let h = a.heartbeats.as_deref().unwrap_or(&empty);
     let none = LatencyHistogram::default();
     let l = h.pong_latency.as_deref().unwrap_or(&none);
+    let pace = ws.pace(side).or_else(|| ws.pace(side.other()));
     HeartbeatFacts {
         pings_sent: a.pings_sent(),
         pongs_received: u64::from(h.pongs_received),
         outstanding_pings: h.outstanding.len(),
         unsolicited_pongs: u64::from(h.unsolicited_pongs),
         mismatched_pongs: h.mismatched_pongs,
-        interval_s: secs(h.ping_cadence.median()),
-        pong_latency_ms: Latency {
-            p50: ms(l.quantile(0.5)),
-            p99: ms(l.quantile(0.99)),
-            max: ms((l.count > 0).then_some(l.max)),
-        },
+        interval_s: secs(pace.map(|p| p.interval).or(h.ping_cadence.median())),
+        pong_latency_ms: latency(l),
+        protocol: pace.map(|p| p.layer.name()),
+        interval_source: pace.map(|p| p.source),
+        application: ws.app.as_deref().map(|app| {
+            let b = &app.sides[side];
+            AppHeartbeatJson {
+                protocol: app.protocol.name(),
+                recognised_by: app.by,
+                pings_sent: b.pings,
+                one_way: b.one_way,
+                answers_received: b.answers_received,
+                answers_sent: b.answers_sent,
+                outstanding: b.outstanding.len(),
+                last_seen: b.last.map(|m| m.at),
+                declared_interval_s: secs(b.declared.map(|d| d.interval)),
+                latency_ms: latency(&b.latency),
+            }
+        }),
+    }
+}
+
+fn latency(l: &LatencyHistogram) -> Latency {
+    Latency {
+        p50: ms(l.quantile(0.5)),
+        p99: ms(l.quantile(0.99)),
+        max: ms((l.count > 0).then_some(l.max)),
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::findings::{ConnectionFindings, Summary};
+use super::findings::{ConnectionFindings, HeartbeatFacts, Summary};
 use super::model::{CaptureInfo, TcpConnection};
 use super::reasons::ReasonJson;
 use super::{Row, TableKind};
@@ -306,11 +306,7 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
                 bytes(u64::from(c.tcp.sides.client.backlog_bytes)),
                 bytes(u64::from(c.tcp.sides.server.backlog_bytes))
             ),
-            format!(
-                "{}/{}",
-                hc.pings_sent + hs.pings_sent,
-                hc.pongs_received + hs.pongs_received
-            ),
+            pings_cell(hc, hs),
             latency,
         ];
         Row {
@@ -319,6 +315,22 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
             cells,
         }
     }
+}
+
+/// WebSocket Pings/Pongs, and under them the application heartbeat's
+/// beats/answers with its protocol, when one was recognised.
+fn pings_cell(hc: &HeartbeatFacts, hs: &HeartbeatFacts) -> String {
+    let mut cell = format!(
+        "{}/{}",
+        hc.pings_sent + hs.pings_sent,
+        hc.pongs_received + hs.pongs_received
+    );
+    if let (Some(c), Some(s)) = (&hc.application, &hs.application) {
+        let beats = c.pings_sent + c.one_way + s.pings_sent + s.one_way;
+        let answers = c.answers_sent + s.answers_sent;
+        cell.push_str(&format!("\n{} {beats}/{answers}", c.protocol));
+    }
+    cell
 }
 
 fn retired_name(r: crate::tcp::Retirement) -> &'static str {

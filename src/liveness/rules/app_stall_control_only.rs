@@ -4,6 +4,7 @@
 //! The WebSocket library answers Pings; the application above it is stuck.
 
 use super::{minus, Checks, View};
+use crate::liveness::app::Layer;
 use crate::liveness::judge::Facts;
 use crate::liveness::Code;
 use crate::side::Side;
@@ -23,7 +24,14 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         let Some(last_data) = data.last else {
             continue;
         };
-        if v.owes_nothing(side, at) || (me.answers_only() && !asked_since(v, side)) {
+        // A side held to an application heartbeat has its data silence
+        // judged by read_gap_exceeded, measured on that heartbeat.
+        let app_paced = matches!(v.pace(side), Some(p) if matches!(p.layer, Layer::App(_)));
+        if v.owes_nothing(side, at)
+            || app_paced
+            || v.waiting_for_answer(side)
+            || (v.ws.answers_only(side) && !asked_since(v, side))
+        {
             continue;
         }
         let deadline = v.read_deadline(side);

@@ -148,6 +148,14 @@ impl View<'_> {
             || self.tcp.server.rst().is_some()
     }
 
+    /// Whether `side` is waiting for the answer to a ping of its own
+    /// (WebSocket or application): its silence is then not its fault, the
+    /// side that owes the answer is (protocols such as graphql-ws send the
+    /// next ping only once the last one is answered).
+    pub fn waiting_for_answer(&self, side: Side) -> bool {
+        !self.ws.sides[side].outstanding().is_empty() || !self.ws.app_outstanding(side).is_empty()
+    }
+
     /// Whether TCP is still open both ways (no FIN both ways, no RST).
     pub fn tcp_open(&self) -> bool {
         !(self.tcp.client.fin().is_some() && self.tcp.server.fin().is_some())

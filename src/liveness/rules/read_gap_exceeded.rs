@@ -9,6 +9,7 @@
 //! stopped asking: the one that stopped is.
 
 use super::{minus, Checks, View};
+use crate::liveness::app::Layer;
 use crate::liveness::event::Mark;
 use crate::liveness::judge::{Episode, Facts};
 use crate::liveness::Code;
@@ -20,10 +21,21 @@ use crate::time::{Span, Timestamp};
 fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)> {
     let me = &v.ws.sides[side];
     let other = &v.ws.sides[side.other()];
-    let last = me.last_frame?;
+    // Held to an application heartbeat, a side is silent when its
+    // application is: WebSocket Pongs its library sends do not count, any
+    // data message does (STOMP and MQTT count all traffic as heartbeat).
+    let app_paced = matches!(v.pace(side), Some(p) if matches!(p.layer, Layer::App(_)));
+    let (last, blocked_then) = match (app_paced, me.data.as_deref()) {
+        (true, Some(d)) => (d.last?, d.blocked_at_last),
+        _ => (me.last_frame?, me.blocked_at_last_frame),
+    };
     let owes_pong = v.frames
         && (!other.outstanding().is_empty() || !v.ws.app_outstanding(side.other()).is_empty());
     if !(v.ws.has_cadence(side) || owes_pong) || v.owes_nothing(side, at) {
+        return None;
+    }
+    // Waiting for its own ping's answer, it is not the silent one.
+    if !owes_pong && v.waiting_for_answer(side) {
         return None;
     }
     // An answering side is silent only if it was asked since it last spoke.
@@ -31,7 +43,7 @@ fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)
     if !owes_pong && v.ws.answers_only(side) && !asked_since {
         return None;
     }
-    let blocked = v.blocked_between(side, me.blocked_at_last_frame, at);
+    let blocked = v.blocked_between(side, blocked_then, at);
     let gap = minus(at.since(last.at), blocked);
     Some((last, gap, v.read_deadline(side)))
 }
