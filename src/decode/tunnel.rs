@@ -1,0 +1,229 @@
+//! Tunnels and encapsulations: VXLAN, Geneve, GTP-U, GRE and ERSPAN,
+//! IP-in-IP and 6in4, PPPoE sessions and MPLS, unwrapped one layer at a
+//! time down to the TCP inside.
+//!
+//! A packet reaches this module only when the plain decode found no TCP,
+//! so a capture without tunnels pays nothing here. The loop is bounded
+//! ([`MAX_DEPTH`] layers, against hostile nesting) and copies no bytes:
+//! every inner packet is a sub-slice of the outer one.
+//!
+//! A connection inside a tunnel is keyed by the tunnel too
+//! ([`Segment::tunnel`]), so two tunnels carrying equal inner addresses and
+//! ports stay two connections. Only what both directions of a connection
+//! carry alike can key it: the VNI, the GRE key, the ERSPAN session, the
+//! PPPoE session, and the unordered pair of outer addresses. A GTP-U TEID
+//! is chosen by the receiving end (3GPP TS 29.281 §5.1), so the two
+//! directions of one connection carry two TEIDs: GTP-U is keyed by its
+//! outer addresses alone. MPLS labels are chosen per hop and per direction
+//! and key nothing. A tunnel whose two directions take different outer
+//! endpoints (asymmetric overlay routing) splits a connection in two.
+
+mod headers;
+#[cfg(test)]
+mod tests;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
+
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
+
+use super::{segment_from, Segment, Skip};
+use headers::{Header, Inner};
+
+/// Most encapsulations unwrapped in one packet; a packet nested deeper is
+/// counted as [`Skip::TunnelTooDeep`].
+pub const MAX_DEPTH: usize = 8;
+
+/// Well-known UDP destination ports of the tunnels carried over UDP.
+const VXLAN_PORT: u16 = 4789; // RFC 7348 §5 (IANA)
+const GENEVE_PORT: u16 = 6081; // RFC 8926 §3.3
+const GTP_U_PORT: u16 = 2152; // 3GPP TS 29.281 §4.4.2.3
+
+const PPPOE_SESSION: u16 = 0x8864;
+const MPLS_UNICAST: u16 = 0x8847;
+const MPLS_MULTICAST: u16 = 0x8848;
+
+/// The kinds of encapsulation, as they enter a tunnel's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Vxlan,
+    Geneve,
+    GtpU,
+    Gre,
+    Erspan,
+    IpInIp,
+    Pppoe,
+}
+
+/// The outer endpoints of an encapsulation, lower first, so that both
+/// directions name the same ones.
+#[derive(Clone, Copy, Hash)]
+enum Outer {
+    None,
+    Ip(IpAddr, IpAddr),
+    Mac([u8; 6], [u8; 6]),
+}
+
+/// One encapsulation's identity: its kind, its identifier when both
+/// directions carry the same one, and its outer endpoints.
+#[derive(Hash)]
+struct Layer {
+    kind: Kind,
+    id: u32,
+    outer: Outer,
+}
+
+/// Folds one more layer into a tunnel context: never 0, which stands for
+/// "no tunnel". 64 bits of SipHash (with fixed keys, so a run is
+/// reproducible): two different tunnels meet only by a 2^-64 chance, and
+/// then only if their inner 5-tuples are equal too.
+fn fold(context: u64, layer: &Layer) -> u64 {
+    let mut h = DefaultHasher::new();
+    context.hash(&mut h);
+    layer.hash(&mut h);
+    h.finish().max(1)
+}
+
+/// Whether a skip may hide an encapsulation, so it is worth a look here.
+pub(super) fn may_hide_tunnel(skip: Skip) -> bool {
+    matches!(skip, Skip::NotTcp | Skip::NotIp | Skip::Pppoe | Skip::Mpls)
+}
+
+/// Unwraps the encapsulations around `sliced`, which decoded to `skip`
+/// (one that [`may_hide_tunnel`]), until TCP is found: the segment, keyed
+/// by its tunnel context. Otherwise the kind of the innermost layer not
+/// decoded; `skip` itself when `sliced` is no tunnel at all.
+pub(super) fn decapsulate(
+    mut sliced: LaxSlicedPacket<'_>,
+    mut skip: Skip,
+) -> Result<Segment<'_>, Skip> {
+    let mut context = 0;
+    for _ in 0..MAX_DEPTH {
+        let Some((layer, inner)) = unwrap(&sliced)? else {
+            return Err(skip);
+        };
+        if let Some(layer) = layer {
+            context = fold(context, &layer);
+        }
+        match segment_from(&inner, context) {
+            Err(s) if may_hide_tunnel(s) => (sliced, skip) = (inner, s),
+            done => return done,
+        }
+    }
+    Err(Skip::TunnelTooDeep)
+}
+
+/// The packet inside an encapsulation, with the layer's identity (`None`
+/// for MPLS, which adds none); `None` when there is no encapsulation this
+/// module knows.
+type Unwrapped<'a> = Option<(Option<Layer>, LaxSlicedPacket<'a>)>;
+
+/// What `sliced` encapsulates, or the kind of skip that names why it is
+/// not decoded.
+fn unwrap<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
+    let (outer, ip) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let (a, b) = order(h.source_addr().into(), h.destination_addr().into());
+            (Outer::Ip(a, b), ip.payload())
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            let (a, b) = order(h.source_addr().into(), h.destination_addr().into());
+            (Outer::Ip(a, b), ip.payload())
+        }
+        Some(LaxNetSlice::Arp(_)) => return Ok(None),
+        None => return link_layer(sliced),
+    };
+    let layer = |kind, id| Some(Layer { kind, id, outer });
+    let (layer, header) = match (&sliced.transport, ip.ip_number) {
+        (Some(TransportSlice::Udp(udp)), _) => {
+            let payload = udp.payload();
+            match udp.destination_port() {
+                VXLAN_PORT => {
+                    let h = headers::vxlan(payload)?;
+                    (layer(Kind::Vxlan, h.id), h)
+                }
+                GENEVE_PORT => {
+                    let h = headers::geneve(payload)?;
+                    (layer(Kind::Geneve, h.id), h)
+                }
+                GTP_U_PORT => {
+                    let h = headers::gtp_u(payload)?;
+                    (layer(Kind::GtpU, 0), h)
+                }
+                _ => return Ok(None),
+            }
+        }
+        (Some(_), _) => return Ok(None),
+        // RFC 2003 (IPv4 in IP) and RFC 4213 §3.5 / RFC 2473 (IPv6 in IP).
+        (None, IpNumber::IPV4 | IpNumber::IPV6) => {
+            let h = Header {
+                id: 0,
+                inner: Inner::Ip(ip.payload),
+            };
+            (layer(Kind::IpInIp, 0), h)
+        }
+        (None, IpNumber::GRE) => {
+            let (h, erspan) = headers::gre(ip.payload)?;
+            let kind = if erspan { Kind::Erspan } else { Kind::Gre };
+            (layer(kind, h.id), h)
+        }
+        (None, IpNumber::ENCAPSULATING_SECURITY_PAYLOAD) => return Err(Skip::Esp),
+        (None, _) => return Ok(None),
+    };
+    Ok(Some((layer, slice(header.inner)?)))
+}
+
+/// Encapsulations below IP: PPPoE sessions and MPLS label stacks, found
+/// by the EtherType etherparse stopped at.
+fn link_layer<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
+    if sliced.stop_err.is_some() {
+        return Ok(None);
+    }
+    let Some(payload) = sliced.ether_payload() else {
+        return Ok(None);
+    };
+    let (layer, header) = match payload.ether_type.0 {
+        PPPOE_SESSION => {
+            let h = headers::pppoe_session(payload.payload)?;
+            // RFC 2516 §4: the session ID and the two MAC addresses name
+            // the session.
+            let outer = match &sliced.link {
+                Some(LinkSlice::Ethernet2(e)) => {
+                    let (a, b) = order(e.source(), e.destination());
+                    Outer::Mac(a, b)
+                }
+                _ => Outer::None,
+            };
+            let layer = Layer {
+                kind: Kind::Pppoe,
+                id: h.id,
+                outer,
+            };
+            (Some(layer), h)
+        }
+        MPLS_UNICAST | MPLS_MULTICAST => (None, headers::mpls(payload.payload)?),
+        _ => return Ok(None),
+    };
+    Ok(Some((layer, slice(header.inner)?)))
+}
+
+fn order<T: Ord>(a: T, b: T) -> (T, T) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// Slices an inner packet as etherparse does an outer one.
+fn slice(inner: Inner<'_>) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match inner {
+        Inner::Ethernet(b) | Inner::EtherType(headers::TEB, b) => {
+            LaxSlicedPacket::from_ethernet(b).map_err(|_| Skip::BadHeaders)
+        }
+        Inner::Ip(b) => LaxSlicedPacket::from_ip(b).map_err(|_| Skip::BadHeaders),
+        Inner::EtherType(proto, b) => Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), b)),
+    }
+}
