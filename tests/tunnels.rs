@@ -32,6 +32,12 @@ fn a_connection_inside_vxlan_is_judged() {
     let conns = report["connections"].as_array().unwrap();
     assert_eq!(conns.len(), 1);
     assert_exchange(&conns[0]);
+    assert_eq!(
+        conns[0]["tunnel"],
+        serde_json::json!({"kind": "vxlan", "id": 100})
+    );
+    let plain = findings("samples/healthy-pings.pcap");
+    assert_eq!(plain["connections"][0]["tunnel"], Value::Null);
 }
 
 #[test]
@@ -42,6 +48,23 @@ fn equal_inner_tuples_in_two_vnis_stay_two_connections() {
     for c in conns {
         assert_exchange(c);
     }
+    // Told apart in the report, and each with a Wireshark filter that
+    // selects its own tunnel only.
+    let mut vnis: Vec<u64> = conns
+        .iter()
+        .map(|c| {
+            assert_eq!(c["tunnel"]["kind"], "vxlan");
+            let vni = c["tunnel"]["id"].as_u64().unwrap();
+            let filter = c["wireshark_filter"].as_str().unwrap();
+            assert!(
+                filter.starts_with(&format!("vxlan.vni == {vni} && ")),
+                "{filter}"
+            );
+            vni
+        })
+        .collect();
+    vnis.sort();
+    assert_eq!(vnis, [100, 200]);
     let tcp = common::tcp_view(&common::repo().join("tests/data/tunnels/vxlan-twins.pcap"));
     for c in tcp["connections"].as_array().unwrap() {
         for side in ["client", "server"] {

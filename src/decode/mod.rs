@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::capture::Packet;
 use seq::Seq;
+pub use tunnel::Tunnel;
 
 /// TCP flag bits (RFC 9293 §3.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,11 +78,10 @@ pub struct Segment<'a> {
     /// IPv4 identification (0 for IPv6): tells capture duplicates, which
     /// repeat it, from retransmissions, which do not.
     pub ip_id: u16,
-    /// The tunnel the segment came in: 0 for none, else a hash of every
-    /// encapsulation's identity (see [`tunnel`]). Segments with equal
-    /// addresses and ports but different tunnels belong to different
-    /// connections.
-    pub tunnel: u64,
+    /// The tunnel the segment came in (see [`tunnel`]): segments with
+    /// equal addresses and ports but different tunnel contexts belong to
+    /// different connections.
+    pub tunnel: Tunnel,
 }
 
 impl Segment<'_> {
@@ -165,7 +165,7 @@ impl Skip {
 /// Decodes one packet down to TCP, through any tunnels around it.
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = link::slice(packet.link, packet.data)?;
-    match segment_from(&sliced, 0) {
+    match segment_from(&sliced, Tunnel::default()) {
         Err(skip) if tunnel::may_hide_tunnel(skip) => tunnel::decapsulate(sliced, skip),
         done => done,
     }
@@ -173,7 +173,7 @@ pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 
 /// The TCP segment of a sliced packet, in the tunnel `tunnel`; the kind
 /// of skip when it holds no TCP at its first IP layer.
-fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, tunnel: u64) -> Result<Segment<'a>, Skip> {
+fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, tunnel: Tunnel) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_id, ip_payload, wire_ip_payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();

@@ -26,6 +26,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
+use serde::Serialize;
 
 use super::{segment_from, Segment, Skip};
 use headers::{Header, Inner};
@@ -43,16 +44,108 @@ const PPPOE_SESSION: u16 = 0x8864;
 const MPLS_UNICAST: u16 = 0x8847;
 const MPLS_MULTICAST: u16 = 0x8848;
 
-/// The kinds of encapsulation, as they enter a tunnel's identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Kind {
+/// The kinds of encapsulation that enter a tunnel's identity (MPLS does
+/// not: see the module's notes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
     Vxlan,
     Geneve,
     GtpU,
     Gre,
     Erspan,
+    /// IPv4 or IPv6 directly in IPv4 or IPv6 (IP-in-IP, 6in4, …).
     IpInIp,
     Pppoe,
+}
+
+/// The outermost encapsulation of a connection, as the report names it:
+/// its kind, and the identifier both directions carry (VNI, GRE key,
+/// ERSPAN session, PPPoE session). 8 bytes: every connection holds one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub kind: Kind,
+    has_id: bool,
+    id: u32,
+}
+
+impl Tag {
+    /// The identifier both directions carry; `None` for GTP-U (whose
+    /// TEIDs differ per direction), IP-in-IP, GRE without a key and
+    /// ERSPAN type I.
+    pub fn id(self) -> Option<u32> {
+        self.has_id.then_some(self.id)
+    }
+}
+
+/// "vxlan 100", "gre key 5", "gtp-u", …: the table's words.
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, what) = match self.kind {
+            Kind::Vxlan => ("vxlan", ""),
+            Kind::Geneve => ("geneve", ""),
+            Kind::GtpU => ("gtp-u", ""),
+            Kind::Gre => ("gre", "key "),
+            Kind::Erspan => ("erspan", "session "),
+            Kind::IpInIp => ("ip-in-ip", ""),
+            Kind::Pppoe => ("pppoe", "session "),
+        };
+        match self.id() {
+            Some(id) => write!(f, "{name} {what}{id}"),
+            None => f.write_str(name),
+        }
+    }
+}
+
+impl Tag {
+    /// A Wireshark display filter term selecting this tunnel, with its
+    /// trailing `&&`; empty for IP-in-IP, whose only identity is its
+    /// outer addresses.
+    pub fn wireshark_term(self) -> String {
+        let field = match self.kind {
+            Kind::Vxlan => "vxlan.vni",
+            Kind::Geneve => "geneve.vni",
+            Kind::GtpU => return "gtp && ".into(),
+            Kind::Gre => "gre.key",
+            Kind::Erspan => "erspan.spanid",
+            Kind::IpInIp => return String::new(),
+            Kind::Pppoe => "pppoe.session_id",
+        };
+        match self.id() {
+            Some(id) => format!("{field} == {id} && "),
+            None => format!("{} && ", self.kind_filter()),
+        }
+    }
+
+    /// The protocol's own filter word, for a tunnel without an id.
+    fn kind_filter(self) -> &'static str {
+        match self.kind {
+            Kind::Gre => "gre",
+            Kind::Erspan => "erspan",
+            _ => "",
+        }
+    }
+}
+
+/// `{"kind": "vxlan", "id": 100}`, `id` null when there is none.
+impl Serialize for Tag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Tag", 2)?;
+        st.serialize_field("kind", &self.kind)?;
+        st.serialize_field("id", &self.id())?;
+        st.end()
+    }
+}
+
+/// The tunnel a segment came in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tunnel {
+    /// 0 for none; else a hash of every encapsulation's identity, which
+    /// keys the connection with its addresses and ports.
+    pub context: u64,
+    /// The outermost encapsulation with an identity, for the report.
+    pub tag: Option<Tag>,
 }
 
 /// The outer endpoints of an encapsulation, lower first, so that both
@@ -69,7 +162,7 @@ enum Outer {
 #[derive(Hash)]
 struct Layer {
     kind: Kind,
-    id: u32,
+    id: Option<u32>,
     outer: Outer,
 }
 
@@ -77,6 +170,16 @@ struct Layer {
 /// "no tunnel". 64 bits of SipHash (with fixed keys, so a run is
 /// reproducible): two different tunnels meet only by a 2^-64 chance, and
 /// then only if their inner 5-tuples are equal too.
+impl Layer {
+    fn tag(&self) -> Tag {
+        Tag {
+            kind: self.kind,
+            has_id: self.id.is_some(),
+            id: self.id.unwrap_or(0),
+        }
+    }
+}
+
 fn fold(context: u64, layer: &Layer) -> u64 {
     let mut h = DefaultHasher::new();
     context.hash(&mut h);
@@ -97,15 +200,16 @@ pub(super) fn decapsulate(
     mut sliced: LaxSlicedPacket<'_>,
     mut skip: Skip,
 ) -> Result<Segment<'_>, Skip> {
-    let mut context = 0;
+    let mut tunnel = Tunnel::default();
     for _ in 0..MAX_DEPTH {
         let Some((layer, inner)) = unwrap(&sliced)? else {
             return Err(skip);
         };
         if let Some(layer) = layer {
-            context = fold(context, &layer);
+            tunnel.context = fold(tunnel.context, &layer);
+            tunnel.tag = tunnel.tag.or(Some(layer.tag()));
         }
-        match segment_from(&inner, context) {
+        match segment_from(&inner, tunnel) {
             Err(s) if may_hide_tunnel(s) => (sliced, skip) = (inner, s),
             done => return done,
         }
@@ -150,7 +254,7 @@ fn unwrap<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
                 }
                 GTP_U_PORT => {
                     let h = headers::gtp_u(payload)?;
-                    (layer(Kind::GtpU, 0), h)
+                    (layer(Kind::GtpU, None), h)
                 }
                 _ => return Ok(None),
             }
@@ -159,10 +263,10 @@ fn unwrap<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
         // RFC 2003 (IPv4 in IP) and RFC 4213 §3.5 / RFC 2473 (IPv6 in IP).
         (None, IpNumber::IPV4 | IpNumber::IPV6) => {
             let h = Header {
-                id: 0,
+                id: None,
                 inner: Inner::Ip(ip.payload),
             };
-            (layer(Kind::IpInIp, 0), h)
+            (layer(Kind::IpInIp, None), h)
         }
         (None, IpNumber::GRE) => {
             let (h, erspan) = headers::gre(ip.payload)?;

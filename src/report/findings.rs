@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
+use super::model::{Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use super::redact::Redactor;
+use crate::decode::tunnel::Tag;
 use crate::evidence::{FrameRef, Moment};
 use crate::liveness::activity::{FrameCounts, Heartbeats, SideActivity};
 use crate::liveness::cadence::LatencyHistogram;
@@ -124,6 +125,8 @@ pub struct ConnectionFindings {
     pub id: u64,
     pub client: Address,
     pub server: Address,
+    /// The outermost tunnel the connection came in, null for none.
+    pub tunnel: Option<Tag>,
     pub role_source: RoleSource,
     pub transport: Transport,
     pub handshake: HandshakeInfo,
@@ -256,6 +259,7 @@ impl ConnectionFindings {
             id,
             client,
             server,
+            tunnel: conn.tunnel,
             role_source: conn.role_source,
             transport: if judge.visibility() == Visibility::TlsRecords {
                 Transport::Tls
@@ -286,7 +290,7 @@ impl ConnectionFindings {
                     frame: c.mark.evidence,
                 })
             }),
-            wireshark_filter: wireshark_filter(client, server),
+            wireshark_filter: tcp.wireshark_filter,
             tcp: tcp.tcp,
         }
     }

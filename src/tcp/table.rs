@@ -90,7 +90,7 @@ pub struct Retired<O> {
 }
 
 /// A 5-tuple with the smaller endpoint first, so both directions find the
-/// same entry, and the tunnel it came in (`Segment::tunnel`, 0 for none),
+/// same entry, and the tunnel it came in (`Tunnel::context`, 0 for none),
 /// so equal inner tuples in two tunnels are two connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct FlowKey(Endpoints, Endpoints, u64);
@@ -99,9 +99,9 @@ impl FlowKey {
     fn of(seg: &Segment<'_>) -> Self {
         let (a, b) = (seg.src, seg.dst);
         if (a.0, a.1) <= (b.0, b.1) {
-            FlowKey(a, b, seg.tunnel)
+            FlowKey(a, b, seg.tunnel.context)
         } else {
-            FlowKey(b, a, seg.tunnel)
+            FlowKey(b, a, seg.tunnel.context)
         }
     }
 }

@@ -21,11 +21,11 @@ pub enum Inner<'a> {
 }
 
 /// A decoded tunnel header: the tunnel's identifier (VNI, GRE key,
-/// ERSPAN session, TEID, PPPoE session; 0 when it has none) and what it
-/// carries.
+/// ERSPAN session, TEID, PPPoE session; `None` when it has none) and what
+/// it carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
-    pub id: u32,
+    pub id: Option<u32>,
     pub inner: Inner<'a>,
 }
 
@@ -65,7 +65,7 @@ pub fn vxlan(b: &[u8]) -> Result<Header<'_>, Skip> {
         return Err(Skip::VxlanMalformed);
     }
     Ok(Header {
-        id: vni,
+        id: Some(vni),
         inner: Inner::Ethernet(rest),
     })
 }
@@ -86,7 +86,7 @@ pub fn geneve(b: &[u8]) -> Result<Header<'_>, Skip> {
     let header = 8 + usize::from(first & 0x3f) * 4;
     let rest = b.get(header..).ok_or(Skip::GeneveMalformed)?;
     Ok(Header {
-        id: vni,
+        id: Some(vni),
         inner: Inner::EtherType(proto, rest),
     })
 }
@@ -129,7 +129,7 @@ pub fn gtp_u(b: &[u8]) -> Result<Header<'_>, Skip> {
     let pdu = b.get(at..end).ok_or(Skip::GtpUMalformed)?;
     match pdu.first().map(|v| v >> 4) {
         Some(4 | 6) => Ok(Header {
-            id: teid,
+            id: Some(teid),
             inner: Inner::Ip(pdu),
         }),
         // An Ethernet or unstructured PDU session, or nothing at all.
@@ -144,9 +144,7 @@ pub fn gtp_u(b: &[u8]) -> Result<Header<'_>, Skip> {
 /// source routes are RFC 1701's, which RFC 2784 §2.3 drops. Protocol types
 /// 0x88BE and 0x22EB are ERSPAN (see [`erspan`]).
 ///
-/// Returns the header, with the key as its id (the NVGRE VSID, the upper
-/// 24 bits, for Ethernet payloads: RFC 7637 §3.2 makes the low 8 bits a
-/// per-flow entropy value), and whether it is ERSPAN.
+/// Returns the header, with the key as its id, and whether it is ERSPAN.
 pub fn gre(b: &[u8]) -> Result<(Header<'_>, bool), Skip> {
     let (Some(&f0), Some(&f1), Some(proto)) = (b.first(), b.get(1), be16(b, 2)) else {
         return Err(Skip::BadHeaders);
@@ -164,9 +162,9 @@ pub fn gre(b: &[u8]) -> Result<(Header<'_>, bool), Skip> {
     if f0 & 0x80 != 0 {
         at += 4;
     }
-    let mut key = 0;
+    let mut key = None;
     if f0 & 0x20 != 0 {
-        key = be32(b, at).ok_or(Skip::BadHeaders)?;
+        key = Some(be32(b, at).ok_or(Skip::BadHeaders)?);
         at += 4;
     }
     let sequenced = f0 & 0x10 != 0;
@@ -176,13 +174,6 @@ pub fn gre(b: &[u8]) -> Result<(Header<'_>, bool), Skip> {
     let rest = b.get(at..).ok_or(Skip::BadHeaders)?;
     match proto {
         ERSPAN_II | ERSPAN_III => erspan(proto, sequenced, rest).map(|h| (h, true)),
-        TEB => Ok((
-            Header {
-                id: key >> 8,
-                inner: Inner::Ethernet(rest),
-            },
-            false,
-        )),
         _ => Ok((
             Header {
                 id: key,
@@ -198,11 +189,11 @@ pub fn gre(b: &[u8]) -> Result<(Header<'_>, bool), Skip> {
 /// 0x88BE with one and an 8-byte header, version 1 (§4.2); type III is
 /// 0x22EB with a 12-byte header, version 2, plus an 8-byte platform
 /// subheader when its O bit is set, and a frame type that must be 0,
-/// Ethernet (§4.3). The id is the 10-bit session ID (0 for type I).
+/// Ethernet (§4.3). The id is the 10-bit session ID (none for type I).
 fn erspan(proto: u16, sequenced: bool, b: &[u8]) -> Result<Header<'_>, Skip> {
     if proto == ERSPAN_II && !sequenced {
         return Ok(Header {
-            id: 0,
+            id: None,
             inner: Inner::Ethernet(b),
         });
     }
@@ -228,7 +219,7 @@ fn erspan(proto: u16, sequenced: bool, b: &[u8]) -> Result<Header<'_>, Skip> {
     };
     let rest = b.get(header..).ok_or(Skip::BadHeaders)?;
     Ok(Header {
-        id: session,
+        id: Some(session),
         inner: Inner::Ethernet(rest),
     })
 }
@@ -256,7 +247,7 @@ pub fn pppoe_session(b: &[u8]) -> Result<Header<'_>, Skip> {
     };
     match proto {
         PPP_IPV4 | PPP_IPV6 => Ok(Header {
-            id: u32::from(session),
+            id: Some(u32::from(session)),
             inner: Inner::Ip(&ppp[at..]),
         }),
         _ => Err(Skip::Pppoe),
@@ -269,7 +260,7 @@ pub fn pppoe_session(b: &[u8]) -> Result<Header<'_>, Skip> {
 /// first nibble of 0, the pseudowire control word (RFC 4385 §3) and an
 /// Ethernet frame (RFC 4448 §3). Anything else, or more than 16 labels,
 /// is counted as MPLS not decoded. Labels are chosen per hop and per
-/// direction, so the id is always 0.
+/// direction, so there is no id.
 pub fn mpls(b: &[u8]) -> Result<Header<'_>, Skip> {
     for i in 0..MAX_LABELS {
         let entry = be32(b, i * 4).ok_or(Skip::BadHeaders)?;
@@ -282,7 +273,7 @@ pub fn mpls(b: &[u8]) -> Result<Header<'_>, Skip> {
             Some(0) => Inner::Ethernet(rest.get(4..).ok_or(Skip::BadHeaders)?),
             _ => return Err(Skip::Mpls),
         };
-        return Ok(Header { id: 0, inner });
+        return Ok(Header { id: None, inner });
     }
     Err(Skip::Mpls)
 }

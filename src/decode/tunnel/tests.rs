@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use etherparse::{IpNumber, PacketBuilder};
 
-use super::MAX_DEPTH;
+use super::{Kind, Tag, MAX_DEPTH};
 use crate::capture::{FrameRef, LinkType, Packet};
 use crate::decode::{decode, Segment, Skip};
 use crate::time::Timestamp;
@@ -20,6 +20,7 @@ struct Seen {
     dst: (IpAddr, u16),
     payload: Vec<u8>,
     tunnel: u64,
+    tag: Option<(Kind, Option<u32>)>,
 }
 
 fn run(frame: &[u8]) -> Result<Seen, Skip> {
@@ -34,7 +35,8 @@ fn run(frame: &[u8]) -> Result<Seen, Skip> {
         src: s.src,
         dst: s.dst,
         payload: s.payload.to_vec(),
-        tunnel: s.tunnel,
+        tunnel: s.tunnel.context,
+        tag: s.tunnel.tag.map(|t| (t.kind, t.id())),
     })
 }
 
@@ -119,6 +121,7 @@ fn assert_inner(seg: &Seen, reply: bool) {
 fn plain_tcp_has_no_tunnel() {
     let seg = run(&inner_eth(false)).unwrap();
     assert_eq!(seg.tunnel, 0);
+    assert_eq!(seg.tag, None);
 }
 
 #[test]
@@ -133,6 +136,8 @@ fn vxlan_keys_both_directions_alike_and_vnis_apart() {
     assert_ne!(seg.tunnel, 0);
     assert_eq!(Ok(seg.tunnel), again, "the same tunnel, the same key");
     assert_eq!(seg.tunnel, reply.tunnel, "a reply is the same connection");
+    let tag = (Kind::Vxlan, Some(42));
+    assert_eq!(seg.tag, Some(tag));
     let other = vxlan(false, 43);
     assert_ne!(run(&other).unwrap().tunnel, seg.tunnel);
 }
@@ -191,6 +196,8 @@ fn gtp_u_is_keyed_by_its_outer_ends_not_its_per_direction_teids() {
     assert_inner(&down, true);
     assert_ne!(up.tunnel, 0);
     assert_eq!(up.tunnel, down.tunnel);
+    let tag = (Kind::GtpU, None);
+    assert_eq!((up.tag, down.tag), (Some(tag), Some(tag)));
     let echo = gtp_u(false, 0, 1, false);
     assert_eq!(run(&echo).unwrap_err(), Skip::GtpUSignalling);
     let mut version2 = gtp_u(false, 1, 0xff, false);
@@ -226,6 +233,8 @@ fn gre_with_checksum_key_and_sequence_is_keyed_by_its_key() {
     assert_inner(&b, true);
     assert_eq!(a.tunnel, b.tunnel);
     assert_ne!(a.tunnel, c.tunnel);
+    let tag = (Kind::Gre, Some(5));
+    assert_eq!(a.tag, Some(tag));
     let teb = gre(false, 0x20, 0, 0x6558, 0x0001_0001, &inner_eth(false));
     assert_inner(&run(&teb).unwrap(), false);
 }
@@ -247,6 +256,8 @@ fn erspan_types_one_two_and_three_carry_ethernet() {
     ii.extend(inner_eth(false));
     let two = run(&gre(false, 0x10, 0, 0x88be, 0, &ii)).unwrap();
     assert_inner(&two, false);
+    let tag = (Kind::Erspan, Some(0x155));
+    assert_eq!(two.tag, Some(tag));
     // Type III: version 2, session 0x155, O bit set: an 8-byte subheader.
     let mut iii = vec![0x20, 0x01, 0x01, 0x55, 0, 0, 0, 0, 0, 0, 0, 1];
     iii.extend([0; 8]);
@@ -293,6 +304,8 @@ fn pppoe_sessions_carry_ip_with_or_without_field_compression() {
     assert_inner(&plain, false);
     let tagged = run(&pppoe(7, &ppp, true)).unwrap();
     assert_inner(&tagged, false);
+    let tag = (Kind::Pppoe, Some(7));
+    assert_eq!(tagged.tag, Some(tag));
     let mut compressed = vec![0x21];
     compressed.extend(inner_ip(false));
     assert_inner(&run(&pppoe(7, &compressed, false)).unwrap(), false);
@@ -317,6 +330,7 @@ fn mpls_stacks_carry_ip_or_ethernet_behind_a_control_word() {
     let seg = run(&ethernet(0x8847, &ip)).unwrap();
     assert_inner(&seg, false);
     assert_eq!(seg.tunnel, 0, "labels differ per direction: no key");
+    assert_eq!(seg.tag, None);
     let mut pw = label(300, true).to_vec();
     pw.extend([0; 4]);
     pw.extend(inner_eth(false));
@@ -394,4 +408,35 @@ fn cut_or_damaged_tunnels_are_errors_not_panics() {
             let _ = run(&f);
         }
     }
+}
+
+#[test]
+fn tags_name_their_tunnel_for_people_and_for_wireshark() {
+    let tag = |kind, id: Option<u32>| Tag {
+        kind,
+        has_id: id.is_some(),
+        id: id.unwrap_or(0),
+    };
+    let cases = [
+        (
+            tag(Kind::Vxlan, Some(100)),
+            "vxlan 100",
+            "vxlan.vni == 100 && ",
+        ),
+        (tag(Kind::Gre, Some(5)), "gre key 5", "gre.key == 5 && "),
+        (tag(Kind::Gre, None), "gre", "gre && "),
+        (tag(Kind::GtpU, None), "gtp-u", "gtp && "),
+        (tag(Kind::IpInIp, None), "ip-in-ip", ""),
+        (
+            tag(Kind::Pppoe, Some(7)),
+            "pppoe session 7",
+            "pppoe.session_id == 7 && ",
+        ),
+    ];
+    for (t, words, filter) in cases {
+        assert_eq!(t.to_string(), words);
+        assert_eq!(t.wireshark_term(), filter);
+    }
+    let json = serde_json::to_value(tag(Kind::GtpU, None)).unwrap();
+    assert_eq!(json, serde_json::json!({"kind": "gtp_u", "id": null}));
 }
