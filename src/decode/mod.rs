@@ -166,13 +166,16 @@ impl Skip {
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = link::slice(packet.link, packet.data)?;
     match segment_from(&sliced, Tunnel::default()) {
-        Err(skip) if tunnel::may_hide_tunnel(skip) => tunnel::decapsulate(sliced, skip),
+        Err(skip) if tunnel::may_hide_tunnel(skip) => tunnel::decapsulate(&sliced, skip),
         done => done,
     }
 }
 
 /// The TCP segment of a sliced packet, in the tunnel `tunnel`; the kind
-/// of skip when it holds no TCP at its first IP layer.
+/// of skip when it holds no TCP at its first IP layer. Inlined: it is the
+/// per-packet path, and a second caller (the tunnel loop) must not make
+/// it a call for every plain packet.
+#[inline(always)]
 fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, tunnel: Tunnel) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_id, ip_payload, wire_ip_payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {

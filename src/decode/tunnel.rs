@@ -16,13 +16,15 @@
 //! directions of one connection carry two TEIDs: GTP-U is keyed by its
 //! outer addresses alone. MPLS labels are chosen per hop and per direction
 //! and key nothing. A tunnel whose two directions take different outer
-//! endpoints (asymmetric overlay routing) splits a connection in two.
+//! endpoints (asymmetric overlay routing), or GRE keys that differ per
+//! direction (an input and an output key, an NVGRE FlowID per direction),
+//! splits a connection in two.
 
 mod headers;
 #[cfg(test)]
 mod tests;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
@@ -166,10 +168,6 @@ struct Layer {
     outer: Outer,
 }
 
-/// Folds one more layer into a tunnel context: never 0, which stands for
-/// "no tunnel". 64 bits of SipHash (with fixed keys, so a run is
-/// reproducible): two different tunnels meet only by a 2^-64 chance, and
-/// then only if their inner 5-tuples are equal too.
 impl Layer {
     fn tag(&self) -> Tag {
         Tag {
@@ -180,11 +178,62 @@ impl Layer {
     }
 }
 
+/// Folds one more layer into a tunnel context: never 0, which stands for
+/// "no tunnel". Every tunnelled packet is folded, so the hash is a cheap
+/// multiply-rotate one ([`Fold`]) rather than SipHash: the context only
+/// tells tunnels apart whose inner 5-tuples are equal already, and is
+/// never a hash table's key on its own (the flow table hashes it with the
+/// 5-tuple, with SipHash).
 fn fold(context: u64, layer: &Layer) -> u64 {
-    let mut h = DefaultHasher::new();
-    context.hash(&mut h);
+    let mut h = Fold(context);
     layer.hash(&mut h);
     h.finish().max(1)
+}
+
+/// The Firefox/rustc "Fx" hash: per word, rotate, xor, multiply.
+struct Fold(u64);
+
+impl Fold {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for Fold {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
 }
 
 /// Whether a skip may hide an encapsulation, so it is worth a look here.
@@ -192,35 +241,43 @@ pub(super) fn may_hide_tunnel(skip: Skip) -> bool {
     matches!(skip, Skip::NotTcp | Skip::NotIp | Skip::Pppoe | Skip::Mpls)
 }
 
-/// Unwraps the encapsulations around `sliced`, which decoded to `skip`
+/// Unwraps the encapsulations around `outer`, which decoded to `skip`
 /// (one that [`may_hide_tunnel`]), until TCP is found: the segment, keyed
 /// by its tunnel context. Otherwise the kind of the innermost layer not
-/// decoded; `skip` itself when `sliced` is no tunnel at all.
-pub(super) fn decapsulate(
-    mut sliced: LaxSlicedPacket<'_>,
+/// decoded; `skip` itself when `outer` is no tunnel at all.
+pub(super) fn decapsulate<'a>(
+    outer: &LaxSlicedPacket<'a>,
     mut skip: Skip,
-) -> Result<Segment<'_>, Skip> {
+) -> Result<Segment<'a>, Skip> {
     let mut tunnel = Tunnel::default();
-    for _ in 0..MAX_DEPTH {
-        let Some((layer, inner)) = unwrap(&sliced)? else {
-            return Err(skip);
-        };
+    let mut next = unwrap(outer)?;
+    let mut depth = 0;
+    while let Some((layer, inner)) = next {
+        if depth == MAX_DEPTH {
+            return Err(Skip::TunnelTooDeep);
+        }
+        depth += 1;
         if let Some(layer) = layer {
             tunnel.context = fold(tunnel.context, &layer);
             tunnel.tag = tunnel.tag.or(Some(layer.tag()));
         }
-        match segment_from(&inner, tunnel) {
-            Err(s) if may_hide_tunnel(s) => (sliced, skip) = (inner, s),
+        // Sliced once, in place: the sliced packet is a few hundred bytes.
+        let sliced = slice(inner)?;
+        match segment_from(&sliced, tunnel) {
+            Err(s) if may_hide_tunnel(s) => {
+                skip = s;
+                next = unwrap(&sliced)?;
+            }
             done => return done,
         }
     }
-    Err(Skip::TunnelTooDeep)
+    Err(skip)
 }
 
 /// The packet inside an encapsulation, with the layer's identity (`None`
 /// for MPLS, which adds none); `None` when there is no encapsulation this
 /// module knows.
-type Unwrapped<'a> = Option<(Option<Layer>, LaxSlicedPacket<'a>)>;
+type Unwrapped<'a> = Option<(Option<Layer>, Inner<'a>)>;
 
 /// What `sliced` encapsulates, or the kind of skip that names why it is
 /// not decoded.
@@ -276,7 +333,7 @@ fn unwrap<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
         (None, IpNumber::ENCAPSULATING_SECURITY_PAYLOAD) => return Err(Skip::Esp),
         (None, _) => return Ok(None),
     };
-    Ok(Some((layer, slice(header.inner)?)))
+    Ok(Some((layer, header.inner)))
 }
 
 /// Encapsulations below IP: PPPoE sessions and MPLS label stacks, found
@@ -310,7 +367,7 @@ fn link_layer<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Unwrapped<'a>, Skip> {
         MPLS_UNICAST | MPLS_MULTICAST => (None, headers::mpls(payload.payload)?),
         _ => return Ok(None),
     };
-    Ok(Some((layer, slice(header.inner)?)))
+    Ok(Some((layer, header.inner)))
 }
 
 fn order<T: Ord>(a: T, b: T) -> (T, T) {

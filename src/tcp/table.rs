@@ -92,8 +92,21 @@ pub struct Retired<O> {
 /// A 5-tuple with the smaller endpoint first, so both directions find the
 /// same entry, and the tunnel it came in (`Tunnel::context`, 0 for none),
 /// so equal inner tuples in two tunnels are two connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FlowKey(Endpoints, Endpoints, u64);
+
+/// Hashes the tunnel context only when there is one: every packet is
+/// hashed once, and a capture without tunnels should not pay for them.
+/// Equal keys still hash alike, as `Hash` requires.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+        if self.2 != 0 {
+            state.write_u64(self.2);
+        }
+    }
+}
 
 impl FlowKey {
     fn of(seg: &Segment<'_>) -> Self {

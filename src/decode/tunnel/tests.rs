@@ -364,8 +364,7 @@ fn esp_is_counted_as_encrypted() {
 
 #[test]
 fn nesting_is_bounded() {
-    let nest = |depth: usize| {
-        let mut packet = inner_ip(false);
+    let nest_around = |mut packet: Vec<u8>, depth: usize| {
         for _ in 0..depth {
             let mut out = Vec::new();
             PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
@@ -375,8 +374,16 @@ fn nesting_is_bounded() {
         }
         ethernet(0x0800, &packet)
     };
+    let nest = |depth| nest_around(inner_ip(false), depth);
     assert_inner(&run(&nest(MAX_DEPTH)).unwrap(), false);
     assert_eq!(run(&nest(MAX_DEPTH + 1)).unwrap_err(), Skip::TunnelTooDeep);
+    // As deep as allowed, around UDP: not TCP, not too deep.
+    let mut dns = Vec::new();
+    PacketBuilder::ipv4(CLIENT, SERVER, 64)
+        .udp(5353, 53)
+        .write(&mut dns, b"q")
+        .unwrap();
+    assert_eq!(run(&nest_around(dns, MAX_DEPTH)).unwrap_err(), Skip::NotTcp);
 }
 
 #[test]
