@@ -447,3 +447,33 @@ fn tags_name_their_tunnel_for_people_and_for_wireshark() {
     let json = serde_json::to_value(tag(Kind::GtpU, None)).unwrap();
     assert_eq!(json, serde_json::json!({"kind": "gtp_u", "id": null}));
 }
+
+#[test]
+fn tunnels_over_ipv6_are_keyed_by_their_ipv6_ends() {
+    let frame = |reply: bool, vni: u32| {
+        let (s, d) = if reply {
+            ([0xfd; 16], [0xfc; 16])
+        } else {
+            ([0xfc; 16], [0xfd; 16])
+        };
+        let mut h = vec![0x08, 0, 0, 0];
+        h.extend(&(vni << 8).to_be_bytes());
+        h.extend(inner_eth(reply));
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv6(s, d, 64)
+            .udp(50000, 4789)
+            .write(&mut out, &h)
+            .unwrap();
+        out
+    };
+    let there = run(&frame(false, 9)).unwrap();
+    let back = run(&frame(true, 9)).unwrap();
+    assert_inner(&there, false);
+    assert_inner(&back, true);
+    assert_eq!(there.tunnel, back.tunnel);
+    assert_ne!(there.tunnel, run(&frame(false, 10)).unwrap().tunnel);
+    // The same VNI between other ends is another tunnel.
+    let v4 = run(&vxlan(false, 9)).unwrap();
+    assert_ne!(there.tunnel, v4.tunnel);
+}
