@@ -310,3 +310,68 @@ fn frame_counts_agree_with_tshark_on_shared_public_captures() {
         failures.join("\n")
     );
 }
+
+/// The TCP side of the same shared captures: the connections tshark
+/// counts (its `tcp.stream`s) and the packets of each endpoint pair, from
+/// the oracle text's "TCP streams" table. This is what checks the
+/// captures wspulse reaches only through a tunnel (GTP-U in nDPI's
+/// `http_origin_different_than_host.pcap`, LGPL and so not shipped).
+#[test]
+fn tcp_streams_agree_with_tshark_on_shared_public_captures() {
+    let root = common::repo().join("../shared/captures/public");
+    let Ok(entries) = std::fs::read_dir(root.join("oracle")) else {
+        eprintln!("skipped: {} is not here", root.display());
+        return;
+    };
+    let mut oracles: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    oracles.sort();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for oracle in oracles {
+        let text = std::fs::read_to_string(&oracle).unwrap();
+        let Some(file) = text.lines().find_map(|l| l.strip_prefix("file: ")) else {
+            continue;
+        };
+        let Some(section) = text.split("## TCP streams: ").nth(1) else {
+            continue;
+        };
+        let streams: usize = section.lines().next().unwrap().trim().parse().unwrap();
+        // "0  10.140.206.74:34536 -> 18.135.206.102:80  4  0.000000 ..."
+        let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for line in section.lines().skip(1).take_while(|l| !l.starts_with("##")) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [index, a, "->", b, packets, ..] = words[..] {
+                if index.parse::<u64>().is_ok() {
+                    *expected.entry(pair(a, b)).or_default() += packets.parse::<i64>().unwrap();
+                }
+            }
+        }
+        let view = common::tcp_view(&root.join(file.trim()));
+        let conns = view["connections"].as_array().unwrap();
+        let mut got: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for c in conns {
+            let (a, b) = (common::addr(&c["client"]), common::addr(&c["server"]));
+            let packets = c["tcp"]["client"]["packets"].as_i64().unwrap()
+                + c["tcp"]["server"]["packets"].as_i64().unwrap();
+            *got.entry(pair(&a, &b)).or_default() += packets;
+        }
+        if conns.len() != streams || got != expected {
+            failures.push(format!(
+                "{file}: tshark {streams} streams {expected:?}\n    wspulse {} {got:?}",
+                conns.len()
+            ));
+        }
+        compared += 1;
+    }
+    assert!(compared > 40, "only {compared} oracle files compared");
+    assert!(
+        failures.is_empty(),
+        "{} captures differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -2,12 +2,16 @@
 //!
 //! Link headers that etherparse does not take (NULL/loopback, SLL with
 //! ARPHRD_LOOPBACK, SLL2) are stripped here; etherparse's lax slicing does the
-//! rest, so a packet cut by snaplen still yields its headers. Everything not
-//! decoded (other link types, non-IP, IP fragments, PPPoE, …) is counted by
-//! kind and reported, never guessed at.
+//! rest, so a packet cut by snaplen still yields its headers. A packet with
+//! no TCP at its first IP layer may be a tunnel: [`tunnel`] unwraps VXLAN,
+//! Geneve, GTP-U, GRE, ERSPAN, IP-in-IP, PPPoE and MPLS down to the TCP
+//! inside. Everything not decoded (other link types, non-IP, IP fragments,
+//! encrypted or malformed tunnels, …) is counted by kind and reported, never
+//! guessed at.
 
 pub mod link;
 pub mod seq;
+pub mod tunnel;
 
 use std::net::IpAddr;
 
@@ -16,6 +20,7 @@ use serde::Serialize;
 
 use crate::capture::Packet;
 use seq::Seq;
+pub use tunnel::Tunnel;
 
 /// TCP flag bits (RFC 9293 §3.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,6 +78,10 @@ pub struct Segment<'a> {
     /// IPv4 identification (0 for IPv6): tells capture duplicates, which
     /// repeat it, from retransmissions, which do not.
     pub ip_id: u16,
+    /// The tunnel the segment came in (see [`tunnel`]): segments with
+    /// equal addresses and ports but different tunnel contexts belong to
+    /// different connections.
+    pub tunnel: Tunnel,
 }
 
 impl Segment<'_> {
@@ -95,16 +104,39 @@ pub enum Skip {
     UnsupportedLinkType,
     /// ARP, LLDP, … : not IP at all.
     NotIp,
-    /// PPPoE sessions (EtherType 0x8864).
+    /// PPPoE not carrying IP: discovery (EtherType 0x8863), or a session
+    /// carrying LCP, IPCP or another PPP control protocol.
     Pppoe,
-    /// MPLS label stacks (0x8847/0x8848).
+    /// MPLS (0x8847/0x8848) over something neither IP nor Ethernet with a
+    /// pseudowire control word, or with more than 16 labels.
     Mpls,
-    /// IP, but UDP, ICMP, GRE, … (GTP-U and VXLAN ride on UDP and land here).
+    /// IP, but UDP, ICMP, … (and not a tunnel wspulse knows).
     NotTcp,
     /// A non-first or non-last IP fragment (reassembly is not done).
     IpFragment,
     /// Headers cut short by snaplen or malformed.
     BadHeaders,
+    /// UDP to port 4789 whose VXLAN header lacks the I flag or is short
+    /// (RFC 7348 §5).
+    VxlanMalformed,
+    /// UDP to port 6081 whose Geneve header has an unknown version or is
+    /// short (RFC 8926 §3.4).
+    GeneveMalformed,
+    /// GTP-U messages other than a G-PDU: echo, error indication, end
+    /// marker (3GPP TS 29.281 §7).
+    GtpUSignalling,
+    /// GTP-U with a bad header or a user packet that is not IP.
+    GtpUMalformed,
+    /// GRE version 1, PPTP's (RFC 2637 §4.1).
+    GrePptp,
+    /// GRE with routing (RFC 1701) or a version other than 0 and 1.
+    GreUnsupported,
+    /// ERSPAN of an unknown version or carrying no Ethernet frame.
+    Erspan,
+    /// IPsec ESP (IP protocol 50): encrypted.
+    Esp,
+    /// More encapsulations than [`tunnel::MAX_DEPTH`] nested.
+    TunnelTooDeep,
 }
 
 impl Skip {
@@ -112,22 +144,39 @@ impl Skip {
         match self {
             Skip::UnsupportedLinkType => "unsupported link type",
             Skip::NotIp => "not IP",
-            Skip::Pppoe => "PPPoE (not decoded)",
-            Skip::Mpls => "MPLS (not decoded)",
+            Skip::Pppoe => "PPPoE not carrying IP",
+            Skip::Mpls => "MPLS not carrying IP or Ethernet",
             Skip::NotTcp => "IP but not TCP",
             Skip::IpFragment => "IP fragments (not reassembled)",
             Skip::BadHeaders => "truncated or malformed headers",
+            Skip::VxlanMalformed => "UDP 4789 with a bad VXLAN header",
+            Skip::GeneveMalformed => "UDP 6081 with a bad Geneve header",
+            Skip::GtpUSignalling => "GTP-U signalling",
+            Skip::GtpUMalformed => "GTP-U malformed or not carrying IP",
+            Skip::GrePptp => "GRE version 1 (PPTP)",
+            Skip::GreUnsupported => "GRE with routing or an unknown version",
+            Skip::Erspan => "ERSPAN of an unknown type",
+            Skip::Esp => "IPsec ESP (encrypted)",
+            Skip::TunnelTooDeep => "tunnels nested too deep",
         }
     }
 }
 
-/// Decodes one packet down to TCP.
+/// Decodes one packet down to TCP, through any tunnels around it.
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = link::slice(packet.link, packet.data)?;
-    segment_from(&sliced)
+    match segment_from(&sliced, Tunnel::default()) {
+        Err(skip) if tunnel::may_hide_tunnel(skip) => tunnel::decapsulate(&sliced, skip),
+        done => done,
+    }
 }
 
-fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+/// The TCP segment of a sliced packet, in the tunnel `tunnel`; the kind
+/// of skip when it holds no TCP at its first IP layer. Inlined: it is the
+/// per-packet path, and a second caller (the tunnel loop) must not make
+/// it a call for every plain packet.
+#[inline(always)]
+fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, tunnel: Tunnel) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_id, ip_payload, wire_ip_payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
@@ -207,6 +256,7 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         payload,
         wire_len,
         ip_id,
+        tunnel,
     })
 }
 
@@ -276,12 +326,23 @@ mod tests {
         let mut udp = Vec::new();
         PacketBuilder::ethernet2([1; 6], [2; 6])
             .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
-            .udp(2152, 2152)
-            .write(&mut udp, b"gtp")
+            .udp(5353, 53)
+            .write(&mut udp, b"dns")
             .unwrap();
         assert_eq!(
             decode(&packet(LinkType::Ethernet, &udp)).unwrap_err(),
             Skip::NotTcp
+        );
+        // The GTP-U port with no GTP-U header is named as such.
+        let mut gtp = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .udp(2152, 2152)
+            .write(&mut gtp, b"gtp")
+            .unwrap();
+        assert_eq!(
+            decode(&packet(LinkType::Ethernet, &gtp)).unwrap_err(),
+            Skip::GtpUMalformed
         );
         assert_eq!(
             decode(&packet(LinkType::Other(147), &udp)).unwrap_err(),

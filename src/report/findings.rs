@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{wireshark_filter, Address, TcpConnection, TcpFacts};
+use super::model::{Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use super::redact::Redactor;
+use crate::decode::tunnel::Tag;
 use crate::evidence::{FrameRef, Moment};
 use crate::liveness::activity::{Activity, FrameCounts, Heartbeats, SideActivity};
 use crate::liveness::app::Source;
@@ -156,6 +157,8 @@ pub struct ConnectionFindings {
     pub id: u64,
     pub client: Address,
     pub server: Address,
+    /// The outermost tunnel the connection came in, null for none.
+    pub tunnel: Option<Tag>,
     pub role_source: RoleSource,
     pub transport: Transport,
     pub handshake: HandshakeInfo,
@@ -355,6 +358,7 @@ impl ConnectionFindings {
             id,
             client,
             server,
+            tunnel: conn.tunnel,
             role_source: conn.role_source,
             transport: if judge.visibility() == Visibility::TlsRecords {
                 Transport::Tls
@@ -363,7 +367,7 @@ impl ConnectionFindings {
             },
             handshake: handshake_info(session, redact),
             judged: Judged::new(judge, judged_at, retired, redact),
-            wireshark_filter: wireshark_filter(client, server),
+            wireshark_filter: tcp.wireshark_filter,
             tcp: tcp.tcp,
         }
     }

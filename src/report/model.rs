@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::decode::tunnel::Tag;
 use crate::decode::Skip;
 use crate::evidence::{FrameRef, Moment};
 use crate::side::{PerSide, Side};
@@ -115,6 +116,10 @@ pub struct TcpConnection {
     pub id: u64,
     pub client: Address,
     pub server: Address,
+    /// The outermost tunnel the connection came in (`{"kind": "vxlan",
+    /// "id": 100}`), null for none; `client` and `server` are the inner
+    /// endpoints.
+    pub tunnel: Option<Tag>,
     pub role_source: RoleSource,
     /// Paste into Wireshark to see just this connection.
     pub wireshark_filter: String,
@@ -200,13 +205,14 @@ fn secs(span: Span) -> f64 {
 }
 
 /// A display filter selecting exactly this connection.
-pub fn wireshark_filter(client: Address, server: Address) -> String {
+pub fn wireshark_filter(client: Address, server: Address, tunnel: Option<Tag>) -> String {
     let ip = |a: &Address| match a.ip {
         IpAddr::V4(_) => "ip",
         IpAddr::V6(_) => "ipv6",
     };
     format!(
-        "{c}.addr == {} && tcp.port == {} && {s}.addr == {} && tcp.port == {}",
+        "{}{c}.addr == {} && tcp.port == {} && {s}.addr == {} && tcp.port == {}",
+        tunnel.map(Tag::wireshark_term).unwrap_or_default(),
         client.ip,
         client.port,
         server.ip,
@@ -225,8 +231,9 @@ impl TcpConnection {
             id,
             client,
             server,
+            tunnel: conn.tunnel,
             role_source: conn.role_source,
-            wireshark_filter: wireshark_filter(client, server),
+            wireshark_filter: wireshark_filter(client, server, conn.tunnel),
             tcp: TcpFacts {
                 state: conn.state,
                 handshake_seen: conn.syn.is_some() || conn.syn_ack.is_some(),

@@ -6,11 +6,20 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::findings::{ConnectionFindings, HeartbeatFacts, Summary};
-use super::model::{CaptureInfo, TcpConnection};
+use super::model::{Address, CaptureInfo, TcpConnection};
 use super::reasons::ReasonJson;
 use super::{Row, TableKind};
+use crate::decode::tunnel::Tag;
 use crate::liveness::Verdict;
 use crate::time::{Span, Timestamp};
+
+/// The client cell: its address, and under it the tunnel it came in.
+fn endpoint(a: Address, tunnel: Option<Tag>) -> String {
+    match tunnel {
+        Some(t) => format!("{a}\nin {t}"),
+        None => a.to_string(),
+    }
+}
 
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -126,7 +135,7 @@ fn tcp_cells(c: &TcpConnection) -> Vec<String> {
     let srtt = ts.srtt_ms.or(tc.srtt_ms);
     vec![
         c.id.to_string(),
-        c.client.to_string(),
+        endpoint(c.client, c.tunnel),
         c.server.to_string(),
         format!("{:?}", t.state)
             .to_lowercase()
@@ -292,7 +301,7 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
             .unwrap_or_else(|| "-".into());
         let cells = vec![
             c.id.to_string(),
-            c.client.to_string(),
+            endpoint(c.client, c.tunnel),
             c.server.to_string(),
             c.judged.verdict.name().to_string(),
             reasons.join("\n"),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::assembler::{AssemblerLimits, Budget, Delivery};
 use super::endpoint::{Endpoint, Signature};
 use super::{StreamObserver, TcpEvent};
+use crate::decode::tunnel::Tag;
 use crate::decode::Segment;
 use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
@@ -70,6 +71,9 @@ const MAX_ACK_AHEAD: i64 = 1 << 30;
 pub struct Connection<O> {
     pub client: Endpoints,
     pub server: Endpoints,
+    /// The outermost tunnel it came in, from its first packet (all its
+    /// packets share it: the tunnel is part of the flow key).
+    pub tunnel: Option<Tag>,
     pub role_source: RoleSource,
     pub state: TcpState,
     pub first: Moment,
@@ -121,6 +125,7 @@ impl<O: StreamObserver> Connection<O> {
         Connection {
             client,
             server,
+            tunnel: seg.tunnel.tag,
             role_source,
             state: if seg.flags.syn() {
                 TcpState::Opening

@@ -4,9 +4,9 @@
 Usage:
     python3 tests/oracle/regen.py [--check] [CAPTURE...]
 
-Without CAPTURE, every *.pcap / *.pcapng under samples/ and tests/data/public/
-(relative to the repository root, found from this script's location) is
-processed.  For each capture the golden file is
+Without CAPTURE, every *.pcap / *.pcapng under samples/, tests/data/public/ and
+tests/data/tunnels/ (relative to the repository root, found from this script's
+location) is processed.  For each capture the golden file is
 
     tests/oracle/golden/<repo-relative path, "/" replaced by "__">.json
 
@@ -40,7 +40,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 GOLDEN_DIR = os.path.join(HERE, "golden")
-SCAN_DIRS = ["samples", os.path.join("tests", "data", "public")]
+SCAN_DIRS = ["samples", os.path.join("tests", "data", "public"), os.path.join("tests", "data", "tunnels")]
 CAPTURE_EXTS = (".pcap", ".pcapng")
 
 # Extra tshark options per capture.  Looked up by repo-relative path first
