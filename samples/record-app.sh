@@ -10,7 +10,7 @@
 # peers' own logs, never from the pcap) and samples/app/logs/NAME.tar.gz.
 # WSP_KEEP_LOGS=DIR keeps the raw logs and peer output under DIR/NAME/.
 #
-# Needs: root, ip, tcpdump, timeout, node + npm (the peers' packages are
+# Needs: root, ip, tcpdump, ethtool, timeout, strace and cc (MQTT), node + npm (the peers' packages are
 # installed from samples/peers/app/package-lock.json with `npm ci` if
 # node_modules is missing), Debian mosquitto and python3-paho-mqtt for the
 # MQTT scenarios (installed with apt if missing).
@@ -181,7 +181,6 @@ finish() {  # NAME
   local name=$1
   if [[ -f $D/mosquitto.strace ]]; then
     $PY "$PEERS/strace2log.py" "$D/mosquitto.strace" "$D/server.jsonl"
-    [[ -f $D/mosquitto.log ]] && cp "$D/mosquitto.log" "$D/mosquitto-broker.log"
   fi
   $PY "$PEERS/mktruth_app.py" --dir "$D" --out "$OUT/$name.truth.json"
   # pcapng with isb_endtime: a frozen peer's point is the silence after the
