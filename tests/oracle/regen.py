@@ -54,6 +54,12 @@ EXTRA_OPTS = {
     # Recorded by the team: server on port 9477, capture starts after the
     # handshake.
     "samples/midstream-port.pcap": ["-d", "tcp.port==9477,websocket"],
+    # MQTT over WebSocket on mosquitto's port 9001, which tshark does not
+    # take for HTTP: decode it as HTTP so the Upgrade (and then WebSocket) is seen.
+    "samples/app/mqtt-healthy.pcapng": ["-d", "tcp.port==9001,http"],
+    "samples/app/mqtt-client-frozen.pcapng": ["-d", "tcp.port==9001,http"],
+    "samples/app/mqtt-server-frozen.pcapng": ["-d", "tcp.port==9001,http"],
+    "samples/app/mqtt-app-pings-dropped.pcapng": ["-d", "tcp.port==9001,http"],
 }
 
 OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
