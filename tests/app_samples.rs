@@ -178,7 +178,6 @@ macro_rules! app_samples {
     ($($test:ident, $tshark:ident => $name:literal,)*) => {
         $(
             #[test]
-            #[ignore = "application heartbeats are not recognised yet"]
             fn $test() {
                 check($name);
             }

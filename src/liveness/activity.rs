@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::app::{AppAnswer, AppPing, AppState, Layer, Pace, Source};
+use super::app::{AppAnswer, AppPing, AppState, Layer, Pace};
 use super::cadence::{Cadence, LatencyHistogram, DATA_INTERVALS, HEARTBEAT_INTERVALS};
 use super::event::Mark;
 pub use super::pings::{Outstanding, Ping, MAX_OUTSTANDING_PINGS};
@@ -413,19 +413,16 @@ impl Activity {
             .map_or(&[], |a| a.sides[side].outstanding.as_slice())
     }
 
-    /// The heartbeat that paces `side`'s own beats: an application's
-    /// declared interval, else its learned WebSocket Ping cadence, else a
-    /// learned application cadence (the spec's cadence rule: declared
-    /// outranks learned).
+    /// The heartbeat that paces `side`'s own beats: the application's
+    /// (declared, else learned: the spec's cadence rule), else its learned
+    /// WebSocket Ping cadence. The application's comes first: its beats
+    /// pass through the application, a Pong only through its library.
     pub fn pace(&self, side: Side) -> Option<Pace> {
-        let app = self.app.as_ref().and_then(|a| a.pace(side));
-        let ws = self.sides[side]
-            .heartbeat()
-            .map(|h| Pace::learned(Layer::WebSocket, h));
-        match (app, ws) {
-            (Some(a), _) if a.source == Source::Declared => Some(a),
-            (a, ws) => ws.or(a),
-        }
+        self.app.as_ref().and_then(|a| a.pace(side)).or_else(|| {
+            self.sides[side]
+                .heartbeat()
+                .map(|h| Pace::learned(Layer::WebSocket, h))
+        })
     }
 
     /// A cadence of its own to hold `side` to: a heartbeat, or data.

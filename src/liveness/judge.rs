@@ -51,6 +51,9 @@ pub struct Facts {
     /// The heartbeat layer a silence or a missing answer is measured by:
     /// `websocket` or the application protocol's name.
     pub heartbeat: Option<&'static str>,
+    /// A silence measured on the side's application messages (its own
+    /// application heartbeat stopped), not on all its frames.
+    pub application_silence: bool,
     pub violations: Vec<&'static str>,
 }
 

@@ -144,7 +144,11 @@ pub fn detail(r: &Reason) -> String {
             )
         }
         Code::ReadGapExceeded => format!(
-            "no frame from the {side} for {:.1}s (read deadline {:.1}s{})",
+            "no {} from the {side} for {:.1}s (read deadline {:.1}s{})",
+            match f.heartbeat {
+                Some(app) if f.application_silence => format!("{app} message"),
+                _ => "frame".into(),
+            },
             s(f.gap),
             s(f.threshold),
             f.interval

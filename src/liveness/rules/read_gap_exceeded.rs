@@ -21,11 +21,12 @@ use crate::time::{Span, Timestamp};
 fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)> {
     let me = &v.ws.sides[side];
     let other = &v.ws.sides[side.other()];
-    // Held to an application heartbeat, a side is silent when its
-    // application is: WebSocket Pongs its library sends do not count, any
-    // data message does (STOMP and MQTT count all traffic as heartbeat).
-    let app_paced = matches!(v.pace(side), Some(p) if matches!(p.layer, Layer::App(_)));
-    let (last, blocked_then) = match (app_paced, me.data.as_deref()) {
+    // A side that beats on its own at the application level is silent when
+    // its application is: WebSocket Pongs its library sends do not count,
+    // any data message does (STOMP and MQTT count all traffic as
+    // heartbeat). A side that only answers the other's application pings
+    // owes those answers (ping_unanswered); its frames still count here.
+    let (last, blocked_then) = match (app_paced(v, side), me.data.as_deref()) {
         (true, Some(d)) => (d.last?, d.blocked_at_last),
         _ => (me.last_frame?, me.blocked_at_last_frame),
     };
@@ -48,6 +49,11 @@ fn silence(v: &View<'_>, side: Side, at: Timestamp) -> Option<(Mark, Span, Span)
     Some((last, gap, v.read_deadline(side)))
 }
 
+/// Whether `side` beats on its own at the application level.
+fn app_paced(v: &View<'_>, side: Side) -> bool {
+    matches!(v.ws.pace(side), Some(p) if matches!(p.layer, Layer::App(_)))
+}
+
 pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     for side in Side::BOTH {
         let Some((last, gap, deadline)) = silence(v, side, at) else {
@@ -63,6 +69,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     threshold: Some(deadline),
                     interval: v.heartbeat(side),
                     heartbeat: v.pace(side).map(|p| p.layer.name()),
+                    application_silence: app_paced(v, side),
                     ..Facts::default()
                 },
                 vec![last.evidence],
