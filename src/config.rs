@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::capture::file::Input;
 use crate::capture::filter::Selectors;
 pub use crate::capture::CaptureSpan;
-use crate::liveness::{Thresholds, Verdict};
+use crate::liveness::{Thresholds, VerdictSet};
 use crate::tcp::Limits;
 use crate::time::{Span, Timestamp};
 
@@ -118,6 +118,19 @@ pub enum Format {
     Ndjson,
 }
 
+/// Which connections a findings report lists; its summary counts them all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Listing {
+    /// Every connection; but a table longer than a screenful leaves out
+    /// the `alive` ones and counts them in its summary line.
+    #[default]
+    Incidents,
+    /// `--all`: every connection, in every format.
+    All,
+    /// `--verdict`: only these verdicts, in every format.
+    Only(VerdictSet),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Color {
     Auto,
@@ -145,8 +158,13 @@ pub struct AnalyzeConfig {
     pub thresholds: Thresholds,
     /// `--at`, the evaluation time ([`At::End`] unless given).
     pub at: At,
-    /// `--fail-on`: exit 1 when a connection has this verdict or a worse one.
-    pub fail_on: Option<Verdict>,
+    /// `--fail-on`: exit 1 when a connection has one of these verdicts.
+    pub fail_on: Option<VerdictSet>,
+    /// `--all`, `--verdict`: which connections the report lists.
+    pub listing: Listing,
+    /// `explain ID` (or `--explain ID`): the account of that connection
+    /// instead of the report.
+    pub explain: Option<u64>,
     /// `--show-secrets`: print values from the wire as they are.
     pub show_secrets: bool,
     /// `--redact-key`: key fingerprints with this instead of a random key.
@@ -243,9 +261,9 @@ pub struct LiveConfig {
     pub duration: Option<Span>,
     /// Stop after this many packets (past the filter expression).
     pub count: Option<u64>,
-    /// `--fail-on`: exit 1 when a connection had this verdict or a worse
-    /// one at any time during the run.
-    pub fail_on: Option<Verdict>,
+    /// `--fail-on`: exit 1 when a connection had one of these verdicts at
+    /// any time during the run.
+    pub fail_on: Option<VerdictSet>,
     /// `--show-secrets`, `--redact-key`: as for analyze.
     pub show_secrets: bool,
     pub redact_key: Option<String>,

@@ -26,9 +26,11 @@ pub mod websocket;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
-use config::{AnalyzeConfig, At, Color};
+use config::{AnalyzeConfig, At, Color, Listing};
+use liveness::Verdict;
 use pipeline::Judging;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
+use report::layout::Layout;
 use report::model::{TcpConnection, TCP_SCHEMA};
 use report::{table, Exporter, TableKind};
 use sink::Sink;
@@ -47,6 +49,15 @@ pub fn run(command: cli::Command) -> ExitCode {
         cli::Command::Live(config) => report_errors(live::run(&config)),
         cli::Command::Probe(config) => probe_main::run(&config),
         cli::Command::ListInterfaces => report_errors(live::list_interfaces()),
+        cli::Command::Completions(shell) => {
+            cli::write_completions(shell, &mut io::stdout().lock());
+            ExitCode::SUCCESS
+        }
+        cli::Command::Man(subcommand) => report_errors(
+            cli::write_man(subcommand.as_deref(), &mut io::stdout().lock())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| format!("writing the man page: {e}")),
+        ),
     }
 }
 
@@ -121,6 +132,14 @@ fn head(config: &AnalyzeConfig, schema: &'static str, thresholds: bool) -> repor
             .collect(),
         thresholds: thresholds.then_some(config.thresholds),
         live: None,
+        evaluation: Some(report::EvaluationHead {
+            at: config.at.to_string(),
+            evaluation_time: match config.at {
+                At::Instant(t) => Some(t),
+                _ => None,
+            },
+            warnings: Vec::new(),
+        }),
     }
 }
 
@@ -209,7 +228,12 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         color,
         TableKind::Tcp,
         head(config, TCP_SCHEMA, false),
-    );
+    )
+    .with_layout(Layout::for_output(
+        color,
+        Listing::All,
+        config.output.is_none(),
+    ));
     let mut error = Ok(());
     let mut count = 0u64;
     let pass = pipeline::analyze_files(config, |_| (), &wall_clock, &mut |r| {
@@ -238,7 +262,12 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         color,
         TableKind::Findings,
         head(config, FINDINGS_SCHEMA, true),
-    );
+    )
+    .with_layout(Layout::for_output(
+        color,
+        config.listing,
+        config.output.is_none(),
+    ));
     let judging = Judging::new(
         config.thresholds,
         config.show_secrets,
@@ -252,6 +281,11 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let redact = &judging.redact;
     let new_observer = |seg: &decode::Segment<'_>| judging.observer(seg);
     let mut summary = Summary::default();
+    let mut explained: Option<ConnectionFindings> = None;
+    let listed = |v: Verdict| match config.listing {
+        Listing::Only(set) => set.contains(v),
+        Listing::All | Listing::Incidents => true,
+    };
     let mut error = Ok(());
     let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
         let session = &r.conn.observer.session;
@@ -263,16 +297,25 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
         let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
         summary.count(session, Some(c.judged.verdict), r.conn.server.1);
-        if error.is_ok() {
+        if config.explain.is_some() {
+            if config.explain == Some(c.id) {
+                explained = Some(c);
+            }
+        } else if error.is_ok() && listed(c.judged.verdict) {
             error = sink.write(|out| exporter.connection(&c, || table::findings_row(&c), out));
         }
     })?;
     error?;
+    if let Some(id) = config.explain {
+        let c = explained.ok_or_else(|| no_such_connection(id, &summary))?;
+        let text = report::explain::text(&c, &head(config, FINDINGS_SCHEMA, true).inputs);
+        sink.write(|out| out.write_all(text.as_bytes()))?;
+        let notes = notes(&pass.capture, &pass);
+        return Ok((pass.warnings, false, notes));
+    }
     let capture = pass.capture.clone();
     let line = table::findings_summary_line(&summary, &capture);
-    let failed = config
-        .fail_on
-        .is_some_and(|worst| summary.any_at_least(worst));
+    let failed = config.fail_on.is_some_and(|set| summary.any_in(set));
     let limits = notes(&capture, &pass);
     let tail = report::Tail {
         capture,
@@ -281,6 +324,15 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits))
+}
+
+/// `explain ID` named no judged WebSocket connection: say how many there
+/// are, and where the ids come from.
+fn no_such_connection(id: u64, summary: &Summary) -> String {
+    format!(
+        "no WebSocket connection #{id} in this capture ({} judged; the ids are the table's # and the JSON id, with the same files and --port/--host)",
+        summary.connections
+    )
 }
 
 /// Said on stderr whenever a report may hold values from the wire.

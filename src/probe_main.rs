@@ -79,10 +79,12 @@ fn probe_and_print(config: &ProbeConfig) -> Result<u8, String> {
                 json
             }
         };
-        let failed = config
-            .fail_on
-            .zip(result.worst())
-            .is_some_and(|(fail_on, worst)| worst <= fail_on);
+        let failed = config.fail_on.is_some_and(|set| {
+            result
+                .connections
+                .iter()
+                .any(|c| set.contains(c.judged.verdict))
+        });
         let code = if !result.errors.is_empty() {
             EXIT_ERROR
         } else if failed {

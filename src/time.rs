@@ -328,9 +328,13 @@ impl fmt::Display for Span {
         } else if abs < 3600 * 1_000_000_000 {
             let s = abs / 1_000_000_000;
             write!(f, "{sign}{}m{:02}s", s / 60, s % 60)
-        } else {
+        } else if abs < 86_400 * 1_000_000_000 {
             let m = abs / 60_000_000_000;
             write!(f, "{sign}{}h{:02}m", m / 60, m % 60)
+        } else {
+            // Days and hours: minutes no longer matter to a reader.
+            let h = abs / 3_600_000_000_000;
+            write!(f, "{sign}{}d {}h", h / 24, h % 24)
         }
     }
 }
@@ -357,6 +361,15 @@ pub fn parse_span(s: &str) -> Option<Span> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn long_spans_read_in_days_and_hours() {
+        assert_eq!(Span::from_secs(432_036).to_string(), "5d 0h");
+        assert_eq!(Span::from_secs(90_000).to_string(), "1d 1h");
+        assert_eq!(Span::from_secs(7_260).to_string(), "2h01m");
+        assert_eq!(Span::from_secs(-90_000).to_string(), "-1d 1h");
+    }
+
     use super::*;
 
     #[test]

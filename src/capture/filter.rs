@@ -11,11 +11,65 @@ use super::Packet;
 
 /// `--port` and `--host`, each repeatable: a connection matches when one of
 /// its endpoints has one of the ports (if any were given) and one of its
-/// endpoints has one of the hosts (if any were given).
+/// endpoints is in one of the host prefixes (if any were given).
 #[derive(Clone, Debug, Default)]
 pub struct Selectors {
     pub ports: Vec<u16>,
-    pub hosts: Vec<IpAddr>,
+    pub hosts: Vec<HostPrefix>,
+}
+
+/// An address prefix, `10.0.0.0/8` or `fd00::/8` (RFC 4632 §3.1 CIDR
+/// notation); a bare address is a prefix of its full length (/32, /128).
+/// An IPv4 prefix matches IPv4 addresses only, and IPv6 IPv6 only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostPrefix {
+    addr: IpAddr,
+    bits: u8,
+}
+
+impl HostPrefix {
+    /// Whether `ip` lies in the prefix.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(p), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                u32::from(p) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(p), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
+                u128::from(p) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for HostPrefix {
+    type Err = String;
+
+    /// `ADDR` or `ADDR/BITS`; errors name the value and what is wrong.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| {
+            format!("'{s}' is not an address or prefix: use e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8")
+        })?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            None => max,
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&n| n <= max)
+                .ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))?,
+        };
+        Ok(HostPrefix { addr, bits })
+    }
 }
 
 impl Selectors {
@@ -25,7 +79,11 @@ impl Selectors {
 
     pub fn matches(&self, a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
         let port_ok = self.ports.is_empty() || self.ports.iter().any(|&p| p == a.1 || p == b.1);
-        let host_ok = self.hosts.is_empty() || self.hosts.iter().any(|&h| h == a.0 || h == b.0);
+        let host_ok = self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.contains(a.0) || h.contains(b.0));
         port_ok && host_ok
     }
 }
@@ -108,5 +166,37 @@ impl PacketFilter {
 
     pub fn matches(&mut self, _packet: &Packet<'_>) -> bool {
         match *self {}
+    }
+}
+
+#[cfg(test)]
+mod host_prefix_tests {
+    use super::HostPrefix;
+
+    fn contains(prefix: &str, ip: &str) -> bool {
+        prefix
+            .parse::<HostPrefix>()
+            .unwrap()
+            .contains(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn cidr_prefixes_match_the_addresses_inside() {
+        assert!(contains("10.0.0.0/8", "10.77.0.2"));
+        assert!(!contains("10.0.0.0/8", "11.0.0.1"));
+        assert!(contains("10.77.0.1", "10.77.0.1"));
+        assert!(!contains("10.77.0.1", "10.77.0.2"));
+        assert!(contains("0.0.0.0/0", "192.0.2.1"));
+        assert!(contains("fd00::/8", "fd12::1"));
+        assert!(!contains("fd00::/8", "fe80::1"));
+        assert!(!contains("0.0.0.0/0", "::1"), "families never mix");
+    }
+
+    #[test]
+    fn bad_prefixes_say_what_is_wrong() {
+        let e = "10.0.0.0/33".parse::<HostPrefix>().unwrap_err();
+        assert!(e.contains("0 to 32"), "{e}");
+        let e = "example.com".parse::<HostPrefix>().unwrap_err();
+        assert!(e.contains("'example.com'"), "{e}");
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{
-    duration, ColorArg, Command, FailOn, FormatArg, LimitArgs, SecretArgs, SelectArgs,
+    duration, parse_fail_on, ColorArg, Command, FormatArg, LimitArgs, SecretArgs, SelectArgs,
     ThresholdArgs,
 };
 use crate::capture::file::Input;
@@ -104,9 +104,9 @@ pub(super) struct LiveArgs {
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, help_heading = "Output")]
     color: ColorArg,
 
-    /// Exit 1 when a connection had this verdict or a worse one (false_alive, then suspect) at any time during the run.
-    #[arg(long, value_enum, value_name = "VERDICT", help_heading = "Output")]
-    fail_on: Option<FailOn>,
+    /// Exit 1 when a connection had one of these verdicts at any time during the run: a comma-separated list, each matched exactly; `suspect` alone means suspect or false_alive.
+    #[arg(long, value_name = "VERDICT[,VERDICT...]", value_parser = parse_fail_on, help_heading = "Output")]
+    fail_on: Option<crate::liveness::VerdictSet>,
 
     /// Serve Prometheus metrics (text exposition) on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR", help_heading = "Output")]
@@ -203,7 +203,7 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         None => None,
     };
     if let (LiveSource::Stream(Input::Path(input)), Some(out)) = (&source, &output) {
-        super::refuse_to_overwrite_input(out, &[Input::Path(input.clone())])?;
+        super::analyze::refuse_to_overwrite_input(out, &[Input::Path(input.clone())])?;
     }
     Ok(Command::Live(Box::new(LiveConfig {
         source,
@@ -220,7 +220,7 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         stats_interval: l.stats_interval,
         duration: l.duration,
         count: l.count,
-        fail_on: l.fail_on.map(FailOn::verdict),
+        fail_on: l.fail_on,
         show_secrets: l.secrets.show_secrets,
         redact_key: l.secrets.redact_key,
         metrics: l.metrics,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{duration, Command, FailOn, ThresholdArgs};
+use super::{duration, parse_fail_on, Command, ThresholdArgs};
 use crate::config::Format;
 use crate::probe::{Family, ProbeConfig, Target, Trust, MAX_CONNECTIONS};
 use crate::time::Span;
@@ -122,9 +122,9 @@ pub(super) struct ProbeArgs {
     #[arg(long, value_enum)]
     format: Option<ProbeFormat>,
 
-    /// Exit 1 when the verdict is this or worse (false_alive, then suspect).
-    #[arg(long, value_enum, value_name = "VERDICT")]
-    fail_on: Option<FailOn>,
+    /// Exit 1 when a connection's verdict is one of these: a comma-separated list, each matched exactly; `suspect` alone means suspect or false_alive.
+    #[arg(long, value_name = "VERDICT[,VERDICT...]", value_parser = parse_fail_on)]
+    fail_on: Option<crate::liveness::VerdictSet>,
 
     #[command(flatten)]
     thresholds: ThresholdArgs,
@@ -203,6 +203,6 @@ pub(super) fn config(a: ProbeArgs) -> Result<Command, String> {
         format,
         check: a.check,
         watch: a.watch,
-        fail_on: a.fail_on.map(FailOn::verdict),
+        fail_on: a.fail_on,
     })))
 }

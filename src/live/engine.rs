@@ -14,7 +14,7 @@ use super::source::{Batch, End};
 use crate::capture::KernelStats;
 use crate::config::LiveConfig;
 use crate::evidence::Moment;
-use crate::liveness::Verdict;
+use crate::liveness::{Verdict, VerdictSet};
 use crate::pipeline::{Ingest, Judging, Step, Tracked};
 use crate::report::findings::{judged_at, ConnectionFindings, Summary};
 use crate::report::live::{self, ConnectionRef, StatsRecord, VerdictRecord};
@@ -46,7 +46,7 @@ struct Book<'a> {
     out: Output,
     summary: Summary,
     retired: u64,
-    fail_on: Option<Verdict>,
+    fail_on: Option<VerdictSet>,
     failed: bool,
     /// The first error writing the output: the run stops on it.
     error: Option<String>,
@@ -60,7 +60,7 @@ impl Book<'_> {
     }
 
     fn saw(&mut self, verdict: Verdict) {
-        if self.fail_on.is_some_and(|worst| verdict <= worst) {
+        if self.fail_on.is_some_and(|set| set.contains(verdict)) {
             self.failed = true;
         }
     }

@@ -99,6 +99,7 @@ fn head(config: &LiveConfig, format: Format, name: &str, started: crate::time::T
             inputs,
             thresholds: Some(config.thresholds),
             live: None,
+            evaluation: None,
         };
     }
     let device = match &config.source {
@@ -124,6 +125,7 @@ fn head(config: &LiveConfig, format: Format, name: &str, started: crate::time::T
             stats_interval_s: config.stats_interval,
             started_at: started,
         }),
+        evaluation: None,
     }
 }
 

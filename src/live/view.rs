@@ -97,7 +97,11 @@ impl View {
     /// not shown, recent changes, warnings. Everything is cut to the
     /// terminal's height.
     pub fn draw(&mut self, at: Timestamp, s: &StatsRecord, rows: Vec<Row>, hidden: usize) {
-        let (_, height) = size();
+        let (width, height) = size();
+        let layout = crate::report::layout::Layout {
+            width: Some(width),
+            ..crate::report::layout::Layout::unlimited(self.color)
+        };
         let kernel = match s.capture {
             Some(k) => format!(
                 " · kernel: {} received, {} dropped, {} if-dropped",
@@ -132,8 +136,7 @@ impl View {
         let mut rendered = Vec::new();
         if rows.is_empty() {
             lines.push("no WebSocket connection yet".into());
-        } else if table::write(TableKind::Findings, rows, self.color, &more, &mut rendered).is_ok()
-        {
+        } else if table::write(TableKind::Findings, rows, &layout, &more, &mut rendered).is_ok() {
             lines.extend(String::from_utf8_lossy(&rendered).lines().map(String::from));
         }
         let mut tail = Vec::new();

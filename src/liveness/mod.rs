@@ -163,6 +163,64 @@ impl Verdict {
     ];
 }
 
+/// A set of verdicts, e.g. the ones `--fail-on` fails a run on. Empty by
+/// default; [`VerdictSet::contains`] tests membership.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictSet(u8);
+
+impl VerdictSet {
+    /// The set holding exactly `verdicts`.
+    pub fn of(verdicts: &[Verdict]) -> Self {
+        VerdictSet(verdicts.iter().fold(0, |bits, v| bits | Self::bit(*v)))
+    }
+
+    fn bit(v: Verdict) -> u8 {
+        1 << (v as u8)
+    }
+
+    /// Whether `v` is in the set.
+    pub fn contains(self, v: Verdict) -> bool {
+        self.0 & Self::bit(v) != 0
+    }
+
+    /// The verdicts in the set, worst first.
+    pub fn verdicts(self) -> impl Iterator<Item = Verdict> {
+        Verdict::ALL.into_iter().filter(move |v| self.contains(*v))
+    }
+
+    /// Parses a comma-separated list of verdict names (`suspect,aborted`),
+    /// each an exact match; `suspect` alone means suspect or false_alive,
+    /// as `--fail-on suspect` always has. Errors name the unknown word and
+    /// the verdicts there are.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        if list.trim() == "suspect" {
+            return Ok(Self::of(&[Verdict::Suspect, Verdict::FalseAlive]));
+        }
+        Self::parse_exact(list)
+    }
+
+    /// Parses a comma-separated list of verdict names, each an exact match
+    /// (`suspect` alone is suspect only). Errors as [`VerdictSet::parse`].
+    pub fn parse_exact(list: &str) -> Result<Self, String> {
+        let words = list.split(',').map(str::trim);
+        let mut set = VerdictSet::default();
+        for word in words {
+            let v = Verdict::ALL
+                .into_iter()
+                .find(|v| v.name() == word)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Verdict::ALL.iter().map(|v| v.name()).collect();
+                    format!(
+                        "'{word}' is not a verdict: use one or more of {}, separated by commas",
+                        names.join(", ")
+                    )
+                })?;
+            set = Self(set.0 | Self::bit(v));
+        }
+        Ok(set)
+    }
+}
+
 /// `reasons[].code`: a contract with users' scripts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,5 +283,39 @@ impl Code {
             Code::ProtocolViolation => "protocol_violation",
             Code::CloseWithoutWebsocketClose => "close_without_websocket_close",
         }
+    }
+}
+
+#[cfg(test)]
+mod verdict_set_tests {
+    use super::{Verdict, VerdictSet};
+
+    #[test]
+    fn a_list_matches_exactly_the_verdicts_named() {
+        let set = VerdictSet::parse("aborted, false_alive").unwrap();
+        assert_eq!(
+            set.verdicts().collect::<Vec<_>>(),
+            [Verdict::FalseAlive, Verdict::Aborted]
+        );
+        assert!(!set.contains(Verdict::Suspect));
+        let set = VerdictSet::parse("suspect,closed").unwrap();
+        assert!(!set.contains(Verdict::FalseAlive), "exact in a list");
+    }
+
+    #[test]
+    fn suspect_alone_still_includes_false_alive() {
+        let set = VerdictSet::parse("suspect").unwrap();
+        assert!(set.contains(Verdict::Suspect) && set.contains(Verdict::FalseAlive));
+        assert!(!set.contains(Verdict::Aborted));
+    }
+
+    #[test]
+    fn an_unknown_word_is_named_with_the_choices() {
+        let e = VerdictSet::parse("suspect,dead").unwrap_err();
+        assert!(
+            e.contains("'dead'") && e.contains("false_alive, suspect, aborted"),
+            "{e}"
+        );
+        assert!(VerdictSet::parse("").is_err());
     }
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::config::Format;
 use crate::liveness::cadence::LatencyHistogram;
-use crate::liveness::{Judge, Settings, Thresholds, Verdict};
+use crate::liveness::{Judge, Settings, Thresholds, Verdict, VerdictSet};
 use crate::time::Timestamp;
 pub use socket_info::SocketReading;
 pub use target::Target;
@@ -83,8 +83,8 @@ pub struct ProbeConfig {
     pub check: bool,
     /// `--watch`: one line per Ping interval while the probe runs.
     pub watch: bool,
-    /// Exit 1 when the verdict is this or worse.
-    pub fail_on: Option<Verdict>,
+    /// Exit 1 when a connection's verdict is one of these.
+    pub fail_on: Option<VerdictSet>,
 }
 
 /// The probe's Pings, checked against their echo (RFC 6455 §5.5.3: a Pong

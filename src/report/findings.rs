@@ -14,7 +14,7 @@ use crate::evidence::{FrameRef, Moment};
 use crate::liveness::activity::{Activity, FrameCounts, Heartbeats, SideActivity};
 use crate::liveness::app::Source;
 use crate::liveness::cadence::LatencyHistogram;
-use crate::liveness::{Judge, Verdict, Visibility};
+use crate::liveness::{Judge, Verdict, VerdictSet, Visibility};
 use crate::pipeline::Tracked;
 use crate::side::{PerSide, Side};
 use crate::tcp::{Connection, Retirement, RoleSource};
@@ -410,10 +410,9 @@ impl Summary {
         }
     }
 
-    /// Whether any connection has `worst` or a worse verdict.
-    pub fn any_at_least(&self, worst: Verdict) -> bool {
-        Verdict::ALL
-            .iter()
-            .any(|v| *v <= worst && self.verdicts.get(v.name()).is_some_and(|&n| n > 0))
+    /// Whether any connection has a verdict in `set`.
+    pub fn any_in(&self, set: VerdictSet) -> bool {
+        set.verdicts()
+            .any(|v| self.verdicts.get(v.name()).is_some_and(|&n| n > 0))
     }
 }

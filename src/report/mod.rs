@@ -8,7 +8,9 @@
 //! in JSON as the `capture` and `summary` members after `connections`, in
 //! NDJSON as the final `summary` line.
 
+pub mod explain;
 pub mod findings;
+pub mod layout;
 pub mod live;
 pub mod model;
 pub mod probe;
@@ -35,6 +37,24 @@ pub struct Head {
     /// The live tap's source and cadence (its NDJSON header only).
     #[serde(flatten)]
     pub live: Option<live::LiveHead>,
+    /// When `analyze` judges, and what it warned of so far (its NDJSON
+    /// header only).
+    #[serde(flatten)]
+    pub evaluation: Option<EvaluationHead>,
+}
+
+/// The evaluation time as asked for, and the warnings known when the
+/// header is written (the `summary` line's `warnings` has them all).
+#[derive(Clone, Debug, Serialize)]
+pub struct EvaluationHead {
+    /// `--at` as given: `end`, `last-packet`, `now`, an RFC 3339 time, or
+    /// seconds after the first packet (`90s`).
+    pub at: String,
+    /// The instant, when `--at` names one (RFC 3339 UTC); null for the
+    /// words, which the capture's end resolves (the `summary` line's
+    /// `capture.evaluation_time`).
+    pub evaluation_time: Option<crate::time::Timestamp>,
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -69,7 +89,7 @@ pub enum TableKind {
 /// Writes one report, connection by connection, in one format.
 pub struct Exporter {
     format: Format,
-    color: bool,
+    layout: layout::Layout,
     kind: TableKind,
     head: Head,
     started: bool,
@@ -78,16 +98,24 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// An exporter whose table has no width or length limit (see
+    /// [`Exporter::with_layout`]).
     pub fn new(format: Format, color: bool, kind: TableKind, head: Head) -> Self {
         Exporter {
             format,
-            color,
+            layout: layout::Layout::unlimited(color),
             kind,
             head,
             started: false,
             written: 0,
             rows: Vec::new(),
         }
+    }
+
+    /// The same exporter, its table laid out as `layout` says.
+    pub fn with_layout(mut self, layout: layout::Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     /// Writes the opening now, for a report whose first records are not
@@ -155,7 +183,7 @@ impl Exporter {
         match self.format {
             Format::Table => {
                 let rows = std::mem::take(&mut self.rows);
-                table::write(self.kind, rows, self.color, summary_line, out)
+                table::write(self.kind, rows, &self.layout, summary_line, out)
             }
             Format::Json => {
                 if self.written > 0 {

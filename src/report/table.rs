@@ -6,6 +6,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::findings::{ConnectionFindings, HeartbeatFacts, Summary};
+use super::layout::{self, Layout};
 use super::model::{Address, CaptureInfo, TcpConnection};
 use super::reasons::ReasonJson;
 use super::{Row, TableKind};
@@ -81,42 +82,102 @@ const FINDINGS_HEADER: [&str; 9] = [
     "pong p50/max",
 ];
 
-/// Prints the rows, worst verdict first, and the summary line.
+/// Columns of the TCP view left out on a narrow screen, least needed first.
+const TCP_DROP: [usize; 9] = [10, 9, 8, 7, 4, 6, 5, 2, 1];
+/// Columns of the findings table left out on a narrow screen, least needed
+/// first: the numbers, then the server (often the same on every row), then
+/// the client. `#`, the verdict and its reasons always stay.
+const FINDINGS_DROP: [usize; 6] = [8, 7, 6, 5, 2, 1];
+
+/// Prints the rows, worst verdict first, laid out for the screen
+/// ([`Layout`]), then the summary line, with what the layout left out.
 pub fn write(
     kind: TableKind,
     mut rows: Vec<Row>,
-    color: bool,
+    layout: &Layout,
     summary: &str,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let (mut table, right, verdict_col): (Table, &[usize], Option<usize>) = match kind {
-        TableKind::Tcp => (new_table(&TCP_HEADER), &[0, 4, 5, 6, 7, 8, 9, 10], None),
-        TableKind::Findings => (new_table(&FINDINGS_HEADER), &[0], Some(3)),
+    let (header, drop, right, verdict_col): (&[&str], &[usize], &[usize], Option<usize>) =
+        match kind {
+            TableKind::Tcp => (&TCP_HEADER, &TCP_DROP, &[0, 4, 5, 6, 7, 8, 9, 10], None),
+            TableKind::Findings => (&FINDINGS_HEADER, &FINDINGS_DROP, &[0], Some(3)),
+        };
+    // The reasons wrap at their spaces; other cells read badly wrapped.
+    let wrap: &[usize] = match kind {
+        TableKind::Tcp => &[],
+        TableKind::Findings => &[4],
     };
+    let color = layout.color;
+    rows.sort_by_key(|r| (r.verdict, r.id));
+    let hidden_alive = layout::drop_alive_past_screenful(&mut rows, layout);
+    let keep = layout::columns(header, &rows, layout.width, drop, wrap);
+    let mut table = new_table(&keep.iter().map(|&i| header[i]).collect::<Vec<_>>());
     if color {
         // Asked for (--color always): colour even into a file or a pipe.
         table.enforce_styling();
     }
-    rows.sort_by_key(|r| (r.verdict, r.id));
+    if let Some(width) = layout.width {
+        // What still does not fit once columns are left out is wrapped.
+        table
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    }
     let count = rows.len();
+    let left_out: Vec<usize> = (0..header.len()).filter(|i| !keep.contains(i)).collect();
+    let one_server = match &rows[..] {
+        [first, rest @ ..] if left_out.contains(&2) => {
+            let server = &first.cells[2];
+            rest.iter()
+                .all(|r| &r.cells[2] == server)
+                .then(|| server.clone())
+        }
+        _ => None,
+    };
     for row in rows {
         let verdict = row.verdict;
-        table.add_row(row.cells.into_iter().enumerate().map(|(i, text)| {
+        let mut cells: Vec<Option<String>> = row.cells.into_iter().map(Some).collect();
+        table.add_row(keep.iter().map(|&i| {
+            let text = cells[i].take().unwrap_or_default();
             match (verdict, Some(i) == verdict_col) {
                 (Some(v), true) => verdict_cell(v, color),
                 _ => Cell::new(text),
             }
         }));
     }
-    for &i in right {
-        if let Some(col) = table.column_mut(i) {
-            col.set_cell_alignment(CellAlignment::Right);
+    for (position, i) in keep.iter().enumerate() {
+        if let Some(col) = table.column_mut(position) {
+            if right.contains(i) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+            if !wrap.contains(i) {
+                col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
         }
     }
     if count > 0 {
         writeln!(out, "{table}")?;
+        if !left_out.is_empty() {
+            let names: Vec<&str> = left_out.iter().map(|&i| header[i]).collect();
+            let server = one_server.map_or(String::new(), |s| format!("; server {s} on every row"));
+            let note = format!(
+                "(narrow screen: {} left out{server}; --format json has every field)",
+                names.join(", ")
+            );
+            writeln!(out, "{}", layout::wrap(&note, layout.width))?;
+        }
     }
-    writeln!(out, "{summary}")
+    let mut summary = summary.to_string();
+    if hidden_alive > 0 {
+        summary.push_str(&format!(
+            "; {hidden_alive} alive not listed (more than a screenful: --all lists them)"
+        ));
+    }
+    if let crate::config::Listing::Only(set) = layout.listing {
+        let names: Vec<&str> = set.verdicts().map(Verdict::name).collect();
+        summary.push_str(&format!("; listed: {} only (--verdict)", names.join(", ")));
+    }
+    writeln!(out, "{}", layout::wrap(&summary, layout.width))
 }
 
 /// The TCP view's row for one connection.
@@ -201,7 +262,7 @@ pub fn limits_hit(cap: &CaptureInfo) -> Vec<String> {
     let mut out = Vec::new();
     if t.flows_refused > 0 {
         out.push(format!(
-            "{} connection{} not tracked ({} packets): --max-flows {} were open",
+            "{} connection{} not tracked, so not judged ({} packets): --max-flows {} were open; raise --max-flows to judge them",
             t.flows_refused,
             if t.flows_refused == 1 { "" } else { "s" },
             t.untracked_packets,
@@ -218,7 +279,7 @@ pub fn limits_hit(cap: &CaptureInfo) -> Vec<String> {
     }
     if t.ooo_overflows > 0 {
         out.push(format!(
-            "{} out-of-order hole{} skipped at --max-ooo-bytes",
+            "{} out-of-order hole{} skipped at --max-ooo-bytes (raise it to reassemble them)",
             t.ooo_overflows,
             if t.ooo_overflows == 1 { "" } else { "s" }
         ));
@@ -279,6 +340,9 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
         }
         if reasons.is_empty() && !c.judged.episodes.is_empty() {
             reasons.push(format!("{} past episode(s)", c.judged.episodes.len()));
+        }
+        if c.handshake.accept_valid == Some(false) {
+            reasons.push("note: invalid Sec-WebSocket-Accept (a client would refuse it)".into());
         }
         if !c.handshake.seen {
             reasons.push(if c.handshake.inferred {
@@ -401,7 +465,7 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
             .map(|p| format!("--tls-port {p}"))
             .collect();
         line.push_str(&format!(
-            "; {} of them TLS, not judged (add {} to judge wss)",
+            "; {} of them TLS, not judged (add {} to judge wss on TCP and TLS records)",
             s.unnamed_tls_connections,
             ports.join(" ")
         ));
@@ -416,7 +480,11 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
         line.push_str(&format!("; packets not decoded: {skipped}"));
     }
     for warning in cap.link_type_warnings() {
-        line.push_str(&format!("; {warning}"));
+        line.push_str(&format!("; not judged: {warning} ({LINK_TYPES_DECODED})"));
     }
     line
 }
+
+/// What to capture on instead of a link type wspulse does not decode.
+const LINK_TYPES_DECODED: &str =
+    "wspulse decodes Ethernet, Linux cooked (tcpdump -i any), raw IP and loopback captures";

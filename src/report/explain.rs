@@ -1,0 +1,361 @@
+//! `wspulse explain ID`: one connection's findings told in words and time
+//! order, for a ticket. It reads the same [`ConnectionFindings`] the JSON
+//! report prints, so the two never disagree; only the order and the words
+//! differ.
+
+use std::fmt::Write as _;
+
+use super::findings::{ConnectionFindings, HeartbeatFacts};
+use super::InputInfo;
+use crate::evidence::EvidenceRef;
+use crate::side::Side;
+use crate::time::{Span, Timestamp};
+
+/// One line of the timeline: when, and what.
+struct Event {
+    at: Timestamp,
+    text: String,
+}
+
+/// The account of `c`: who, the verdict, the handshake, the heartbeats,
+/// then every dated fact in time order (reasons from the moment each
+/// began, with their evidence frames and a Wireshark filter for them),
+/// and the filter that opens the whole connection. `inputs` names the
+/// files that frame references count in.
+pub fn text(c: &ConnectionFindings, inputs: &[InputInfo]) -> String {
+    let mut out = String::new();
+    let j = &c.judged;
+    let _ = writeln!(
+        out,
+        "Connection #{}: client {} → server {} ({})",
+        c.id,
+        c.client,
+        c.server,
+        role_source(c)
+    );
+    let _ = writeln!(out, "Verdict: {} at {}", j.verdict.name(), j.judged_at);
+    if let Some(r) = j.retired {
+        let _ = writeln!(
+            out,
+            "  the connection ended ({}) before the evaluation time and keeps the verdict it had then",
+            serde_json::to_value(r).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        );
+    }
+    for r in &j.reasons {
+        let _ = writeln!(out, "  because {}: {}", r.label(), r.detail);
+    }
+    if j.reasons.is_empty() {
+        let _ = writeln!(out, "  no reason against it");
+    }
+
+    let _ = writeln!(out, "\nHandshake");
+    let _ = writeln!(out, "  {}", handshake(c, inputs.len()));
+
+    let _ = writeln!(out, "\nHeartbeats");
+    for (side, h) in [
+        (Side::Client, &j.heartbeat.client),
+        (Side::Server, &j.heartbeat.server),
+    ] {
+        let _ = writeln!(out, "  {}: {}", side.name(), heartbeat(h));
+    }
+
+    let _ = writeln!(out, "\nTimeline (from the first packet)");
+    let first = c.tcp.first_packet;
+    for e in timeline(c, inputs.len()) {
+        let offset = if e.at >= first {
+            format!("+{}", e.at.since(first))
+        } else {
+            format!("-{}", first.since(e.at))
+        };
+        let mut lines = e.text.lines();
+        let _ = writeln!(
+            out,
+            "  {}  {:>9}  {}",
+            e.at,
+            offset,
+            lines.next().unwrap_or("")
+        );
+        for more in lines {
+            let _ = writeln!(out, "  {:27}  {:>9}    {more}", "", "");
+        }
+    }
+
+    let _ = writeln!(out, "\nOpen in Wireshark");
+    let _ = writeln!(out, "  the connection: {}", c.wireshark_filter);
+    for r in &j.reasons {
+        if let Some(filter) = frames_filter(&r.evidence.frames) {
+            let _ = writeln!(out, "  {}: {filter}", r.label());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nFiles (frame numbers count per file, as Wireshark does)"
+    );
+    for i in inputs {
+        let _ = writeln!(out, "  file {}: {}", i.index, i.path);
+    }
+    out
+}
+
+/// Why the client is the client, in words (the spec's role rules).
+fn role_source(c: &ConnectionFindings) -> &'static str {
+    use crate::tcp::RoleSource;
+    match c.role_source {
+        RoleSource::Syn => "the client sent the SYN",
+        RoleSource::SynAck => "the client received the SYN-ACK",
+        RoleSource::HttpUpgrade => "the client sent the HTTP Upgrade",
+        RoleSource::PortOption => "the server is on a --ws-port/--tls-port port",
+        RoleSource::Masking => "the client's frames are masked",
+        RoleSource::EphemeralPort => "a guess: the client is on the higher port",
+    }
+}
+
+/// `frame N`, or `file F frame N` when the capture has several files, or
+/// `probe sample N`.
+fn frame(e: EvidenceRef, files: usize) -> String {
+    match e.as_frame() {
+        Some(f) if files > 1 => format!("file {} frame {}", f.file(), f.frame()),
+        Some(f) => format!("frame {}", f.frame()),
+        None => serde_json::to_string(&e).unwrap_or_default(),
+    }
+}
+
+fn frames(refs: &[EvidenceRef], files: usize) -> String {
+    let list: Vec<String> = refs.iter().map(|&e| frame(e, files)).collect();
+    list.join(", ")
+}
+
+/// A Wireshark display filter for these frames, one per file, e.g.
+/// `frame.number in {30 31 33}` (Wireshark counts frames per file).
+pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
+    let mut by_file: Vec<(u32, Vec<u64>)> = Vec::new();
+    for f in refs.iter().filter_map(|e| e.as_frame()) {
+        match by_file.iter_mut().find(|(file, _)| *file == f.file()) {
+            Some((_, list)) => list.push(f.frame()),
+            None => by_file.push((f.file(), vec![f.frame()])),
+        }
+    }
+    let several = by_file.len() > 1;
+    let parts: Vec<String> = by_file
+        .into_iter()
+        .map(|(file, mut list)| {
+            list.sort_unstable();
+            list.dedup();
+            let numbers: Vec<String> = list.iter().map(u64::to_string).collect();
+            let filter = format!("frame.number in {{{}}}", numbers.join(" "));
+            if several {
+                format!("in file {file}: {filter}")
+            } else {
+                filter
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn handshake(c: &ConnectionFindings, files: usize) -> String {
+    let h = &c.handshake;
+    if !h.seen {
+        return if h.inferred {
+            "not in the capture: it began before; WebSocket framing was recognised mid-stream"
+                .into()
+        } else {
+            "not visible: the connection is TLS (wss), so frames are not seen; judged on TCP and TLS records".into()
+        };
+    }
+    let mut s = format!(
+        "GET {} (Host {})",
+        h.path.as_deref().unwrap_or("?"),
+        h.host.as_deref().unwrap_or("?")
+    );
+    if let Some(f) = h.request_frame {
+        let _ = write!(s, " in {}", frame(f.into(), files));
+    }
+    match h.status {
+        Some(status) => {
+            let _ = write!(s, ", answered {status}");
+        }
+        None => s.push_str(", no answer seen"),
+    }
+    if let Some(f) = h.response_frame {
+        let _ = write!(s, " in {}", frame(f.into(), files));
+    }
+    match h.accept_valid {
+        Some(false) => s.push_str(
+            "; its Sec-WebSocket-Accept is NOT the one the key requires (RFC 6455 §4.2.2): a client would refuse it",
+        ),
+        Some(true) => s.push_str("; Sec-WebSocket-Accept valid"),
+        None => {}
+    }
+    if let Some(p) = &h.protocol {
+        let _ = write!(s, "; subprotocol {p}");
+    }
+    if !h.extensions.is_empty() {
+        let _ = write!(s, "; extensions {}", h.extensions.join(", "));
+    }
+    s
+}
+
+fn heartbeat(h: &HeartbeatFacts) -> String {
+    if h.pings_sent == 0 && h.unsolicited_pongs == 0 {
+        return "sent no Ping".into();
+    }
+    let mut s = format!(
+        "{} Ping(s) sent, {} answered",
+        h.pings_sent, h.pongs_received
+    );
+    if let Some(i) = h.interval_s {
+        let _ = write!(s, ", every {}", Span::from_nanos((i * 1e9) as i64));
+    }
+    if let (Some(p50), Some(max)) = (h.pong_latency_ms.p50, h.pong_latency_ms.max) {
+        let ms = |m: f64| Span::from_nanos((m * 1e6) as i64);
+        let _ = write!(s, "; Pong after {} (median), {} at most", ms(p50), ms(max));
+    }
+    if h.outstanding_pings > 0 {
+        let _ = write!(s, "; {} still unanswered", h.outstanding_pings);
+    }
+    if h.unsolicited_pongs > 0 {
+        let _ = write!(
+            s,
+            "; {} unsolicited Pong(s) (a one-way heartbeat)",
+            h.unsolicited_pongs
+        );
+    }
+    if h.mismatched_pongs > 0 {
+        let _ = write!(s, "; {} Pong(s) with the wrong payload", h.mismatched_pongs);
+    }
+    s
+}
+
+/// Every dated fact, sorted by time (ties keep this order).
+fn timeline(c: &ConnectionFindings, files: usize) -> Vec<Event> {
+    let j = &c.judged;
+    let t = &c.tcp;
+    let mut events = vec![Event {
+        at: t.first_packet,
+        text: format!(
+            "first packet ({}){}",
+            frame(t.first_frame.into(), files),
+            if t.handshake_seen {
+                ": TCP handshake"
+            } else {
+                ": joined mid-stream"
+            }
+        ),
+    }];
+    for (side, m) in [
+        (Side::Client, &j.messages.client),
+        (Side::Server, &j.messages.server),
+    ] {
+        if let Some(at) = m.first_frame {
+            events.push(Event {
+                at,
+                text: format!("first WebSocket frame from the {}", side.name()),
+            });
+        }
+        if let Some(at) = m.last_data {
+            events.push(Event {
+                at,
+                text: format!("last data message from the {}", side.name()),
+            });
+        }
+        if let Some(at) = m.last_frame {
+            events.push(Event {
+                at,
+                text: format!("last frame of any kind from the {}", side.name()),
+            });
+        }
+    }
+    for (side, close) in [
+        (Side::Client, &j.close.client),
+        (Side::Server, &j.close.server),
+    ] {
+        if let Some(close) = close {
+            events.push(Event {
+                at: close.at,
+                text: format!(
+                    "the {} sent Close {} ({})",
+                    side.name(),
+                    close
+                        .code
+                        .map_or("without a code".into(), |c| c.to_string()),
+                    frame(close.frame, files)
+                ),
+            });
+        }
+    }
+    for e in &j.episodes {
+        let side = e.side.map_or(String::new(), |s| format!(" ({})", s.name()));
+        events.push(Event {
+            at: e.start,
+            text: format!(
+                "{}{side} began; it ended {} later ({} to {})",
+                e.code.name(),
+                Span::from_nanos((e.duration_s * 1e9) as i64),
+                frame(e.frames[0], files),
+                frame(e.frames[1], files)
+            ),
+        });
+    }
+    for (label, list) in [("reason", &j.reasons), ("note", &j.notes)] {
+        for r in list {
+            let mut text = format!("{label} {} began: {}", r.label(), r.detail);
+            if !r.evidence.frames.is_empty() {
+                let _ = write!(text, "\nevidence: {}", frames(&r.evidence.frames, files));
+            }
+            if let Some(filter) = frames_filter(&r.evidence.frames) {
+                let _ = write!(text, "\nWireshark: {filter}");
+            }
+            events.push(Event { at: r.since, text });
+        }
+    }
+    for p in &j.pending {
+        let side = p.side.map_or(String::new(), |s| format!(" ({})", s.name()));
+        events.push(Event {
+            at: p.since,
+            text: format!(
+                "pending {}{side}: becomes a reason at {} if nothing arrives",
+                p.code.name(),
+                p.due
+            ),
+        });
+    }
+    events.push(Event {
+        at: t.last_packet,
+        text: format!("last packet ({})", frame(t.last_frame.into(), files)),
+    });
+    events.push(Event {
+        at: j.judged_at,
+        text: format!("judged: {}", j.verdict.name()),
+    });
+    events.sort_by_key(|e| e.at);
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames_filter;
+    use crate::evidence::{EvidenceRef, FrameRef};
+
+    #[test]
+    fn one_filter_per_file_with_sorted_unique_frames() {
+        let refs = [
+            EvidenceRef::frame(FrameRef::new(0, 33)),
+            EvidenceRef::frame(FrameRef::new(0, 30)),
+            EvidenceRef::frame(FrameRef::new(0, 33)),
+        ];
+        assert_eq!(
+            frames_filter(&refs).as_deref(),
+            Some("frame.number in {30 33}")
+        );
+        let refs = [
+            EvidenceRef::frame(FrameRef::new(0, 7)),
+            EvidenceRef::frame(FrameRef::new(1, 2)),
+        ];
+        assert_eq!(
+            frames_filter(&refs).as_deref(),
+            Some("in file 0: frame.number in {7}; in file 1: frame.number in {2}")
+        );
+        assert_eq!(frames_filter(&[EvidenceRef::sample(3)]), None);
+    }
+}
