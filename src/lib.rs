@@ -84,7 +84,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     } else {
         findings(config, color, &mut sink)
     };
-    let (warnings, failed, notes) = match result {
+    let (warnings, failed, notes, said) = match result {
         Ok(r) => r,
         Err(e) => {
             sink.abort();
@@ -93,6 +93,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     };
     sink.finish()?;
     for warning in &warnings {
+        eprintln!("wspulse: warning: {warning}");
+    }
+    for warning in &said {
         eprintln!("wspulse: warning: {warning}");
     }
     for note in &notes {
@@ -199,9 +202,15 @@ fn report_warnings(pass: &pipeline::Pass) -> Vec<String> {
     damage.chain(input_notes(pass)).collect()
 }
 
-/// What a run leaves for stderr: warnings, whether `--fail-on` matched,
-/// and the limits it hit.
-type RunOutcome = (Vec<capture::file::CaptureError>, bool, Vec<String>);
+/// What a run leaves for stderr: warnings that make the exit status 2,
+/// whether `--fail-on` matched, the limits it hit, and warnings about the
+/// options given (in the report's `warnings` too; the exit status stays).
+type RunOutcome = (
+    Vec<capture::file::CaptureError>,
+    bool,
+    Vec<String>,
+    Vec<String>,
+);
 
 fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
     let mut exporter = Exporter::new(
@@ -229,7 +238,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         warnings: report_warnings(&pass),
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
-    Ok((pass.warnings, false, limits))
+    Ok((pass.warnings, false, limits, Vec::new()))
 }
 
 fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
@@ -252,9 +261,13 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let redact = &judging.redact;
     let new_observer = |seg: &decode::Segment<'_>| judging.observer(seg);
     let mut summary = Summary::default();
+    let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
     let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
         let session = &r.conn.observer.session;
+        if session.tls_port_was_plain() {
+            *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
+        }
         if !session.is_judged() {
             summary.count(session, None, r.conn.server.1);
             return;
@@ -274,13 +287,31 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         .fail_on
         .is_some_and(|worst| summary.any_at_least(worst));
     let limits = notes(&capture, &pass);
+    let said = plain_on_tls_port_warnings(&plain_on_tls_port);
+    let mut warnings = report_warnings(&pass);
+    warnings.extend(said.iter().cloned());
     let tail = report::Tail {
         capture,
         summary: Some(summary),
-        warnings: report_warnings(&pass),
+        warnings,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
-    Ok((pass.warnings, failed, limits))
+    Ok((pass.warnings, failed, limits, said))
+}
+
+/// `--tls-port` named a port whose connections began with plain HTTP:
+/// they were decoded as WebSocket, and the user should know the option
+/// does not fit (one warning per port, with how many connections).
+fn plain_on_tls_port_warnings(ports: &std::collections::BTreeMap<u16, usize>) -> Vec<String> {
+    ports
+        .iter()
+        .map(|(port, n)| {
+            format!(
+                "--tls-port {port}: {n} connection{} on it began with plain HTTP, not TLS; decoded as WebSocket",
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }
 
 /// Said on stderr whenever a report may hold values from the wire.

@@ -8,6 +8,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Tab
 use super::findings::{ConnectionFindings, Summary};
 use super::model::{CaptureInfo, TcpConnection};
 use super::reasons::ReasonJson;
+use super::tls::TlsJson;
 use super::{Row, TableKind};
 use crate::liveness::Verdict;
 use crate::time::{Span, Timestamp};
@@ -241,6 +242,22 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
 
 /// The findings table's row for one connection; "last heard" counts from
 /// the instant it was judged at.
+/// A TLS connection's note: what its hellos said beside the server name
+/// (which goes under the server's address): `(TLSv1_3, ALPN http/1.1:
+/// frames not visible)`.
+fn tls_note(tls: &TlsJson) -> String {
+    let mut said = vec![tls.version.clone().unwrap_or_else(|| "TLS".into())];
+    if let Some(alpn) = &tls.alpn {
+        said.push(format!("ALPN {alpn}"));
+    } else if !tls.alpn_offered.is_empty() {
+        said.push(format!("ALPN offered {}", tls.alpn_offered.join(",")));
+    }
+    if let Some(why) = tls.hello_unread {
+        said.push(format!("hello not read: {why}"));
+    }
+    format!("({}: frames not visible)", said.join(", "))
+}
+
 pub fn findings_row(c: &ConnectionFindings) -> Row {
     let at = Some(c.judged.judged_at);
     {
@@ -271,7 +288,9 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
         if reasons.is_empty() && !c.judged.episodes.is_empty() {
             reasons.push(format!("{} past episode(s)", c.judged.episodes.len()));
         }
-        if !c.handshake.seen {
+        if let Some(tls) = &c.tls {
+            reasons.push(tls_note(tls));
+        } else if !c.handshake.seen {
             reasons.push(if c.handshake.inferred {
                 "(handshake inferred)".into()
             } else {
@@ -293,7 +312,10 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
         let cells = vec![
             c.id.to_string(),
             c.client.to_string(),
-            c.server.to_string(),
+            match c.tls.as_ref().and_then(|t| t.sni.as_ref()) {
+                Some(sni) => format!("{}\n{sni}", c.server),
+                None => c.server.to_string(),
+            },
             c.judged.verdict.name().to_string(),
             reasons.join("\n"),
             format!(
@@ -383,6 +405,12 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
             "; {} of them TLS, not judged (add {} to judge wss)",
             s.unnamed_tls_connections,
             ports.join(" ")
+        ));
+    }
+    if s.tls_hellos_unread > 0 {
+        line.push_str(&format!(
+            "; {} TLS hello(s) not read (see tls.hello_unread)",
+            s.tls_hellos_unread
         ));
     }
     if s.refused_upgrades > 0 {
