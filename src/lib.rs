@@ -95,7 +95,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     } else {
         findings(config, color, &mut sink)
     };
-    let (warnings, failed, notes) = match result {
+    let (warnings, failed, notes, said) = match result {
         Ok(r) => r,
         Err(e) => {
             sink.abort();
@@ -104,6 +104,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     };
     sink.finish()?;
     for warning in &warnings {
+        eprintln!("wspulse: warning: {warning}");
+    }
+    for warning in &said {
         eprintln!("wspulse: warning: {warning}");
     }
     for note in &notes {
@@ -218,9 +221,15 @@ fn report_warnings(pass: &pipeline::Pass) -> Vec<String> {
     damage.chain(input_notes(pass)).collect()
 }
 
-/// What a run leaves for stderr: warnings, whether `--fail-on` matched,
-/// and the limits it hit.
-type RunOutcome = (Vec<capture::file::CaptureError>, bool, Vec<String>);
+/// What a run leaves for stderr: warnings that make the exit status 2,
+/// whether `--fail-on` matched, the limits it hit, and warnings about the
+/// options given (in the report's `warnings` too; the exit status stays).
+type RunOutcome = (
+    Vec<capture::file::CaptureError>,
+    bool,
+    Vec<String>,
+    Vec<String>,
+);
 
 fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
     let mut exporter = Exporter::new(
@@ -253,7 +262,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         warnings: report_warnings(&pass),
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
-    Ok((pass.warnings, false, limits))
+    Ok((pass.warnings, false, limits, Vec::new()))
 }
 
 fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
@@ -286,9 +295,13 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         Listing::Only(set) => set.contains(v),
         Listing::All | Listing::Incidents => true,
     };
+    let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
     let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
         let session = &r.conn.observer.session;
+        if session.tls_port_was_plain() {
+            *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
+        }
         if !session.is_judged() {
             summary.count(session, None, r.conn.server.1);
             return;
@@ -311,19 +324,38 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         let text = report::explain::text(&c, &head(config, FINDINGS_SCHEMA, true).inputs);
         sink.write(|out| out.write_all(text.as_bytes()))?;
         let notes = notes(&pass.capture, &pass);
-        return Ok((pass.warnings, false, notes));
+        let said = plain_on_tls_port_warnings(&plain_on_tls_port);
+        return Ok((pass.warnings, false, notes, said));
     }
     let capture = pass.capture.clone();
     let line = table::findings_summary_line(&summary, &capture);
     let failed = config.fail_on.is_some_and(|set| summary.any_in(set));
     let limits = notes(&capture, &pass);
+    let said = plain_on_tls_port_warnings(&plain_on_tls_port);
+    let mut warnings = report_warnings(&pass);
+    warnings.extend(said.iter().cloned());
     let tail = report::Tail {
         capture,
         summary: Some(summary),
-        warnings: report_warnings(&pass),
+        warnings,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
-    Ok((pass.warnings, failed, limits))
+    Ok((pass.warnings, failed, limits, said))
+}
+
+/// `--tls-port` named a port whose connections began with plain HTTP:
+/// they were decoded as WebSocket, and the user should know the option
+/// does not fit (one warning per port, with how many connections).
+fn plain_on_tls_port_warnings(ports: &std::collections::BTreeMap<u16, usize>) -> Vec<String> {
+    ports
+        .iter()
+        .map(|(port, n)| {
+            format!(
+                "--tls-port {port}: {n} connection{} on it began with plain HTTP, not TLS; decoded as WebSocket",
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }
 
 /// `explain ID` named no judged WebSocket connection: say how many there

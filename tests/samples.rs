@@ -213,18 +213,3 @@ samples! {
     wss_blackholed_peer_is_false_alive => "wss-blackhole",
     recovered_stalls_are_episodes_of_an_alive_connection => "stall-recovers",
 }
-
-/// Without `--tls-port`, a wss connection is not judged (its frames cannot
-/// be read), and the summary names the flag that would judge it.
-#[test]
-fn unnamed_tls_port_is_counted_and_the_flag_named() {
-    let report = common::json(&["analyze", "--format", "json", "samples/wss-healthy.pcap"]);
-    assert_eq!(report["summary"]["connections"], 0);
-    assert_eq!(report["summary"]["unnamed_tls_connections"], 1);
-    assert_eq!(
-        report["summary"]["unnamed_tls_ports"],
-        serde_json::json!([8443])
-    );
-    let table = common::wspulse(&["analyze", "--color", "never", "samples/wss-healthy.pcap"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("add --tls-port 8443 to judge wss"));
-}

@@ -32,6 +32,7 @@ fn findings_of_every_shipped_capture_match_the_schema() {
     captures.extend(common::captures_in(
         &common::repo().join("tests/data/tunnels"),
     ));
+    captures.extend(common::captures_in(&common::repo().join("tests/data/tls")));
     assert!(captures.len() > 30);
     let mut judged = 0;
     for capture in captures {

@@ -160,6 +160,14 @@ impl Judge {
         self.visibility
     }
 
+    /// What the connection turned out to show: TLS records where frames
+    /// were expected (TLS seen on an unnamed port), or frames where TLS was
+    /// announced (plain HTTP on a `--tls-port`). Rules read it when judging,
+    /// so events already taken count either way.
+    pub fn set_visibility(&mut self, visibility: Visibility) {
+        self.visibility = visibility;
+    }
+
     /// What each side wrote (frame counts, heartbeats, Close frames).
     pub fn activity(&self) -> &Activity {
         &self.ws

@@ -12,7 +12,7 @@ use crate::report::redact::Redactor;
 use crate::secret::Key;
 use crate::side::Side;
 use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
-use crate::websocket::{Session, SessionSetup};
+use crate::websocket::{Session, SessionKind, SessionSetup};
 
 /// What every connection of a run is judged and reported with: the
 /// thresholds and the fingerprint key its judges share, the ports that
@@ -85,6 +85,21 @@ impl Tracked {
     }
 }
 
+impl Tracked {
+    /// The judge sees what the session found: TLS records once the bytes
+    /// said TLS (on any port), frames once they said HTTP (even on a
+    /// `--tls-port`).
+    fn follow_session(&mut self) {
+        let visibility = match self.session.kind {
+            SessionKind::Tls => Visibility::TlsRecords,
+            _ => Visibility::Frames,
+        };
+        if self.judge.visibility() != visibility {
+            self.judge.set_visibility(visibility);
+        }
+    }
+}
+
 fn mark(now: Moment) -> Mark {
     Mark {
         at: now.at,
@@ -99,6 +114,7 @@ impl StreamObserver for Tracked {
         self.session.on_data(side, bytes, now, &mut |side, e| {
             judge.on_event(&Event::ws(side, mark, e))
         });
+        self.follow_session();
     }
 
     fn on_gap(&mut self, side: Side, len: u64, now: Moment) {

@@ -106,6 +106,7 @@ fn role_source(c: &ConnectionFindings) -> &'static str {
         RoleSource::HttpUpgrade => "the client sent the HTTP Upgrade",
         RoleSource::PortOption => "the server is on a --ws-port/--tls-port port",
         RoleSource::Masking => "the client's frames are masked",
+        RoleSource::TlsHello => "the client sent the TLS ClientHello",
         RoleSource::EphemeralPort => "a guess: the client is on the higher port",
     }
 }

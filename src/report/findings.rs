@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::model::{Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use super::redact::Redactor;
+use super::tls::TlsJson;
 use crate::decode::tunnel::Tag;
 use crate::evidence::{FrameRef, Moment};
 use crate::liveness::activity::{Activity, FrameCounts, Heartbeats, SideActivity};
@@ -26,7 +27,7 @@ pub const FINDINGS_SCHEMA: &str = "wspulse.findings/1";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// WebSocket (and `--tls-port`) connections judged.
+    /// WebSocket and TLS connections judged.
     pub connections: usize,
     /// Count per verdict, every verdict present.
     pub verdicts: BTreeMap<&'static str, usize>,
@@ -34,10 +35,17 @@ pub struct Summary {
     /// upgrades, other protocols).
     pub other_tcp_connections: usize,
     pub refused_upgrades: usize,
-    /// TLS connections not judged because their port was not named with
-    /// `--tls-port`, and the server ports they used (at most 8).
+    /// TLS connections not judged: the capture began after their
+    /// handshake (no hello seen) and their port was not named with
+    /// `--tls-port`; and the server ports they used (at most 8). A
+    /// connection whose capture holds its ClientHello or ServerHello is
+    /// judged on any port and not counted here.
     pub unnamed_tls_connections: usize,
     pub unnamed_tls_ports: Vec<u16>,
+    /// Judged TLS connections whose hello began in the capture but could
+    /// not be read (longer than 16 KiB, malformed, or cut by a gap): their
+    /// `tls.hello_unread` says why.
+    pub tls_hellos_unread: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,8 +53,8 @@ pub struct Summary {
 pub enum Transport {
     /// Frames decoded.
     Websocket,
-    /// wss on a `--tls-port`: frames not visible, TCP-level checks and TLS
-    /// records only.
+    /// TLS (a hello seen on any port, or a `--tls-port`): frames not
+    /// visible, TCP-level checks and TLS records only.
     Tls,
 }
 
@@ -162,6 +170,8 @@ pub struct ConnectionFindings {
     pub role_source: RoleSource,
     pub transport: Transport,
     pub handshake: HandshakeInfo,
+    /// What the TLS hellos said (transport `tls`); null for `websocket`.
+    pub tls: Option<TlsJson>,
     #[serde(flatten)]
     pub judged: Judged,
     pub wireshark_filter: String,
@@ -354,18 +364,20 @@ impl ConnectionFindings {
         let Tracked { session, judge, .. } = &conn.observer;
         let tcp = TcpConnection::from_connection(id, conn, judged_at);
         let (client, server) = (Address::from(conn.client), Address::from(conn.server));
+        let tls = judge.visibility() == Visibility::TlsRecords;
         ConnectionFindings {
             id,
             client,
             server,
             tunnel: conn.tunnel,
             role_source: conn.role_source,
-            transport: if judge.visibility() == Visibility::TlsRecords {
+            transport: if tls {
                 Transport::Tls
             } else {
                 Transport::Websocket
             },
             handshake: handshake_info(session, redact),
+            tls: tls.then(|| TlsJson::new(session.tls(), redact)),
             judged: Judged::new(judge, judged_at, retired, redact),
             wireshark_filter: tcp.wireshark_filter,
             tcp: tcp.tcp,
@@ -382,6 +394,7 @@ impl Default for Summary {
             refused_upgrades: 0,
             unnamed_tls_connections: 0,
             unnamed_tls_ports: Vec::new(),
+            tls_hellos_unread: 0,
         }
     }
 }
@@ -392,6 +405,9 @@ impl Summary {
         if let Some(v) = verdict {
             *self.verdicts.entry(v.name()).or_default() += 1;
             self.connections += 1;
+            if session.tls().is_some_and(|t| t.unread.is_some()) {
+                self.tls_hellos_unread += 1;
+            }
             return;
         }
         match session.kind {

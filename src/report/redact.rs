@@ -19,6 +19,9 @@ use crate::secret::{Key, Secret};
 pub struct Redactor {
     key: Key,
     show: bool,
+    /// Host names (the TLS server name) are masked too: the spec's
+    /// `--redact`, for reports shared outside a team.
+    hide_names: bool,
 }
 
 /// A control payload as reported: its length and fingerprint always, its
@@ -78,7 +81,20 @@ fn hex(bytes: &[u8]) -> String {
 
 impl Redactor {
     pub fn new(key: Key, show: bool) -> Self {
-        Redactor { key, show }
+        Redactor {
+            key,
+            show,
+            hide_names: false,
+        }
+    }
+
+    /// The same, with host names masked (their length and fingerprint):
+    /// what the spec's `--redact` asks of the TLS server name.
+    pub fn hiding_names(self) -> Self {
+        Redactor {
+            hide_names: true,
+            ..self
+        }
     }
 
     pub fn shows_secrets(&self) -> bool {
@@ -297,6 +313,40 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// A TLS server name (SNI, RFC 6066 §3: a DNS host name). Shown by
+    /// default, as a Host header's host is; masked whole when it is not
+    /// shaped like a host name, and always when host names are hidden
+    /// ([`Redactor::hiding_names`], even with `--show-secrets`).
+    pub fn sni(&self, name: &Secret<String>) -> String {
+        let raw = name.expose();
+        if self.hide_names {
+            return self.marker(raw.as_bytes());
+        }
+        let plain = (1..=253).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if self.show || plain {
+            raw.clone()
+        } else {
+            self.marker(raw.as_bytes())
+        }
+    }
+
+    /// An ALPN protocol name (RFC 7301 §3.1; IANA registers `http/1.1`,
+    /// `h2` and the like): shown when it is short printable ASCII, masked
+    /// otherwise.
+    pub fn alpn(&self, name: &str) -> String {
+        let plain = (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic());
+        if self.show || plain {
+            name.to_string()
+        } else {
+            self.marker(name.as_bytes())
+        }
+    }
+}
+
 /// A label long enough and mixed enough to be a credential rather than a
 /// name: 16 or more characters of which digits or upper case make a fair
 /// share, or any run of 24 or more letters and digits.
@@ -390,6 +440,21 @@ mod tests {
             e.starts_with("permessage-deflate; client_max_window_bits=15; x-token=<9B:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_server_name_is_shown_like_a_host_and_hidden_with_names() {
+        let name = s("feed.example.com");
+        assert_eq!(r().sni(&name), "feed.example.com");
+        let hidden = r().hiding_names();
+        let masked = hidden.sni(&name);
+        assert!(masked.starts_with("<16B:"), "{masked}");
+        assert_eq!(masked, hidden.sni(&name), "equal names, equal markers");
+        let shown = Redactor::new(Key::default(), true).hiding_names();
+        assert!(!shown.sni(&name).contains("example"));
+        assert!(!r().sni(&s("x.example/?token=SECRET")).contains("SECRET"));
+        assert_eq!(r().alpn("http/1.1"), "http/1.1");
+        assert!(r().alpn("bad\u{1}name").starts_with("<8B:"));
     }
 
     #[test]

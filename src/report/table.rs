@@ -9,6 +9,7 @@ use super::findings::{ConnectionFindings, HeartbeatFacts, Summary};
 use super::layout::{self, Layout};
 use super::model::{Address, CaptureInfo, TcpConnection};
 use super::reasons::ReasonJson;
+use super::tls::TlsJson;
 use super::{Row, TableKind};
 use crate::decode::tunnel::Tag;
 use crate::liveness::Verdict;
@@ -311,6 +312,22 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
 
 /// The findings table's row for one connection; "last heard" counts from
 /// the instant it was judged at.
+/// A TLS connection's note: what its hellos said beside the server name
+/// (which goes under the server's address): `(TLSv1_3, ALPN http/1.1:
+/// frames not visible)`.
+fn tls_note(tls: &TlsJson) -> String {
+    let mut said = vec![tls.version.clone().unwrap_or_else(|| "TLS".into())];
+    if let Some(alpn) = &tls.alpn {
+        said.push(format!("ALPN {alpn}"));
+    } else if !tls.alpn_offered.is_empty() {
+        said.push(format!("ALPN offered {}", tls.alpn_offered.join(",")));
+    }
+    if let Some(why) = tls.hello_unread {
+        said.push(format!("hello not read: {why}"));
+    }
+    format!("({}: frames not visible)", said.join(", "))
+}
+
 pub fn findings_row(c: &ConnectionFindings) -> Row {
     let at = Some(c.judged.judged_at);
     {
@@ -344,7 +361,9 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
         if c.handshake.accept_valid == Some(false) {
             reasons.push("note: invalid Sec-WebSocket-Accept (a client would refuse it)".into());
         }
-        if !c.handshake.seen {
+        if let Some(tls) = &c.tls {
+            reasons.push(tls_note(tls));
+        } else if !c.handshake.seen {
             reasons.push(if c.handshake.inferred {
                 "(handshake inferred)".into()
             } else {
@@ -366,7 +385,10 @@ pub fn findings_row(c: &ConnectionFindings) -> Row {
         let cells = vec![
             c.id.to_string(),
             endpoint(c.client, c.tunnel),
-            c.server.to_string(),
+            match c.tls.as_ref().and_then(|t| t.sni.as_ref()) {
+                Some(sni) => format!("{}\n{sni}", c.server),
+                None => c.server.to_string(),
+            },
             c.judged.verdict.name().to_string(),
             reasons.join("\n"),
             format!(
@@ -468,6 +490,12 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
             "; {} of them TLS, not judged (add {} to judge wss on TCP and TLS records)",
             s.unnamed_tls_connections,
             ports.join(" ")
+        ));
+    }
+    if s.tls_hellos_unread > 0 {
+        line.push_str(&format!(
+            "; {} TLS hello(s) not read (see tls.hello_unread)",
+            s.tls_hellos_unread
         ));
     }
     if s.refused_upgrades > 0 {

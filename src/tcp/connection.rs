@@ -26,6 +26,8 @@ pub enum RoleSource {
     SynAck,
     /// The HTTP Upgrade request sender is the client.
     HttpUpgrade,
+    /// The TLS ClientHello sender is the client (RFC 8446 §4.1.2).
+    TlsHello,
     /// The endpoint on a `--ws-port`/`--tls-port` port is the server.
     PortOption,
     /// The endpoint whose WebSocket frames are masked is the client.

@@ -12,7 +12,7 @@ use super::handshake::{
     UpgradeRequest, UpgradeResponse,
 };
 pub use super::seen::{Handshake, RequestSeen, ResponseSeen};
-use super::tls::RecordReader;
+use super::tls::{record_header, TlsReader, TlsSeen, HANDSHAKE};
 use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
 use crate::tcp::RoleSource;
@@ -34,7 +34,7 @@ pub enum WsEvent<'a> {
     Resynced,
     /// `len` stream bytes the capture does not hold.
     Gap { len: u64 },
-    /// A TLS record of `len` bytes (wss on a `--tls-port`: frames hidden).
+    /// A TLS record of `len` bytes (wss: frames hidden).
     Record { len: u64 },
     /// What the data message just reported says as an application
     /// heartbeat (see [`super::app`]).
@@ -56,14 +56,18 @@ pub enum SessionKind {
     WebSocket {
         handshake_seen: bool,
     },
-    /// On a `--tls-port`: judged with TCP-level checks and TLS records.
+    /// TLS: the connection began with a handshake record (a ClientHello
+    /// or ServerHello, RFC 8446 §4.1), on any port, or it is on a
+    /// `--tls-port` and its bytes do not say otherwise. Judged with
+    /// TCP-level checks and TLS records.
     Tls,
     /// The server answered the Upgrade with this status (4xx/5xx).
     Refused {
         status: u16,
     },
-    /// TLS on a port not named with `--tls-port`: not judged, but counted
-    /// so the report can say which flag would judge it.
+    /// TLS records whose hellos the capture does not hold (it began
+    /// mid-stream), on a port not named with `--tls-port`: not judged, but
+    /// counted so the report can say which flag would judge it.
     UnnamedTls,
     NotWebSocket,
 }
@@ -77,7 +81,8 @@ pub struct SessionSetup {
     pub roles_known: bool,
     /// `--ws-port`: decode as WebSocket even without a handshake.
     pub ws_port: bool,
-    /// `--tls-port`: wss, frames not visible.
+    /// `--tls-port`: wss, frames not visible, unless the first bytes are
+    /// plain HTTP.
     pub tls_port: bool,
 }
 
@@ -87,7 +92,7 @@ enum Reader {
     Response(Box<HeaderAccumulator<UpgradeResponse>>),
     /// Parked between frames: a few bytes per idle direction.
     Frames(CompactDecoder),
-    Tls(RecordReader),
+    Tls(Box<TlsReader>),
     /// Nothing more to read in this direction.
     Done,
 }
@@ -119,6 +124,35 @@ impl Session {
         }
     }
 
+    /// What the TLS hellos said, when the session is TLS.
+    pub fn tls(&self) -> Option<TlsSeen<'_>> {
+        if self.kind != SessionKind::Tls {
+            return None;
+        }
+        let mut seen = TlsSeen::default();
+        for side in Side::BOTH {
+            if let Reader::Tls(r) = &self.readers[side] {
+                seen.add(side, r);
+            }
+        }
+        Some(seen)
+    }
+
+    /// True when the connection is on a `--tls-port` but its first bytes
+    /// were an HTTP request or response, so it was decoded as WebSocket
+    /// (the report warns about the port). A session on a `--tls-port`
+    /// starts as TLS and leaves it only that way.
+    pub fn tls_port_was_plain(&self) -> bool {
+        self.setup.tls_port && self.kind != SessionKind::Tls
+    }
+
+    /// Whether a direction began with a TLS record header.
+    fn tls_began(&self) -> bool {
+        Side::BOTH
+            .iter()
+            .any(|&s| matches!(&self.readers[s], Reader::Tls(r) if r.began()))
+    }
+
     /// Whether the judge should report this connection.
     pub fn is_judged(&self) -> bool {
         matches!(self.kind, SessionKind::WebSocket { .. } | SessionKind::Tls)
@@ -132,6 +166,9 @@ impl Session {
         }
         if let Some(side) = self.handshake.response_side {
             return Some((side.other(), RoleSource::HttpUpgrade));
+        }
+        if let Some(side) = self.tls().and_then(|t| t.client_side) {
+            return Some((side, RoleSource::TlsHello));
         }
         if let SessionKind::WebSocket {
             handshake_seen: false,
@@ -155,29 +192,36 @@ impl Session {
         })
     }
 
-    fn start_reader(&self, side: Side, bytes: &[u8]) -> Reader {
-        if self.kind == SessionKind::Tls {
-            return Reader::Tls(RecordReader::default());
+    /// The reader for a direction whose first bytes are `bytes`; decides
+    /// the session's kind when they say TLS, or plain HTTP on a
+    /// `--tls-port`.
+    fn start_reader(&mut self, side: Side, bytes: &[u8]) -> Reader {
+        let tls = tls_record_start(bytes);
+        let http = http_reader(bytes);
+        match (self.kind, tls) {
+            // The bytes say HTTP where TLS was announced, and no direction
+            // has shown TLS: follow the bytes.
+            (SessionKind::Tls, None) if http.is_some() && !self.tls_began() => {
+                self.kind = SessionKind::Undecided;
+                let other = side.other();
+                if let Reader::Tls(_) = self.readers[other] {
+                    self.readers[other] = self.midstream(other);
+                }
+            }
+            // A handshake record starts the connection (RFC 8446 §4.1):
+            // TLS on any port.
+            (SessionKind::Tls, _) | (_, Some(HANDSHAKE)) => {
+                self.kind = SessionKind::Tls;
+                return Reader::Tls(Box::new(TlsReader::new(tls.is_some())));
+            }
+            // Other records first: the capture began after the handshake.
+            (SessionKind::Undecided, Some(_)) => {
+                self.kind = SessionKind::UnnamedTls;
+                return Reader::Done;
+            }
+            _ => {}
         }
-        // A TLS handshake record (RFC 8446 §5.1: type 22, version 3.x).
-        if bytes.starts_with(&[0x16, 0x03]) {
-            return Reader::Done;
-        }
-        let prefix = &bytes[..bytes.len().min(5)];
-        // Any HTTP request line goes to the request parser, so that an
-        // Upgrade to something else (docker's `Upgrade: tcp` on a POST) is
-        // recognised as not WebSocket rather than hunted for frames.
-        const METHODS: [&[u8]; 9] = [
-            b"GET /", b"POST ", b"PUT /", b"HEAD ", b"DELET", b"OPTIO", b"PATCH", b"CONNE",
-            b"GET h",
-        ];
-        if METHODS.iter().any(|m| m[..prefix.len()] == *prefix) {
-            Reader::Request(Box::default())
-        } else if b"HTTP/"[..prefix.len()] == *prefix {
-            Reader::Response(Box::default())
-        } else {
-            self.midstream(side)
-        }
+        http.unwrap_or_else(|| self.midstream(side))
     }
 
     fn midstream(&self, side: Side) -> Reader {
@@ -218,16 +262,13 @@ impl Session {
     ) {
         if let Reader::Start = self.readers[side] {
             self.readers[side] = self.start_reader(side, bytes);
-            if let (Reader::Done, SessionKind::Undecided) = (&self.readers[side], self.kind) {
-                self.kind = SessionKind::UnnamedTls;
+            if self.kind == SessionKind::UnnamedTls {
                 return self.give_up();
             }
         }
         match &mut self.readers[side] {
             Reader::Start | Reader::Done => {}
-            Reader::Tls(records) => {
-                records.on_data(bytes, |len| emit(side, WsEvent::Record { len }))
-            }
+            Reader::Tls(tls) => tls.on_data(bytes, now, |len| emit(side, WsEvent::Record { len })),
             Reader::Frames(decoder) => {
                 let base = decoder.stream_offset();
                 let (app, off) = (&mut self.app, &mut self.app_off);
@@ -338,6 +379,34 @@ impl Session {
         if exhausted(&self.readers.client) || exhausted(&self.readers.server) {
             self.give_up();
         }
+    }
+}
+
+/// The content type of the TLS record `bytes` start with. With fewer than
+/// the 5 header bytes, a handshake type followed by major version 3 (or
+/// nothing yet) is taken as one.
+fn tls_record_start(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [HANDSHAKE] | [HANDSHAKE, 3, ..] if bytes.len() < 5 => Some(HANDSHAKE),
+        _ => record_header(bytes),
+    }
+}
+
+/// The reader for a direction that starts with an HTTP request or status
+/// line, if it does. Any request line goes to the request parser, so that
+/// an Upgrade to something else (docker's `Upgrade: tcp` on a POST) is
+/// recognised as not WebSocket rather than hunted for frames.
+fn http_reader(bytes: &[u8]) -> Option<Reader> {
+    const METHODS: [&[u8]; 9] = [
+        b"GET /", b"POST ", b"PUT /", b"HEAD ", b"DELET", b"OPTIO", b"PATCH", b"CONNE", b"GET h",
+    ];
+    let prefix = &bytes[..bytes.len().min(5)];
+    if METHODS.iter().any(|m| m[..prefix.len()] == *prefix) {
+        Some(Reader::Request(Box::default()))
+    } else if b"HTTP/"[..prefix.len()] == *prefix {
+        Some(Reader::Response(Box::default()))
+    } else {
+        None
     }
 }
 
