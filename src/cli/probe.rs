@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::{duration, parse_fail_on, Command, ThresholdArgs};
 use crate::config::Format;
+use crate::probe::app::AppHeartbeat;
 use crate::probe::{Family, ProbeConfig, Target, Trust, MAX_CONNECTIONS};
 use crate::time::Span;
 
@@ -40,6 +41,18 @@ enum ProbeFormat {
     Json,
     /// One JSON object per line: header, samples (--watch), connections, summary.
     Ndjson,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum HeartbeatArg {
+    /// Socket.IO's Engine.IO v4: the server pings, the probe answers.
+    Engineio,
+    /// graphql-ws: {"type":"ping"} answered by {"type":"pong"}.
+    GraphqlTransportWs,
+    /// MQTT over WebSocket: PINGREQ answered by PINGRESP.
+    Mqtt,
+    /// STOMP 1.2 heart-beats, one end-of-line each way.
+    Stomp,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +98,12 @@ pub(super) struct ProbeArgs {
     /// Time between Pings.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
     ping_interval: Span,
+
+    /// Speak this application protocol's heartbeat instead of WebSocket Pings,
+    /// as its clients do: engineio (answers the server's `2`; the URL's path is
+    /// /socket.io/?EIO=4&transport=websocket), graphql-transport-ws, mqtt, stomp.
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    heartbeat: Option<HeartbeatArg>,
 
     /// Send this text message every --send-interval and time the server's next
     /// data frame (an echo or a response). Never printed.
@@ -181,10 +200,30 @@ pub(super) fn config(a: ProbeArgs) -> Result<Command, String> {
         (false, Some(path)) => Trust::CaFile(path),
         (false, None) => Trust::MozillaRoots,
     };
+    let heartbeat = a.heartbeat.map(|h| match h {
+        HeartbeatArg::Engineio => AppHeartbeat::EngineIo,
+        HeartbeatArg::GraphqlTransportWs => AppHeartbeat::GraphqlTransportWs,
+        HeartbeatArg::Mqtt => AppHeartbeat::Mqtt,
+        HeartbeatArg::Stomp => AppHeartbeat::Stomp,
+    });
+    if heartbeat == Some(AppHeartbeat::EngineIo) {
+        if !target.resource.contains("EIO=") {
+            return Err("--heartbeat engineio: the URL's path must name Engine.IO, e.g. ws://host/socket.io/?EIO=4&transport=websocket".into());
+        }
+        if a.count.is_some() {
+            return Err("--heartbeat engineio: the server pings, not the probe; bound the run with --duration instead of --count".into());
+        }
+    }
+    let subprotocol = a.subprotocol.or_else(|| {
+        heartbeat
+            .and_then(AppHeartbeat::subprotocol)
+            .map(String::from)
+    });
     Ok(Command::Probe(Box::new(ProbeConfig {
+        heartbeat,
         target,
         headers,
-        subprotocol: a.subprotocol,
+        subprotocol,
         origin: a.origin,
         family: match (a.ipv4, a.ipv6) {
             (true, _) => Some(Family::V4),

@@ -15,6 +15,7 @@
 //! - `session`: one connection's loop (Pings, sends, readings);
 //! - `socket_info`: `TCP_INFO` and the send queue ioctls.
 
+pub mod app;
 mod connect;
 mod session;
 pub mod socket_info;
@@ -67,6 +68,9 @@ pub struct ProbeConfig {
     pub connect_timeout: Duration,
     /// Time between Pings, and between socket readings.
     pub ping_interval: Duration,
+    /// `--heartbeat`: speak this application protocol's heartbeat instead
+    /// of sending WebSocket Pings.
+    pub heartbeat: Option<app::AppHeartbeat>,
     /// `--send TEXT`: a text message sent every `send_interval`. Never
     /// printed.
     pub send: Option<String>,

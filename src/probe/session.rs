@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::{Message, WebSocket};
 
+use super::app::AppClient;
 use super::connect::{self, Opened};
 use super::tls::{self, Wire};
 use super::{socket_info, stopping, Pings, ProbeConfig, ProbeRun, Sample, Sends, SocketReading};
@@ -18,6 +19,7 @@ use crate::liveness::event::{Event, EventKind, Mark, TcpEvent, WsEvent};
 use crate::liveness::{Judge, Settings, Visibility};
 use crate::side::Side;
 use crate::time::{wall_clock, Span, Timestamp};
+use crate::websocket::app::AppEvent;
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// The longest one read waits, so the loop sees the clock, the stop flag
@@ -74,6 +76,12 @@ impl Feeder {
         self.judge.on_event(&Event::ws(side, mark, event));
     }
 
+    fn app(&mut self, side: Side, event: AppEvent) {
+        let mark = self.mark();
+        self.judge
+            .on_event(&Event::ws(side, mark, WsEvent::App(event)));
+    }
+
     fn info(&mut self, reading: &SocketReading) {
         let mark = self.mark();
         self.judge.on_event(&Event {
@@ -99,6 +107,8 @@ struct Probe<'a> {
     blocked_writes: u64,
     socket: Option<SocketReading>,
     readings: u64,
+    /// `--heartbeat`: the application protocol the probe speaks.
+    app: Option<AppClient>,
 }
 
 /// Opens connection `id` and probes it; `watch` receives a sample each
@@ -132,8 +142,14 @@ pub fn run(
         blocked_writes: 0,
         socket: None,
         readings: 0,
+        app: config
+            .heartbeat
+            .map(|h| AppClient::new(h, &config.target.resource)),
     };
     p.read_socket();
+    if let Some(why) = p.open_app() {
+        return Err(why);
+    }
     let ended = p.run_loop(id, watch.as_ref());
     p.read_socket();
     let at = p.feed.now();
@@ -245,7 +261,50 @@ impl Probe<'_> {
         }
     }
 
+    /// `--heartbeat`: the protocol's opening messages.
+    fn open_app(&mut self) -> Option<String> {
+        let app = self.app.as_ref()?;
+        let ms = self.config.ping_interval.as_millis() as u64;
+        let name = app.protocol.name();
+        for message in app.opening(&self.config.target.host, ms) {
+            if let Some(why) = self.write_data(message) {
+                return Some(format!("the {name} opening failed: {why}"));
+            }
+        }
+        None
+    }
+
+    /// Writes a data message of the probe's and feeds it to the judge, and
+    /// through the application sniffer.
+    fn write_data(&mut self, message: Message) -> Option<String> {
+        let (opcode, bytes): (Opcode, Vec<u8>) = match &message {
+            Message::Text(t) => (Opcode::Text, t.as_bytes().to_vec()),
+            Message::Binary(b) => (Opcode::Binary, b.to_vec()),
+            _ => return self.write(message),
+        };
+        let ended = self.write(message.clone());
+        if ended.is_some() {
+            return ended;
+        }
+        self.feed.frame(Side::Client, opcode, &bytes, false);
+        self.app_read(Side::Client, &message);
+        None
+    }
+
+    fn app_read(&mut self, side: Side, message: &Message) {
+        if let Some(app) = &mut self.app {
+            let feed = &mut self.feed;
+            app.read(side, message, &mut |e| feed.app(side, e));
+        }
+    }
+
     fn ping(&mut self, now: Instant) -> Option<String> {
+        if let Some(app) = &self.app {
+            // The protocol's own heartbeat replaces the WebSocket Ping.
+            let beat = app.beat()?;
+            self.pings.sent += 1;
+            return self.write_data(beat);
+        }
         self.pings.sent += 1;
         let payload = self.pings.sent.to_be_bytes();
         let ended = self.write(Message::Ping(payload.to_vec().into()));
@@ -309,13 +368,22 @@ impl Probe<'_> {
                 let _ = self.ws.flush();
                 feed.frame(Side::Client, Opcode::Pong, &p, true);
             }
-            Message::Text(t) => {
-                feed.frame(Side::Server, Opcode::Text, t.as_bytes(), false);
-                self.answered();
-            }
-            Message::Binary(b) => {
-                feed.frame(Side::Server, Opcode::Binary, &b, false);
-                self.answered();
+            Message::Text(_) | Message::Binary(_) => {
+                let (opcode, bytes): (Opcode, &[u8]) = match &message {
+                    Message::Text(t) => (Opcode::Text, t.as_bytes()),
+                    Message::Binary(b) => (Opcode::Binary, b),
+                    _ => (Opcode::Text, &[]),
+                };
+                feed.frame(Side::Server, opcode, bytes, false);
+                self.app_read(Side::Server, &message);
+                let reply = match (&self.app, &message) {
+                    (Some(app), Message::Text(t)) => app.answer(t.as_str()),
+                    _ => None,
+                };
+                match reply {
+                    Some(reply) => return self.write_data(reply),
+                    None => self.answered(),
+                }
             }
             Message::Close(frame) => {
                 let body: Vec<u8> = frame

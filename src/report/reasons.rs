@@ -174,7 +174,7 @@ pub fn detail(r: &Reason) -> String {
             s(f.threshold)
         ),
         Code::NoHeartbeat => format!(
-            "idle for {:.1}s with no Ping/Pong and no TCP keep-alive ever seen: a dead peer would look the same",
+            "idle for {:.1}s with no Ping/Pong, no TCP keep-alive and no application heartbeat ever seen: a dead peer would look the same",
             s(f.gap)
         ),
         Code::CaptureLoss => format!(
