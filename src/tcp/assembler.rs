@@ -7,10 +7,18 @@
 //! saw (capture loss), when a buffer cap is reached, or when the stream ends.
 //! The consumer sees exactly two things, in stream order: data, and "N bytes
 //! were missed here" (the gopacket/Zeek boundary).
+//!
+//! Where two copies of the same bytes differ (overlapping segments that
+//! disagree), the first copy seen is kept and the disagreement counted: most
+//! stacks keep the bytes they already hold, so that is what the receiver
+//! most likely read.
 
 use thiserror::Error;
 
 use super::seq::Seq;
+use skipped::{earlier, Skipped};
+
+mod skipped;
 
 /// What the assembler hands to its consumer, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,15 +104,21 @@ impl Chunk {
     }
 }
 
-/// Counts of what happened to holes, for the report.
+/// Counts of what happened to holes and overlaps, for the report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapStats {
     /// Bytes the receiver ACKed that the capture never saw.
     pub acked_unseen: u64,
+    /// Bytes skipped, as gaps, because a buffer cap was reached.
     pub overflow_bytes: u64,
+    /// Times a cap made the assembler skip a hole.
     pub overflows: u32,
     pub flushed_bytes: u64,
     pub snaplen_bytes: u64,
+    /// Segments that overlapped bytes already held with different bytes.
+    pub conflicts: u32,
+    /// Bytes that differed in those overlaps (the first copy was kept).
+    pub conflict_bytes: u64,
 }
 
 /// What an in-order stream never needs: out-of-order chunks waiting for a
@@ -112,12 +126,17 @@ pub struct GapStats {
 ///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
 /// starts after the assembler's `next`, and `buffered` is the sum of their
-/// lengths.
+/// lengths. `skipped` holds holes declared gaps whose bytes never came.
+/// `recent` is the last chunk delivered, before `next`: kept (and counted
+/// in the budget, not in `buffered`) until the stream moves on, so that a
+/// late copy of the bytes that filled a hole can be compared with it.
 #[derive(Default)]
 struct Extra {
     pending: Vec<Chunk>,
     buffered: u32,
     gaps: GapStats,
+    skipped: Skipped,
+    recent: Option<Chunk>,
 }
 
 /// So the stream up to `next` has been delivered (as data or gaps) exactly
@@ -169,12 +188,39 @@ impl Assembler {
         self.extra.as_ref().map_or(&[], |e| &e.pending)
     }
 
+    /// How many of the `wire_len` bytes at `seq` the capture has not seen
+    /// before: those at or past `next` that no held chunk covers, and those
+    /// of holes given up on that never came. A segment with none is a
+    /// retransmission; one arriving far out of order, even past a cap, is
+    /// not. Does not change anything: call before [`Assembler::segment`].
+    pub fn fresh(&self, seq: Seq, wire_len: u32) -> u32 {
+        let Some(next) = self.next else {
+            return wire_len;
+        };
+        let end = seq + wire_len;
+        let from = seq.max(next);
+        let mut fresh = end.bytes_after(from);
+        let Some(extra) = self.extra.as_deref() else {
+            return fresh;
+        };
+        for chunk in &extra.pending {
+            if chunk.start.diff(end) >= 0 {
+                break;
+            }
+            fresh -= earlier(end, chunk.end()).bytes_after(from.max(chunk.start));
+        }
+        if seq.diff(next) < 0 {
+            fresh += extra.skipped.overlap(seq, earlier(end, next));
+        }
+        fresh
+    }
+
     /// Nothing held any more: free the chunks' buffer, and the whole
     /// record when it counts no gap.
     fn release(&mut self) {
         if let Some(e) = &mut self.extra {
             e.pending = Vec::new();
-            if e.gaps == GapStats::default() {
+            if e.gaps == GapStats::default() && e.skipped.is_empty() && e.recent.is_none() {
                 self.extra = None;
             }
         }
@@ -196,8 +242,30 @@ impl Assembler {
         }
         let next = *self.next.get_or_insert(seq);
         let ahead = seq.diff(next);
-        if ahead > MAX_AHEAD || (seq + wire_len).diff(next) <= 0 {
-            return Ok(()); // stray, or entirely old: a retransmission
+        if ahead > MAX_AHEAD {
+            return Ok(()); // a stray
+        }
+        let end = seq + wire_len;
+        if let Some(extra) = self.extra.as_deref_mut() {
+            if ahead < 0 {
+                // Bytes of a hole given up on: already reported as a gap,
+                // and seen now, so a later copy is a retransmission.
+                extra.skipped.take(seq, earlier(end, next));
+            }
+            let kept = data.len().min(wire_len as usize);
+            extra.count_conflicts(seq, &data[..kept]);
+            if ahead >= 0 {
+                // New bytes: the stream moved on past the last hole filled.
+                if let Some(recent) = extra.recent.take() {
+                    budget.give_back(recent.data.len() as u64);
+                }
+                if extra.pending.is_empty() {
+                    self.release();
+                }
+            }
+        }
+        if end.diff(next) <= 0 {
+            return Ok(()); // entirely old
         }
         if ahead > 0 {
             let kept = data.len().min(wire_len as usize);
@@ -239,6 +307,9 @@ impl Assembler {
             let end = last.end();
             self.skip_to(end, GapCause::Flush, budget, out);
         }
+        if let Some(recent) = self.extra.as_mut().and_then(|e| e.recent.take()) {
+            budget.give_back(recent.data.len() as u64);
+        }
         self.release();
     }
 
@@ -250,13 +321,33 @@ impl Assembler {
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) {
-        let next = self.next.unwrap_or(seq);
-        let skip = next.bytes_after(seq) as usize;
         let end = seq + wire_len;
-        if skip < data.len() {
-            out(Delivery::Data(&data[skip..]));
-        }
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
+        let mut next = self.next.unwrap_or(seq);
+        loop {
+            // Up to the first held chunk: where this copy and a first one
+            // overlap, the first one is delivered (by `drain`).
+            let upto = match self.pending().first() {
+                Some(c) if c.start.diff(captured_end) < 0 => c.start,
+                _ => captured_end,
+            };
+            let (from, to) = (
+                next.bytes_after(seq) as usize,
+                upto.bytes_after(seq) as usize,
+            );
+            if from < to {
+                out(Delivery::Data(&data[from..to]));
+            }
+            if upto == captured_end {
+                break;
+            }
+            self.next = Some(upto.max(next));
+            self.drain(budget, out);
+            next = self.next.unwrap_or(upto);
+            if next.diff(captured_end) >= 0 {
+                break;
+            }
+        }
         let cut = end.bytes_after(captured_end.max(next));
         if cut > 0 {
             self.gaps_mut().snaplen_bytes += u64::from(cut);
@@ -285,8 +376,15 @@ impl Assembler {
             done += 1;
         }
         if done > 0 {
-            let freed: usize = extra.pending.drain(..done).map(|c| c.data.len()).sum();
-            extra.buffered -= freed as u32;
+            let mut drained = extra.pending.drain(..done);
+            let last = drained.next_back();
+            let mut freed: usize = drained.map(|c| c.data.len()).sum();
+            // The last chunk stays, as `recent`, in the budget.
+            let kept = last.as_ref().map_or(0, |c| c.data.len());
+            extra.buffered -= (freed + kept) as u32;
+            if let Some(old) = std::mem::replace(&mut extra.recent, last) {
+                freed += old.data.len();
+            }
             budget.give_back(freed as u64);
             if extra.pending.is_empty() {
                 self.release();
@@ -314,7 +412,9 @@ impl Assembler {
             };
             let len = u64::from(hole_end.bytes_after(next));
             if len > 0 {
-                let gaps = self.gaps_mut();
+                let extra = self.extra.get_or_insert_default();
+                extra.skipped.add(next, hole_end);
+                let gaps = &mut extra.gaps;
                 match cause {
                     GapCause::Acked => gaps.acked_unseen += len,
                     GapCause::Overflow => gaps.overflow_bytes += len,
@@ -381,6 +481,37 @@ impl Assembler {
             );
         }
         Ok(())
+    }
+}
+
+impl Extra {
+    /// Compares the captured bytes `data` at `seq` with the held chunks they
+    /// overlap, and counts the segment once if any byte differs.
+    fn count_conflicts(&mut self, seq: Seq, data: &[u8]) {
+        let end = seq + data.len() as u32;
+        let mut differing = 0u64;
+        for chunk in self.recent.iter().chain(&self.pending) {
+            if chunk.start.diff(end) >= 0 {
+                break;
+            }
+            let from = seq.max(chunk.start);
+            let to = earlier(end, chunk.end());
+            let n = to.bytes_after(from) as usize;
+            if n == 0 {
+                continue;
+            }
+            let mine = from.bytes_after(seq) as usize;
+            let theirs = from.bytes_after(chunk.start) as usize;
+            differing += data[mine..mine + n]
+                .iter()
+                .zip(&chunk.data[theirs..theirs + n])
+                .filter(|(a, b)| a != b)
+                .count() as u64;
+        }
+        if differing > 0 {
+            self.gaps.conflicts += 1;
+            self.gaps.conflict_bytes += differing;
+        }
     }
 }
 

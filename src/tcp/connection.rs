@@ -394,22 +394,33 @@ impl<O: StreamObserver> Connection<O> {
         if len + fin > 0 {
             let end = data_seq + len + fin;
             let mut retransmission = false;
+            // Bytes the capture sees for the first time are never a
+            // retransmission, however far out of order they come: a sender
+            // retransmits what it sent before, and below the highest
+            // sequence number sent is not proof of that.
+            let fresh = if len > 0 {
+                me.assembler.fresh(data_seq, len)
+            } else {
+                0
+            };
             match me.snd_max() {
                 // Retransmission: it starts below what was already sent
-                // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
-                Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
+                // (RFC 9293 §3.8.1) and carries bytes seen before. Spurious
+                // when the peer had ACKed it all.
+                Some(max)
+                    if seg.seq.diff(max) < 0 && !seg.flags.syn() && (len == 0 || fresh < len) =>
+                {
                     let spurious = me.acked().is_some_and(|a| end.diff(a) <= 0);
-                    me.note_retransmission(len, spurious);
+                    me.note_retransmission(len - fresh, spurious);
                     retransmission = true;
                     if me.timed().is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
                         me.set_timed(None); // Karn's algorithm
                     }
-                    let new_bytes = end.bytes_after(max);
-                    me.payload_bytes += u64::from(new_bytes.min(len));
+                    me.payload_bytes += u64::from(fresh);
                     me.set_snd_max(max.max(end));
                 }
                 _ => {
-                    me.payload_bytes += u64::from(len);
+                    me.payload_bytes += u64::from(if len > 0 { fresh } else { 0 });
                     if len > 0 && me.timed().is_none() {
                         me.set_timed(Some((end, now.at)));
                     }
@@ -432,12 +443,18 @@ impl<O: StreamObserver> Connection<O> {
 
         if len > 0 {
             me.assembler.start_at(data_seq);
+            let before = me.assembler.gaps();
             let result =
                 me.assembler
                     .segment(data_seq, seg.payload, len, limits, budget, &mut |d| {
                         deliver(observer, side, d, now)
                     });
             *overflows += u32::from(result.is_err());
+            let after = me.assembler.gaps();
+            if after.conflicts > before.conflicts {
+                let bytes = after.conflict_bytes - before.conflict_bytes;
+                observer.on_tcp(side, TcpEvent::Conflict { bytes }, now);
+            }
         }
 
         if seg.flags.fin() && me.fin().is_none() {
