@@ -45,13 +45,7 @@ fn descending_segments_are_not_retransmissions() {
 #[test]
 fn conflicting_overlaps_are_counted_noted_and_keep_the_first_copy() {
     let capture = format!("{CASES}/conflicting-overlap/c5b_conflict_overlap_ooo.pcap");
-    let c = common::json(&[
-        "analyze",
-        "--format",
-        "json",
-        "--show-secrets",
-        &capture,
-    ]);
+    let c = common::json(&["analyze", "--format", "json", "--show-secrets", &capture]);
     let conn = only(&c);
     let server = &conn["tcp"]["server"];
     assert_eq!(server["conflicting_overlaps"], 2, "{server:#}");
