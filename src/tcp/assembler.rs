@@ -175,6 +175,14 @@ impl Assembler {
         self.extra.as_ref().map_or(GapStats::default(), |e| e.gaps)
     }
 
+    /// Segments that disagreed with bytes held, and the bytes that differed,
+    /// so far (see [`GapStats::conflicts`]).
+    pub fn conflicts(&self) -> (u32, u64) {
+        self.extra
+            .as_ref()
+            .map_or((0, 0), |e| (e.gaps.conflicts, e.gaps.conflict_bytes))
+    }
+
     /// Bytes the receiver acknowledged that the capture never saw, so far.
     pub fn acked_unseen(&self) -> u64 {
         self.extra.as_ref().map_or(0, |e| e.gaps.acked_unseen)
@@ -193,6 +201,7 @@ impl Assembler {
     /// of holes given up on that never came. A segment with none is a
     /// retransmission; one arriving far out of order, even past a cap, is
     /// not. Does not change anything: call before [`Assembler::segment`].
+    #[inline]
     pub fn fresh(&self, seq: Seq, wire_len: u32) -> u32 {
         let Some(next) = self.next else {
             return wire_len;
@@ -242,10 +251,16 @@ impl Assembler {
         }
         let next = *self.next.get_or_insert(seq);
         let ahead = seq.diff(next);
+        let end = seq + wire_len;
+        if ahead == 0 && self.extra.is_none() && data.len() >= wire_len as usize {
+            // In order, whole, nothing held: the common case.
+            out(Delivery::Data(&data[..wire_len as usize]));
+            self.next = Some(end);
+            return Ok(());
+        }
         if ahead > MAX_AHEAD {
             return Ok(()); // a stray
         }
-        let end = seq + wire_len;
         if let Some(extra) = self.extra.as_deref_mut() {
             if ahead < 0 {
                 // Bytes of a hole given up on: already reported as a gap,
@@ -324,9 +339,41 @@ impl Assembler {
         let end = seq + wire_len;
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
         let mut next = self.next.unwrap_or(seq);
+        if self.pending().is_empty() {
+            // In order with nothing held: the common case.
+            let (from, to) = (
+                next.bytes_after(seq) as usize,
+                captured_end.bytes_after(seq),
+            );
+            if from < to as usize {
+                out(Delivery::Data(&data[from..to as usize]));
+            }
+        } else {
+            next = self.deliver_around_held(seq, data, captured_end, next, budget, out);
+        }
+        let cut = end.bytes_after(captured_end.max(next));
+        if cut > 0 {
+            self.gaps_mut().snaplen_bytes += u64::from(cut);
+            out(Delivery::Gap(u64::from(cut)));
+        }
+        self.next = Some(end.max(next));
+        self.drain(budget, out);
+    }
+
+    /// Delivers `data` (captured up to `captured_end`) from `next` on,
+    /// except where a held chunk covers it: there the held chunk, the first
+    /// copy, is delivered instead. Returns where the stream then is.
+    #[inline(never)]
+    fn deliver_around_held(
+        &mut self,
+        seq: Seq,
+        data: &[u8],
+        captured_end: Seq,
+        mut next: Seq,
+        budget: &mut Budget,
+        out: &mut impl FnMut(Delivery<'_>),
+    ) -> Seq {
         loop {
-            // Up to the first held chunk: where this copy and a first one
-            // overlap, the first one is delivered (by `drain`).
             let upto = match self.pending().first() {
                 Some(c) if c.start.diff(captured_end) < 0 => c.start,
                 _ => captured_end,
@@ -339,22 +386,15 @@ impl Assembler {
                 out(Delivery::Data(&data[from..to]));
             }
             if upto == captured_end {
-                break;
+                return next.max(upto);
             }
             self.next = Some(upto.max(next));
             self.drain(budget, out);
             next = self.next.unwrap_or(upto);
             if next.diff(captured_end) >= 0 {
-                break;
+                return next;
             }
         }
-        let cut = end.bytes_after(captured_end.max(next));
-        if cut > 0 {
-            self.gaps_mut().snaplen_bytes += u64::from(cut);
-            out(Delivery::Gap(u64::from(cut)));
-        }
-        self.next = Some(end.max(next));
-        self.drain(budget, out);
     }
 
     /// Delivers buffered chunks that the stream has reached.

@@ -443,16 +443,15 @@ impl<O: StreamObserver> Connection<O> {
 
         if len > 0 {
             me.assembler.start_at(data_seq);
-            let before = me.assembler.gaps();
+            let (conflicts, conflict_bytes) = me.assembler.conflicts();
             let result =
                 me.assembler
                     .segment(data_seq, seg.payload, len, limits, budget, &mut |d| {
                         deliver(observer, side, d, now)
                     });
             *overflows += u32::from(result.is_err());
-            let after = me.assembler.gaps();
-            if after.conflicts > before.conflicts {
-                let bytes = after.conflict_bytes - before.conflict_bytes;
+            if me.assembler.conflicts().0 > conflicts {
+                let bytes = me.assembler.conflicts().1 - conflict_bytes;
                 observer.on_tcp(side, TcpEvent::Conflict { bytes }, now);
             }
         }
