@@ -312,3 +312,23 @@ fn ws_port_falls_back_to_midstream_decoding() {
     let c = common::json(&["analyze", "--format", "json", path.to_str().unwrap()]);
     assert!(c["connections"].as_array().unwrap().is_empty(), "{c:#}");
 }
+
+/// A response head too long to keep, to a WebSocket Upgrade: the frames
+/// that follow decide (the server's unmasked, the client's masked).
+#[test]
+fn a_response_too_long_to_keep_is_decided_by_its_frames() {
+    let mut cap = Capture::new();
+    cap.handshake();
+    cap.request(&request_with(""), &[]);
+    let filler: String = (0..80)
+        .map(|i| format!("X-F{i}: {}\r\n", "f".repeat(1000)))
+        .collect();
+    let mut head = RESPONSE[..RESPONSE.len() - 2].to_vec();
+    head.extend_from_slice(filler.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for part in head.chunks(1448) {
+        cap.send(false, PSH_ACK, part, true);
+    }
+    cap.heartbeats();
+    three_heartbeats(&cap.write("long-response.pcap"), &[]);
+}
