@@ -13,11 +13,12 @@
 //! stacks keep the bytes they already hold, so that is what the receiver
 //! most likely read.
 
-use thiserror::Error;
-
 use super::seq::Seq;
+use crate::time::Timestamp;
+pub use limits::{AssemblerLimits, Budget, Overflow};
 use skipped::{earlier, Skipped};
 
+mod limits;
 mod skipped;
 
 /// What the assembler hands to its consumer, in stream order.
@@ -38,59 +39,34 @@ enum GapCause {
     Flush,
 }
 
-/// A buffer cap that refused out-of-order bytes; the assembler recovers by
-/// skipping the hole, so this is counted, not fatal.
-#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
-pub enum Overflow {
-    #[error("per-direction out-of-order cap of {cap} bytes reached")]
-    PerDirection { cap: u32 },
-    #[error("global out-of-order cap of {cap} bytes reached")]
-    Global { cap: u64 },
-    #[error("more than {cap} out-of-order chunks")]
-    Chunks { cap: usize },
-}
-
-/// Out-of-order bytes held across every connection, so that no input can
-/// make the process grow past `cap`.
-#[derive(Debug)]
-pub struct Budget {
-    cap: u64,
-    used: u64,
-    pub peak: u64,
-}
-
-impl Budget {
-    pub fn new(cap: u64) -> Self {
-        Budget {
-            cap,
-            used: 0,
-            peak: 0,
-        }
-    }
-
-    fn take(&mut self, n: u64) -> Result<(), Overflow> {
-        if self.used + n > self.cap {
-            return Err(Overflow::Global { cap: self.cap });
-        }
-        self.used += n;
-        self.peak = self.peak.max(self.used);
-        Ok(())
-    }
-
-    fn give_back(&mut self, n: u64) {
-        self.used = self.used.saturating_sub(n);
-    }
-
-    pub fn used(&self) -> u64 {
-        self.used
-    }
-}
-
-/// Per-direction limits.
+/// One segment's payload as the assembler takes it: where it starts, the
+/// bytes captured, how many it had on the wire (more when the capture cut
+/// it), and when it was captured.
 #[derive(Clone, Copy, Debug)]
-pub struct AssemblerLimits {
-    pub max_bytes: u32,
-    pub max_chunks: usize,
+pub struct Piece<'a> {
+    pub seq: Seq,
+    pub data: &'a [u8],
+    pub wire_len: u32,
+    pub at: Timestamp,
+}
+
+/// The bytes of a segment the capture has not seen before (see
+/// [`Assembler::fresh`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fresh {
+    pub bytes: u32,
+    /// When the oldest hole these bytes fill opened (the first byte past it
+    /// arrived, or an ACK passed it); `None` for bytes in order.
+    pub hole_since: Option<Timestamp>,
+}
+
+impl Fresh {
+    fn in_order(bytes: u32) -> Self {
+        Fresh {
+            bytes,
+            hole_since: None,
+        }
+    }
 }
 
 struct Chunk {
@@ -126,13 +102,16 @@ pub struct GapStats {
 ///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
 /// starts after the assembler's `next`, and `buffered` is the sum of their
-/// lengths. `skipped` holds holes declared gaps whose bytes never came.
+/// lengths. `opened` is when the first chunk now held arrived: the holes
+/// before and between the chunks are that old. `skipped` holds holes
+/// declared gaps whose bytes never came, with when each opened.
 /// `recent` is the last chunk delivered, before `next`: kept (and counted
 /// in the budget, not in `buffered`) until the stream moves on, so that a
 /// late copy of the bytes that filled a hole can be compared with it.
 #[derive(Default)]
 struct Extra {
     pending: Vec<Chunk>,
+    opened: Timestamp,
     buffered: u32,
     gaps: GapStats,
     skipped: Skipped,
@@ -196,30 +175,40 @@ impl Assembler {
         self.extra.as_ref().map_or(&[], |e| &e.pending)
     }
 
-    /// How many of the `wire_len` bytes at `seq` the capture has not seen
+    /// What of the `wire_len` bytes at `seq` the capture has not seen
     /// before: those at or past `next` that no held chunk covers, and those
-    /// of holes given up on that never came. A segment with none is a
-    /// retransmission; one arriving far out of order, even past a cap, is
-    /// not. Does not change anything: call before [`Assembler::segment`].
+    /// of holes given up on that never came; and since when the oldest hole
+    /// they fill has been open. A segment with none is a retransmission.
+    /// Does not change anything: call before [`Assembler::segment`].
     #[inline]
-    pub fn fresh(&self, seq: Seq, wire_len: u32) -> u32 {
+    pub fn fresh(&self, seq: Seq, wire_len: u32) -> Fresh {
         let Some(next) = self.next else {
-            return wire_len;
+            return Fresh::in_order(wire_len);
         };
         let end = seq + wire_len;
         let from = seq.max(next);
-        let mut fresh = end.bytes_after(from);
+        let mut fresh = Fresh::in_order(end.bytes_after(from));
         let Some(extra) = self.extra.as_deref() else {
             return fresh;
         };
+        if let Some(first) = extra.pending.first() {
+            if fresh.bytes > 0 && from.diff(first.start) < 0 {
+                fresh.hole_since = Some(extra.opened);
+            }
+        }
         for chunk in &extra.pending {
             if chunk.start.diff(end) >= 0 {
                 break;
             }
-            fresh -= earlier(end, chunk.end()).bytes_after(from.max(chunk.start));
+            fresh.bytes -= earlier(end, chunk.end()).bytes_after(from.max(chunk.start));
         }
         if seq.diff(next) < 0 {
-            fresh += extra.skipped.overlap(seq, earlier(end, next));
+            let (late, since) = extra.skipped.overlap(seq, earlier(end, next));
+            fresh.bytes += late;
+            if let Some(since) = since {
+                let oldest = fresh.hole_since.map_or(since, |t| t.min(since));
+                fresh.hole_since = Some(oldest);
+            }
         }
         fresh
     }
@@ -235,17 +224,22 @@ impl Assembler {
         }
     }
 
-    /// Adds one segment's payload (`data` as captured, `wire_len` on the
-    /// wire) and delivers whatever became in order.
+    /// Adds one segment's payload and delivers whatever became in order.
+    /// A cap reached is an error, after the hole before the segment was
+    /// skipped (delivered as a gap) so that the segment could go on.
     pub fn segment(
         &mut self,
-        seq: Seq,
-        data: &[u8],
-        wire_len: u32,
+        piece: Piece<'_>,
         limits: AssemblerLimits,
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) -> Result<(), Overflow> {
+        let Piece {
+            seq,
+            data,
+            wire_len,
+            at: now,
+        } = piece;
         if wire_len == 0 {
             return Ok(());
         }
@@ -284,13 +278,13 @@ impl Assembler {
         }
         if ahead > 0 {
             let kept = data.len().min(wire_len as usize);
-            match self.insert(seq, &data[..kept], limits, budget) {
+            match self.insert(seq, &data[..kept], now, limits, budget) {
                 Ok(()) => return Ok(()),
                 Err(overflow) => {
                     // Give up on the hole before this segment; it is then in
                     // order and needs no buffering.
                     let before = self.gaps().overflow_bytes;
-                    self.skip_to(seq, GapCause::Overflow, budget, out);
+                    self.skip_to(seq, GapCause::Overflow, now, budget, out);
                     if self.gaps().overflow_bytes > before {
                         self.gaps_mut().overflows += 1;
                     }
@@ -306,11 +300,18 @@ impl Assembler {
     /// The receiver acknowledged up to `ack`: anything before it that we do
     /// not have will never come (a retransmission would not be sent), so it
     /// is a gap now rather than at the end of the stream.
-    pub fn acked(&mut self, ack: Seq, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
+    /// `now` is when the ACK came (when a hole with nothing held opened).
+    pub fn acked(
+        &mut self,
+        ack: Seq,
+        now: Timestamp,
+        budget: &mut Budget,
+        out: &mut impl FnMut(Delivery<'_>),
+    ) {
         if let Some(next) = self.next {
             let ahead = ack.diff(next);
             if ahead > 0 && ahead <= MAX_AHEAD {
-                self.skip_to(ack, GapCause::Acked, budget, out);
+                self.skip_to(ack, GapCause::Acked, now, budget, out);
             }
         }
     }
@@ -320,7 +321,11 @@ impl Assembler {
     pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         if let Some(last) = self.pending().last() {
             let end = last.end();
-            self.skip_to(end, GapCause::Flush, budget, out);
+            let opened = self
+                .extra
+                .as_ref()
+                .map_or(Timestamp::default(), |e| e.opened);
+            self.skip_to(end, GapCause::Flush, opened, budget, out);
         }
         if let Some(recent) = self.extra.as_mut().and_then(|e| e.recent.take()) {
             budget.give_back(recent.data.len() as u64);
@@ -439,6 +444,7 @@ impl Assembler {
         &mut self,
         target: Seq,
         cause: GapCause,
+        now: Timestamp,
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) {
@@ -453,7 +459,13 @@ impl Assembler {
             let len = u64::from(hole_end.bytes_after(next));
             if len > 0 {
                 let extra = self.extra.get_or_insert_default();
-                extra.skipped.add(next, hole_end);
+                // A hole before held chunks is as old as they are.
+                let opened = if extra.pending.is_empty() {
+                    now
+                } else {
+                    extra.opened
+                };
+                extra.skipped.add(next, hole_end, opened);
                 let gaps = &mut extra.gaps;
                 match cause {
                     GapCause::Acked => gaps.acked_unseen += len,
@@ -472,6 +484,7 @@ impl Assembler {
         &mut self,
         seq: Seq,
         data: &[u8],
+        now: Timestamp,
         limits: AssemblerLimits,
         budget: &mut Budget,
     ) -> Result<(), Overflow> {
@@ -507,6 +520,9 @@ impl Assembler {
         }
         budget.take(u64::from(added))?;
         let held = self.extra.get_or_insert_default();
+        if held.pending.is_empty() {
+            held.opened = now;
+        }
         held.buffered += added;
         for (s, e) in pieces {
             let from = s.bytes_after(seq) as usize;

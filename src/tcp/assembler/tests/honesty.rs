@@ -11,7 +11,7 @@ fn run(h: &mut Harness, segs: &[(u32, &[u8])]) -> Vec<u32> {
         .map(|&(off, data)| {
             let fresh = h.asm.fresh(Seq(BASE) + off, data.len() as u32);
             let _ = h.seg(off, data);
-            fresh
+            fresh.bytes
         })
         .collect()
 }
@@ -83,9 +83,41 @@ fn bytes_of_a_flushed_hole_are_first_seen() {
     let mut h = Harness::new(LIMITS, 1 << 20);
     h.seg(100, &s[100..]).unwrap();
     h.flush();
-    assert_eq!(h.asm.fresh(Seq(BASE), 100), 100);
+    assert_eq!(h.asm.fresh(Seq(BASE), 100).bytes, 100);
     h.seg(0, &s[..100]).unwrap();
-    assert_eq!(h.asm.fresh(Seq(BASE), 100), 0);
+    assert_eq!(h.asm.fresh(Seq(BASE), 100).bytes, 0);
+}
+
+fn ms(n: i64) -> Timestamp {
+    Timestamp::from_nanos(n * 1_000_000)
+}
+
+/// How long the hole a late segment fills has been open: since the first
+/// byte past it arrived, kept across a skip at a cap and a flush, the
+/// older time when holes merge; nothing for bytes in order.
+#[test]
+fn holes_remember_when_they_opened() {
+    let s = stream(400);
+    let mut h = Harness::new(LIMITS, 1 << 20);
+    h.now = ms(10);
+    h.seg(0, &s[..100]).unwrap();
+    assert_eq!(h.asm.fresh(Seq(BASE) + 100, 50).hole_since, None);
+    h.now = ms(20);
+    h.seg(200, &s[200..300]).unwrap();
+    h.now = ms(30);
+    h.seg(350, &s[350..]).unwrap();
+    let f = h.asm.fresh(Seq(BASE) + 100, 100);
+    assert_eq!((f.bytes, f.hole_since), (100, Some(ms(20))));
+    h.now = ms(40);
+    h.flush();
+    // Given up on at the end, opened at 20 ms either way.
+    let f = h.asm.fresh(Seq(BASE) + 150, 250);
+    assert_eq!((f.bytes, f.hole_since), (100, Some(ms(20))));
+    // A hole an ACK passed with nothing held opened with the ACK.
+    h.now = ms(50);
+    h.ack(500);
+    let f = h.asm.fresh(Seq(BASE) + 450, 50);
+    assert_eq!((f.bytes, f.hole_since), (50, Some(ms(50))));
 }
 
 fn conflicts(h: &Harness) -> (u32, u64) {
@@ -106,7 +138,7 @@ fn overlaps_that_disagree_keep_the_first_copy() {
         h.seg(held.start as u32, &first[held.clone()]).unwrap();
         // The filler covers the whole hole and disagrees everywhere.
         let other: Vec<u8> = first[10..50].iter().map(|b| b ^ 0xff).collect();
-        let fresh = h.asm.fresh(Seq(BASE) + 10, 40);
+        let fresh = h.asm.fresh(Seq(BASE) + 10, 40).bytes;
         h.seg(10, &other).unwrap();
         h.seg(50, &first[50..]).unwrap();
         let n = held.len() as u32;
@@ -207,7 +239,7 @@ fn first_copies_match_a_slow_model() {
                 .map(|i| (i as u8) ^ version.wrapping_mul(37))
                 .collect();
             let unseen = first[a..b].iter().filter(|x| x.is_none()).count() as u32;
-            let fresh = h.asm.fresh(Seq(BASE) + a as u32, data.len() as u32);
+            let fresh = h.asm.fresh(Seq(BASE) + a as u32, data.len() as u32).bytes;
             assert_eq!(fresh, unseen, "round {round}, segment {version}");
             let _ = h.seg(a as u32, &data);
             for (i, &byte) in (a..b).zip(&data) {

@@ -2,6 +2,7 @@
 //! gaps, with sequence numbers that wrap.
 
 use super::*;
+use crate::time::Timestamp;
 
 const LIMITS: AssemblerLimits = AssemblerLimits {
     max_bytes: 1 << 20,
@@ -23,6 +24,8 @@ struct Harness {
     budget: Budget,
     out: Vec<Out>,
     limits: AssemblerLimits,
+    /// The capture time given with each segment and ACK.
+    now: Timestamp,
 }
 
 impl Harness {
@@ -34,6 +37,7 @@ impl Harness {
             budget: Budget::new(global),
             out: Vec::new(),
             limits,
+            now: Timestamp::default(),
         }
     }
 
@@ -52,21 +56,24 @@ impl Harness {
 
     fn seg_cut(&mut self, off: u32, data: &[u8], wire: u32) -> Result<(), Overflow> {
         let out = &mut self.out;
-        self.asm.segment(
-            Seq(BASE) + off,
+        let piece = Piece {
+            seq: Seq(BASE) + off,
             data,
-            wire,
-            self.limits,
-            &mut self.budget,
-            &mut |d| Self::push_delivery(out, d),
-        )
+            wire_len: wire,
+            at: self.now,
+        };
+        self.asm
+            .segment(piece, self.limits, &mut self.budget, &mut |d| {
+                Self::push_delivery(out, d)
+            })
     }
 
     fn ack(&mut self, off: u32) {
         let out = &mut self.out;
-        self.asm.acked(Seq(BASE) + off, &mut self.budget, &mut |d| {
-            Self::push_delivery(out, d)
-        });
+        self.asm
+            .acked(Seq(BASE) + off, self.now, &mut self.budget, &mut |d| {
+                Self::push_delivery(out, d)
+            });
     }
 
     fn flush(&mut self) {
