@@ -3,7 +3,9 @@
 //! far out of order, and overlapping copies that disagree.
 
 mod common;
+mod pcapgen;
 
+use pcapgen::{binary_frame, Capture, PSH_ACK};
 use serde_json::Value;
 
 const CASES: &str = "tests/data/cases";
@@ -64,4 +66,119 @@ fn conflicting_overlaps_are_counted_noted_and_keep_the_first_copy() {
     // Two Pings, both answered.
     assert_eq!(conn["frames"]["server"]["ping"], 2);
     assert_eq!(conn["frames"]["client"]["pong"], 2);
+}
+
+/// The server's stream after the 101: `frames` binary frames of 100 bytes.
+fn server_frames(frames: usize) -> Vec<u8> {
+    (0..frames)
+        .flat_map(|i| binary_frame(&[i as u8; 100]))
+        .collect()
+}
+
+fn tcp_and_ws(cap: &Capture, name: &str) -> (Value, Value) {
+    let file = cap.write(name);
+    let tcp = common::json(&["analyze", "--tcp", "--format", "json", file.arg()]);
+    let ws = common::json(&["analyze", "--format", "json", file.arg()]);
+    (only(&tcp)["tcp"].clone(), only(&ws).clone())
+}
+
+/// Descending order with other segment sizes and counts, under and over
+/// the chunk cap: never a retransmission, every byte counted once, and
+/// what a cap skipped is what the WebSocket stage was told it missed.
+#[test]
+fn descending_variants_are_first_seen() {
+    for (size, frames) in [(1448, 100), (20, 300), (7, 200), (333, 2000)] {
+        let mut cap = Capture::upgraded();
+        cap.step_us = 10;
+        let stream = server_frames(frames);
+        let base = cap.seq[1];
+        let starts: Vec<usize> = (0..stream.len()).step_by(size).collect();
+        for &at in starts.iter().rev() {
+            let part = &stream[at..(at + size).min(stream.len())];
+            cap.packet_at(false, base.wrapping_add(at as u32), PSH_ACK, part);
+        }
+        cap.seq[1] = base.wrapping_add(stream.len() as u32);
+        cap.send(true, pcapgen::ACK, b"", true);
+        let name = format!("desc-{size}-{frames}.pcap");
+        let (tcp, conn) = tcp_and_ws(&cap, &name);
+        let server = &tcp["server"];
+        assert_eq!(server["retransmissions"], 0, "{name}: {server:#}");
+        let total = pcapgen::RESPONSE.len() + stream.len();
+        assert_eq!(server["payload_bytes"], total as u64, "{name}");
+        let skipped = server["ooo_skipped_bytes"].as_u64().unwrap();
+        assert_eq!(
+            skipped > 0,
+            starts.len() > 1024,
+            "{name}: skipped only past the chunk cap"
+        );
+        let ws = &conn["messages"]["server"];
+        assert_eq!(ws["gap_bytes"], skipped, "{name}: {ws:#}");
+        if skipped == 0 {
+            assert_eq!(conn["frames"]["server"]["binary"], frames as u64, "{name}");
+        }
+    }
+}
+
+/// A segment the capture never held, sent again well past any
+/// retransmission timer, is a retransmission whose original was missed;
+/// the same bytes a few milliseconds late are the original, out of order.
+#[test]
+fn a_hole_filled_late_is_a_retransmission_one_filled_soon_is_not() {
+    for (wait_us, resent) in [(1_500_000, 1), (5_000, 0)] {
+        let mut cap = Capture::upgraded();
+        let frame = binary_frame(&[7; 100]);
+        let lost_at = cap.seq[1];
+        cap.send(false, PSH_ACK, &frame, false);
+        cap.send(false, PSH_ACK, &frame, true);
+        cap.micros += wait_us;
+        cap.packet_at(false, lost_at, PSH_ACK, &frame);
+        cap.send(true, pcapgen::ACK, b"", true);
+        let (tcp, conn) = tcp_and_ws(&cap, &format!("late-{wait_us}.pcap"));
+        let server = &tcp["server"];
+        assert_eq!(
+            server["retransmissions"], resent,
+            "{wait_us} µs: {server:#}"
+        );
+        let total = pcapgen::RESPONSE.len() + 2 * frame.len();
+        assert_eq!(server["payload_bytes"], total as u64, "{wait_us} µs");
+        assert_eq!(conn["frames"]["server"]["binary"], 2, "{wait_us} µs");
+    }
+}
+
+/// Overlapping copies that disagree, held at the start, in the middle or
+/// at the end of a hole: one conflicting segment each, noted, and the
+/// frames read from the first copy.
+#[test]
+fn conflicting_overlaps_anywhere_in_a_hole_are_counted() {
+    let stream = server_frames(3); // 3 × 102 bytes
+    for held in [1..40, 120..180, 250..306] {
+        let mut cap = Capture::upgraded();
+        let base = cap.seq[1];
+        let at = |off: usize| base.wrapping_add(off as u32);
+        cap.packet_at(false, at(held.start), PSH_ACK, &stream[held.clone()]);
+        // The filler covers the whole stream; its bytes differ where the
+        // held copy is, inside a frame payload.
+        let mut other = stream.clone();
+        for b in &mut other[held.start.max(2)..held.end] {
+            *b ^= 0x55;
+        }
+        // Frame headers stay as they were, so the stream keeps its shape.
+        for h in [0, 1, 102, 103, 204, 205] {
+            other[h] = stream[h];
+        }
+        cap.packet_at(false, at(0), PSH_ACK, &other);
+        cap.seq[1] = at(stream.len());
+        cap.send(true, pcapgen::ACK, b"", true);
+        let (tcp, conn) = tcp_and_ws(&cap, &format!("conflict-{}.pcap", held.start));
+        let server = &tcp["server"];
+        assert_eq!(server["conflicting_overlaps"], 1, "{held:?}: {server:#}");
+        assert!(server["conflicting_overlap_bytes"].as_u64().unwrap() > 0);
+        assert_eq!(server["retransmissions"], 1, "{held:?}: the filler");
+        let notes = common::codes(&conn["notes"]);
+        assert!(
+            notes.contains(&("conflicting_overlap".into(), "server".into())),
+            "{held:?}: {notes:?}"
+        );
+        assert_eq!(conn["frames"]["server"]["binary"], 3, "{held:?}");
+    }
 }
