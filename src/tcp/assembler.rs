@@ -191,8 +191,10 @@ impl Assembler {
         let Some(extra) = self.extra.as_deref() else {
             return fresh;
         };
-        if let Some(first) = extra.pending.first() {
-            if fresh.bytes > 0 && from.diff(first.start) < 0 {
+        // Below the last byte held, new bytes fill a hole: before the
+        // first chunk or between two.
+        if let Some(last) = extra.pending.last() {
+            if fresh.bytes > 0 && from.diff(last.end()) < 0 {
                 fresh.hole_since = Some(extra.opened);
             }
         }

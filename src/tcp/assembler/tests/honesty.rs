@@ -108,6 +108,11 @@ fn holes_remember_when_they_opened() {
     h.seg(350, &s[350..]).unwrap();
     let f = h.asm.fresh(Seq(BASE) + 100, 100);
     assert_eq!((f.bytes, f.hole_since), (100, Some(ms(20))));
+    // Between two held chunks too.
+    let f = h.asm.fresh(Seq(BASE) + 300, 50);
+    assert_eq!((f.bytes, f.hole_since), (50, Some(ms(20))));
+    // Past everything held: not a hole.
+    assert_eq!(h.asm.fresh(Seq(BASE) + 400, 10).hole_since, None);
     h.now = ms(40);
     h.flush();
     // Given up on at the end, opened at 20 ms either way.
