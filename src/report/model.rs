@@ -121,6 +121,7 @@ pub struct TcpFacts {
 #[derive(Clone, Debug, Serialize)]
 pub struct SideFacts {
     pub packets: u64,
+    /// Payload bytes of the stream the capture saw, each counted once.
     pub payload_bytes: u64,
     /// Retransmitted segments (not capture duplicates, keep-alives or
     /// zero-window probes).
