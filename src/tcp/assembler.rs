@@ -18,6 +18,7 @@ use crate::time::Timestamp;
 pub use limits::{AssemblerLimits, Budget, Overflow};
 use skipped::{earlier, Skipped};
 
+mod held;
 mod limits;
 mod skipped;
 
@@ -478,97 +479,6 @@ impl Assembler {
             }
             self.next = Some(hole_end);
             self.drain(budget, out);
-        }
-    }
-
-    /// Buffers the parts of `[seq, seq+data.len())` not already buffered.
-    fn insert(
-        &mut self,
-        seq: Seq,
-        data: &[u8],
-        now: Timestamp,
-        limits: AssemblerLimits,
-        budget: &mut Budget,
-    ) -> Result<(), Overflow> {
-        let end = seq + data.len() as u32;
-        // Collect the uncovered pieces first, so a refusal leaves no trace.
-        let mut pieces: Vec<(Seq, Seq)> = Vec::new();
-        let mut cursor = seq;
-        for chunk in self.pending() {
-            if chunk.start.diff(end) >= 0 {
-                break;
-            }
-            if chunk.start.diff(cursor) > 0 {
-                pieces.push((cursor, chunk.start));
-            }
-            cursor = cursor.max(chunk.end());
-        }
-        if end.diff(cursor) > 0 {
-            pieces.push((cursor, end));
-        }
-        let added: u32 = pieces.iter().map(|(s, e)| e.bytes_after(*s)).sum();
-        if added == 0 {
-            return Ok(());
-        }
-        if self.buffered() + added > limits.max_bytes {
-            return Err(Overflow::PerDirection {
-                cap: limits.max_bytes,
-            });
-        }
-        if self.pending().len() + pieces.len() > limits.max_chunks {
-            return Err(Overflow::Chunks {
-                cap: limits.max_chunks,
-            });
-        }
-        budget.take(u64::from(added))?;
-        let held = self.extra.get_or_insert_default();
-        if held.pending.is_empty() {
-            held.opened = now;
-        }
-        held.buffered += added;
-        for (s, e) in pieces {
-            let from = s.bytes_after(seq) as usize;
-            let to = e.bytes_after(seq) as usize;
-            let at = held.pending.partition_point(|c| c.start.diff(s) < 0);
-            held.pending.insert(
-                at,
-                Chunk {
-                    start: s,
-                    data: data[from..to].into(),
-                },
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Extra {
-    /// Compares the captured bytes `data` at `seq` with the held chunks they
-    /// overlap, and counts the segment once if any byte differs.
-    fn count_conflicts(&mut self, seq: Seq, data: &[u8]) {
-        let end = seq + data.len() as u32;
-        let mut differing = 0u64;
-        for chunk in self.recent.iter().chain(&self.pending) {
-            if chunk.start.diff(end) >= 0 {
-                break;
-            }
-            let from = seq.max(chunk.start);
-            let to = earlier(end, chunk.end());
-            let n = to.bytes_after(from) as usize;
-            if n == 0 {
-                continue;
-            }
-            let mine = from.bytes_after(seq) as usize;
-            let theirs = from.bytes_after(chunk.start) as usize;
-            differing += data[mine..mine + n]
-                .iter()
-                .zip(&chunk.data[theirs..theirs + n])
-                .filter(|(a, b)| a != b)
-                .count() as u64;
-        }
-        if differing > 0 {
-            self.gaps.conflicts += 1;
-            self.gaps.conflict_bytes += differing;
         }
     }
 }

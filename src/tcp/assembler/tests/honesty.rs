@@ -16,22 +16,25 @@ fn run(h: &mut Harness, segs: &[(u32, &[u8])]) -> Vec<u32> {
         .collect()
 }
 
-/// Descending order, with several segment sizes, past the chunk cap and
-/// past the byte cap: every segment is new when first seen, and a second
-/// copy of any of them is not.
+/// Descending order, with several segment sizes, within the caps (held
+/// segments join into few chunks), past the chunk cap and past the byte
+/// cap: every segment is new when first seen, a second copy of any of
+/// them is not, and only a cap makes bytes skipped.
 #[test]
 fn descending_segments_are_first_seen_even_past_the_caps() {
-    for (size, count, limits) in [
-        (96, 1100, LIMITS),
-        (7, 300, LIMITS),
-        (
-            1448,
-            200,
-            AssemblerLimits {
-                max_bytes: 64 * 1024,
-                max_chunks: 1024,
-            },
-        ),
+    let one_chunk = AssemblerLimits {
+        max_bytes: 1 << 20,
+        max_chunks: 1,
+    };
+    let small = AssemblerLimits {
+        max_bytes: 64 * 1024,
+        max_chunks: 1024,
+    };
+    for (size, count, limits, capped) in [
+        (96, 1100, LIMITS, false),
+        (7, 300, LIMITS, false),
+        (7, 3000, one_chunk, true),
+        (1448, 200, small, true),
     ] {
         let s = stream(size * count);
         let mut h = Harness::new(limits, 1 << 30);
@@ -50,7 +53,7 @@ fn descending_segments_are_first_seen_even_past_the_caps() {
         // Whatever was skipped is a gap, counted, and the rest is the
         // stream's own bytes in place.
         let skipped = h.asm.gaps().overflow_bytes;
-        assert!(skipped > 0, "size {size}: the caps were meant to be hit");
+        assert_eq!(skipped > 0, capped, "size {size}: skipped {skipped}");
         let gaps: u64 = h
             .out
             .iter()
@@ -266,4 +269,26 @@ fn first_copies_match_a_slow_model() {
         }
         assert_eq!(h.budget.used(), 0);
     }
+}
+
+/// Segments arriving in order behind a hole, or in reverse, join into
+/// chunks of about `MERGE_UP_TO` bytes, so a long run does not reach the
+/// chunk cap; a segment bridging two chunks leaves them both in place.
+#[test]
+fn runs_behind_a_hole_join_into_few_chunks() {
+    let s = stream(100_000);
+    let mut h = Harness::new(LIMITS, 1 << 30);
+    for off in (1000..60_000).step_by(1000) {
+        h.seg(off as u32, &s[off..off + 1000]).unwrap();
+    }
+    for off in (61_000..100_000).step_by(1000).rev() {
+        h.seg(off as u32, &s[off..off + 1000]).unwrap();
+    }
+    let held = h.asm.pending().len();
+    assert!(held <= 8, "{held} chunks");
+    h.seg(60_000, &s[60_000..61_000]).unwrap();
+    assert!(h.out.is_empty());
+    h.seg(0, &s[..1000]).unwrap();
+    assert_eq!(h.out, vec![Out::Data(s.clone())]);
+    assert_eq!(h.asm.gaps(), GapStats::default());
 }
