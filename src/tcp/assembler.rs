@@ -181,17 +181,22 @@ impl Assembler {
     /// of holes given up on that never came; and since when the oldest hole
     /// they fill has been open. A segment with none is a retransmission.
     /// Does not change anything: call before [`Assembler::segment`].
-    #[inline]
+    #[inline(always)]
     pub fn fresh(&self, seq: Seq, wire_len: u32) -> Fresh {
-        let Some(next) = self.next else {
-            return Fresh::in_order(wire_len);
-        };
+        match (self.next, self.extra.as_deref()) {
+            (None, _) => Fresh::in_order(wire_len),
+            // Nothing held or skipped: new past `next`, old before it.
+            (Some(next), None) => Fresh::in_order((seq + wire_len).bytes_after(seq.max(next))),
+            (Some(next), Some(extra)) => Self::fresh_around(next, extra, seq, wire_len),
+        }
+    }
+
+    /// [`Assembler::fresh`] for a stream with chunks held or holes skipped.
+    #[inline(never)]
+    fn fresh_around(next: Seq, extra: &Extra, seq: Seq, wire_len: u32) -> Fresh {
         let end = seq + wire_len;
         let from = seq.max(next);
         let mut fresh = Fresh::in_order(end.bytes_after(from));
-        let Some(extra) = self.extra.as_deref() else {
-            return fresh;
-        };
         // Below the last byte held, new bytes fill a hole: before the
         // first chunk or between two.
         if let Some(last) = extra.pending.last() {
@@ -443,6 +448,8 @@ impl Assembler {
 
     /// Declares everything missing before `target` a gap, delivering the
     /// buffered chunks in between.
+    // Off the in-order path: kept out of its callers.
+    #[inline(never)]
     fn skip_to(
         &mut self,
         target: Seq,

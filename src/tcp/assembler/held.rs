@@ -6,6 +6,8 @@ use super::{earlier, Assembler, AssemblerLimits, Budget, Chunk, Extra, Overflow,
 
 impl Assembler {
     /// Buffers the parts of `[seq, seq+data.len())` not already buffered.
+    // Off the in-order path: kept out of its callers.
+    #[inline(never)]
     pub(super) fn insert(
         &mut self,
         seq: Seq,
@@ -116,6 +118,8 @@ const MERGE_UP_TO: usize = 16 * 1024;
 impl Extra {
     /// Compares the captured bytes `data` at `seq` with the held chunks they
     /// overlap, and counts the segment once if any byte differs.
+    // Off the in-order path: kept out of its callers.
+    #[inline(never)]
     pub(super) fn count_conflicts(&mut self, seq: Seq, data: &[u8]) {
         let end = seq + data.len() as u32;
         let mut differing = 0u64;
