@@ -46,6 +46,8 @@ pub struct Facts {
     pub outstanding_pings: Option<usize>,
     pub count: Option<u64>,
     pub missed_bytes: Option<u64>,
+    /// Bytes that differed between two copies of the same stream bytes.
+    pub differing_bytes: Option<u64>,
     pub close_code: Option<u16>,
     pub interval: Option<Span>,
     /// The heartbeat layer a silence or a missing answer is measured by:
@@ -300,6 +302,10 @@ impl Judge {
             }
             TcpEvent::Missed { bytes } => {
                 self.tcp[side].note_missed(bytes, mark);
+                return;
+            }
+            TcpEvent::Conflict { bytes } => {
+                self.tcp[side].note_conflict(bytes, mark);
                 return;
             }
         }

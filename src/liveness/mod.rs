@@ -238,6 +238,7 @@ pub enum Code {
     PongPayloadMismatch,
     ProtocolViolation,
     CloseWithoutWebsocketClose,
+    ConflictingOverlap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -263,7 +264,8 @@ impl Code {
             | Code::SlowReader => Kind::Soft,
             Code::PongPayloadMismatch
             | Code::ProtocolViolation
-            | Code::CloseWithoutWebsocketClose => Kind::Note,
+            | Code::CloseWithoutWebsocketClose
+            | Code::ConflictingOverlap => Kind::Note,
         }
     }
 
@@ -282,6 +284,7 @@ impl Code {
             Code::PongPayloadMismatch => "pong_payload_mismatch",
             Code::ProtocolViolation => "protocol_violation",
             Code::CloseWithoutWebsocketClose => "close_without_websocket_close",
+            Code::ConflictingOverlap => "conflicting_overlap",
         }
     }
 }

@@ -139,11 +139,23 @@ struct Rare {
     /// Bytes the peer acknowledged that the capture never saw.
     missed_bytes: u64,
     first_missed: Option<Mark>,
+    /// Overlapping segments of this side that disagreed with bytes held.
+    conflicts: Option<Conflicts>,
     zero_window: Option<ZeroWindow>,
     /// Retransmissions in the current stall: reset with it.
     retransmitted: Option<Retransmitted>,
     blocked: Clocked,
     closed_window: Option<ClosedWindow>,
+}
+
+/// Segments of a side that overlapped bytes of its stream already held
+/// with different bytes (see `TcpEvent::Conflict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflicts {
+    pub segments: u32,
+    /// Bytes that differed, over all those segments.
+    pub bytes: u64,
+    pub first: Mark,
 }
 
 /// How a side's stream ended, if it did (allocated with its FIN or RST).
@@ -317,6 +329,24 @@ impl Transport {
         let r = self.rare_mut();
         r.missed_bytes += bytes;
         r.first_missed.get_or_insert(mark);
+    }
+
+    /// A segment of this side disagreed with bytes already held in `bytes`
+    /// places.
+    pub fn note_conflict(&mut self, bytes: u64, mark: Mark) {
+        let r = self.rare_mut();
+        let c = r.conflicts.get_or_insert(Conflicts {
+            segments: 0,
+            bytes: 0,
+            first: mark,
+        });
+        c.segments += 1;
+        c.bytes += bytes;
+    }
+
+    /// This side's overlapping segments that disagreed, if any did.
+    pub fn conflicts(&self) -> Option<Conflicts> {
+        self.rare.as_deref()?.conflicts
     }
 
     /// Bytes the capture missed, and the first time it did, if it did.

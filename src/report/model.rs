@@ -152,6 +152,7 @@ pub struct TcpFacts {
 #[derive(Clone, Debug, Serialize)]
 pub struct SideFacts {
     pub packets: u64,
+    /// Payload bytes of the stream the capture saw, each counted once.
     pub payload_bytes: u64,
     /// Retransmitted segments (not capture duplicates, keep-alives or
     /// zero-window probes).
@@ -182,6 +183,13 @@ pub struct SideFacts {
     pub missed_bytes: u64,
     /// Bytes cut by snaplen.
     pub snaplen_cut_bytes: u64,
+    /// Bytes of this side's stream skipped, as gaps, because an
+    /// out-of-order cap was reached (`--max-ooo-bytes`, `--max-ooo-total`).
+    pub ooo_skipped_bytes: u64,
+    /// Segments that overlapped bytes already captured with different
+    /// content (the first copy was kept), and the bytes that differed.
+    pub conflicting_overlaps: u32,
+    pub conflicting_overlap_bytes: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -291,6 +299,9 @@ fn side_facts(e: &Endpoint, end: Timestamp) -> SideFacts {
         rst: e.rst(),
         missed_bytes: gaps.acked_unseen,
         snaplen_cut_bytes: gaps.snaplen_bytes,
+        ooo_skipped_bytes: gaps.overflow_bytes,
+        conflicting_overlaps: gaps.conflicts,
+        conflicting_overlap_bytes: gaps.conflict_bytes,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct EvidenceJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub differing_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub close_code: Option<u16>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<&'static str>,
@@ -196,6 +198,11 @@ pub fn detail(r: &Reason) -> String {
             f.count.unwrap_or(0),
             f.violations.join(", ")
         ),
+        Code::ConflictingOverlap => format!(
+            "{side} sent {} segment(s) overlapping bytes already captured with different content ({} bytes differ); the first copy was kept",
+            f.count.unwrap_or(0),
+            f.differing_bytes.unwrap_or(0)
+        ),
         Code::CloseWithoutWebsocketClose => {
             "TCP closed without the WebSocket closing handshake (RFC 6455 §7.1.5: abnormal closure, 1006)".into()
         }
@@ -223,6 +230,7 @@ fn evidence(f: &Facts, frames: &[EvidenceRef], redact: &Redactor) -> EvidenceJso
         outstanding_pings: f.outstanding_pings,
         count: f.count,
         missed_bytes: f.missed_bytes,
+        differing_bytes: f.differing_bytes,
         close_code: f.close_code,
         violations: f.violations.clone(),
         frames: frames.to_vec(),

@@ -7,10 +7,20 @@
 //! saw (capture loss), when a buffer cap is reached, or when the stream ends.
 //! The consumer sees exactly two things, in stream order: data, and "N bytes
 //! were missed here" (the gopacket/Zeek boundary).
-
-use thiserror::Error;
+//!
+//! Where two copies of the same bytes differ (overlapping segments that
+//! disagree), the first copy seen is kept and the disagreement counted: most
+//! stacks keep the bytes they already hold, so that is what the receiver
+//! most likely read.
 
 use super::seq::Seq;
+use crate::time::Timestamp;
+pub use limits::{AssemblerLimits, Budget, Overflow};
+use skipped::{earlier, Skipped};
+
+mod held;
+mod limits;
+mod skipped;
 
 /// What the assembler hands to its consumer, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,59 +40,34 @@ enum GapCause {
     Flush,
 }
 
-/// A buffer cap that refused out-of-order bytes; the assembler recovers by
-/// skipping the hole, so this is counted, not fatal.
-#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
-pub enum Overflow {
-    #[error("per-direction out-of-order cap of {cap} bytes reached")]
-    PerDirection { cap: u32 },
-    #[error("global out-of-order cap of {cap} bytes reached")]
-    Global { cap: u64 },
-    #[error("more than {cap} out-of-order chunks")]
-    Chunks { cap: usize },
-}
-
-/// Out-of-order bytes held across every connection, so that no input can
-/// make the process grow past `cap`.
-#[derive(Debug)]
-pub struct Budget {
-    cap: u64,
-    used: u64,
-    pub peak: u64,
-}
-
-impl Budget {
-    pub fn new(cap: u64) -> Self {
-        Budget {
-            cap,
-            used: 0,
-            peak: 0,
-        }
-    }
-
-    fn take(&mut self, n: u64) -> Result<(), Overflow> {
-        if self.used + n > self.cap {
-            return Err(Overflow::Global { cap: self.cap });
-        }
-        self.used += n;
-        self.peak = self.peak.max(self.used);
-        Ok(())
-    }
-
-    fn give_back(&mut self, n: u64) {
-        self.used = self.used.saturating_sub(n);
-    }
-
-    pub fn used(&self) -> u64 {
-        self.used
-    }
-}
-
-/// Per-direction limits.
+/// One segment's payload as the assembler takes it: where it starts, the
+/// bytes captured, how many it had on the wire (more when the capture cut
+/// it), and when it was captured.
 #[derive(Clone, Copy, Debug)]
-pub struct AssemblerLimits {
-    pub max_bytes: u32,
-    pub max_chunks: usize,
+pub struct Piece<'a> {
+    pub seq: Seq,
+    pub data: &'a [u8],
+    pub wire_len: u32,
+    pub at: Timestamp,
+}
+
+/// The bytes of a segment the capture has not seen before (see
+/// [`Assembler::fresh`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fresh {
+    pub bytes: u32,
+    /// When the oldest hole these bytes fill opened (the first byte past it
+    /// arrived, or an ACK passed it); `None` for bytes in order.
+    pub hole_since: Option<Timestamp>,
+}
+
+impl Fresh {
+    fn in_order(bytes: u32) -> Self {
+        Fresh {
+            bytes,
+            hole_since: None,
+        }
+    }
 }
 
 struct Chunk {
@@ -96,15 +81,21 @@ impl Chunk {
     }
 }
 
-/// Counts of what happened to holes, for the report.
+/// Counts of what happened to holes and overlaps, for the report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapStats {
     /// Bytes the receiver ACKed that the capture never saw.
     pub acked_unseen: u64,
+    /// Bytes skipped, as gaps, because a buffer cap was reached.
     pub overflow_bytes: u64,
+    /// Times a cap made the assembler skip a hole.
     pub overflows: u32,
     pub flushed_bytes: u64,
     pub snaplen_bytes: u64,
+    /// Segments that overlapped bytes already held with different bytes.
+    pub conflicts: u32,
+    /// Bytes that differed in those overlaps (the first copy was kept).
+    pub conflict_bytes: u64,
 }
 
 /// What an in-order stream never needs: out-of-order chunks waiting for a
@@ -112,12 +103,20 @@ pub struct GapStats {
 ///
 /// Invariant: `pending` is sorted by `start`, its chunks do not overlap, each
 /// starts after the assembler's `next`, and `buffered` is the sum of their
-/// lengths.
+/// lengths. `opened` is when the first chunk now held arrived: the holes
+/// before and between the chunks are that old. `skipped` holds holes
+/// declared gaps whose bytes never came, with when each opened.
+/// `recent` is the last chunk delivered, before `next`: kept (and counted
+/// in the budget, not in `buffered`) until the stream moves on, so that a
+/// late copy of the bytes that filled a hole can be compared with it.
 #[derive(Default)]
 struct Extra {
     pending: Vec<Chunk>,
+    opened: Timestamp,
     buffered: u32,
     gaps: GapStats,
+    skipped: Skipped,
+    recent: Option<Chunk>,
 }
 
 /// So the stream up to `next` has been delivered (as data or gaps) exactly
@@ -156,6 +155,14 @@ impl Assembler {
         self.extra.as_ref().map_or(GapStats::default(), |e| e.gaps)
     }
 
+    /// Segments that disagreed with bytes held, and the bytes that differed,
+    /// so far (see [`GapStats::conflicts`]).
+    pub fn conflicts(&self) -> (u32, u64) {
+        self.extra
+            .as_ref()
+            .map_or((0, 0), |e| (e.gaps.conflicts, e.gaps.conflict_bytes))
+    }
+
     /// Bytes the receiver acknowledged that the capture never saw, so far.
     pub fn acked_unseen(&self) -> u64 {
         self.extra.as_ref().map_or(0, |e| e.gaps.acked_unseen)
@@ -169,45 +176,123 @@ impl Assembler {
         self.extra.as_ref().map_or(&[], |e| &e.pending)
     }
 
+    /// What of the `wire_len` bytes at `seq` the capture has not seen
+    /// before: those at or past `next` that no held chunk covers, and those
+    /// of holes given up on that never came; and since when the oldest hole
+    /// they fill has been open. A segment with none is a retransmission.
+    /// Does not change anything: call before [`Assembler::segment`].
+    #[inline(always)]
+    pub fn fresh(&self, seq: Seq, wire_len: u32) -> Fresh {
+        match (self.next, self.extra.as_deref()) {
+            (None, _) => Fresh::in_order(wire_len),
+            // Nothing held or skipped: new past `next`, old before it.
+            (Some(next), None) => Fresh::in_order((seq + wire_len).bytes_after(seq.max(next))),
+            (Some(next), Some(extra)) => Self::fresh_around(next, extra, seq, wire_len),
+        }
+    }
+
+    /// [`Assembler::fresh`] for a stream with chunks held or holes skipped.
+    #[inline(never)]
+    fn fresh_around(next: Seq, extra: &Extra, seq: Seq, wire_len: u32) -> Fresh {
+        let end = seq + wire_len;
+        let from = seq.max(next);
+        let mut fresh = Fresh::in_order(end.bytes_after(from));
+        // Below the last byte held, new bytes fill a hole: before the
+        // first chunk or between two.
+        if let Some(last) = extra.pending.last() {
+            if fresh.bytes > 0 && from.diff(last.end()) < 0 {
+                fresh.hole_since = Some(extra.opened);
+            }
+        }
+        for chunk in &extra.pending {
+            if chunk.start.diff(end) >= 0 {
+                break;
+            }
+            fresh.bytes -= earlier(end, chunk.end()).bytes_after(from.max(chunk.start));
+        }
+        if seq.diff(next) < 0 {
+            let (late, since) = extra.skipped.overlap(seq, earlier(end, next));
+            fresh.bytes += late;
+            if let Some(since) = since {
+                let oldest = fresh.hole_since.map_or(since, |t| t.min(since));
+                fresh.hole_since = Some(oldest);
+            }
+        }
+        fresh
+    }
+
     /// Nothing held any more: free the chunks' buffer, and the whole
     /// record when it counts no gap.
     fn release(&mut self) {
         if let Some(e) = &mut self.extra {
             e.pending = Vec::new();
-            if e.gaps == GapStats::default() {
+            if e.gaps == GapStats::default() && e.skipped.is_empty() && e.recent.is_none() {
                 self.extra = None;
             }
         }
     }
 
-    /// Adds one segment's payload (`data` as captured, `wire_len` on the
-    /// wire) and delivers whatever became in order.
+    /// Adds one segment's payload and delivers whatever became in order.
+    /// A cap reached is an error, after the hole before the segment was
+    /// skipped (delivered as a gap) so that the segment could go on.
     pub fn segment(
         &mut self,
-        seq: Seq,
-        data: &[u8],
-        wire_len: u32,
+        piece: Piece<'_>,
         limits: AssemblerLimits,
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) -> Result<(), Overflow> {
+        let Piece {
+            seq,
+            data,
+            wire_len,
+            at: now,
+        } = piece;
         if wire_len == 0 {
             return Ok(());
         }
         let next = *self.next.get_or_insert(seq);
         let ahead = seq.diff(next);
-        if ahead > MAX_AHEAD || (seq + wire_len).diff(next) <= 0 {
-            return Ok(()); // stray, or entirely old: a retransmission
+        let end = seq + wire_len;
+        if ahead == 0 && self.extra.is_none() && data.len() >= wire_len as usize {
+            // In order, whole, nothing held: the common case.
+            out(Delivery::Data(&data[..wire_len as usize]));
+            self.next = Some(end);
+            return Ok(());
+        }
+        if ahead > MAX_AHEAD {
+            return Ok(()); // a stray
+        }
+        if let Some(extra) = self.extra.as_deref_mut() {
+            if ahead < 0 {
+                // Bytes of a hole given up on: already reported as a gap,
+                // and seen now, so a later copy is a retransmission.
+                extra.skipped.take(seq, earlier(end, next));
+            }
+            let kept = data.len().min(wire_len as usize);
+            extra.count_conflicts(seq, &data[..kept]);
+            if ahead >= 0 {
+                // New bytes: the stream moved on past the last hole filled.
+                if let Some(recent) = extra.recent.take() {
+                    budget.give_back(recent.data.len() as u64);
+                }
+                if extra.pending.is_empty() {
+                    self.release();
+                }
+            }
+        }
+        if end.diff(next) <= 0 {
+            return Ok(()); // entirely old
         }
         if ahead > 0 {
             let kept = data.len().min(wire_len as usize);
-            match self.insert(seq, &data[..kept], limits, budget) {
+            match self.insert(seq, &data[..kept], now, limits, budget) {
                 Ok(()) => return Ok(()),
                 Err(overflow) => {
                     // Give up on the hole before this segment; it is then in
                     // order and needs no buffering.
                     let before = self.gaps().overflow_bytes;
-                    self.skip_to(seq, GapCause::Overflow, budget, out);
+                    self.skip_to(seq, GapCause::Overflow, now, budget, out);
                     if self.gaps().overflow_bytes > before {
                         self.gaps_mut().overflows += 1;
                     }
@@ -223,11 +308,18 @@ impl Assembler {
     /// The receiver acknowledged up to `ack`: anything before it that we do
     /// not have will never come (a retransmission would not be sent), so it
     /// is a gap now rather than at the end of the stream.
-    pub fn acked(&mut self, ack: Seq, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
+    /// `now` is when the ACK came (when a hole with nothing held opened).
+    pub fn acked(
+        &mut self,
+        ack: Seq,
+        now: Timestamp,
+        budget: &mut Budget,
+        out: &mut impl FnMut(Delivery<'_>),
+    ) {
         if let Some(next) = self.next {
             let ahead = ack.diff(next);
             if ahead > 0 && ahead <= MAX_AHEAD {
-                self.skip_to(ack, GapCause::Acked, budget, out);
+                self.skip_to(ack, GapCause::Acked, now, budget, out);
             }
         }
     }
@@ -237,7 +329,14 @@ impl Assembler {
     pub fn flush(&mut self, budget: &mut Budget, out: &mut impl FnMut(Delivery<'_>)) {
         if let Some(last) = self.pending().last() {
             let end = last.end();
-            self.skip_to(end, GapCause::Flush, budget, out);
+            let opened = self
+                .extra
+                .as_ref()
+                .map_or(Timestamp::default(), |e| e.opened);
+            self.skip_to(end, GapCause::Flush, opened, budget, out);
+        }
+        if let Some(recent) = self.extra.as_mut().and_then(|e| e.recent.take()) {
+            budget.give_back(recent.data.len() as u64);
         }
         self.release();
     }
@@ -250,13 +349,21 @@ impl Assembler {
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) {
-        let next = self.next.unwrap_or(seq);
-        let skip = next.bytes_after(seq) as usize;
         let end = seq + wire_len;
-        if skip < data.len() {
-            out(Delivery::Data(&data[skip..]));
-        }
         let captured_end = seq + data.len().min(wire_len as usize) as u32;
+        let mut next = self.next.unwrap_or(seq);
+        if self.pending().is_empty() {
+            // In order with nothing held: the common case.
+            let (from, to) = (
+                next.bytes_after(seq) as usize,
+                captured_end.bytes_after(seq),
+            );
+            if from < to as usize {
+                out(Delivery::Data(&data[from..to as usize]));
+            }
+        } else {
+            next = self.deliver_around_held(seq, data, captured_end, next, budget, out);
+        }
         let cut = end.bytes_after(captured_end.max(next));
         if cut > 0 {
             self.gaps_mut().snaplen_bytes += u64::from(cut);
@@ -264,6 +371,43 @@ impl Assembler {
         }
         self.next = Some(end.max(next));
         self.drain(budget, out);
+    }
+
+    /// Delivers `data` (captured up to `captured_end`) from `next` on,
+    /// except where a held chunk covers it: there the held chunk, the first
+    /// copy, is delivered instead. Returns where the stream then is.
+    #[inline(never)]
+    fn deliver_around_held(
+        &mut self,
+        seq: Seq,
+        data: &[u8],
+        captured_end: Seq,
+        mut next: Seq,
+        budget: &mut Budget,
+        out: &mut impl FnMut(Delivery<'_>),
+    ) -> Seq {
+        loop {
+            let upto = match self.pending().first() {
+                Some(c) if c.start.diff(captured_end) < 0 => c.start,
+                _ => captured_end,
+            };
+            let (from, to) = (
+                next.bytes_after(seq) as usize,
+                upto.bytes_after(seq) as usize,
+            );
+            if from < to {
+                out(Delivery::Data(&data[from..to]));
+            }
+            if upto == captured_end {
+                return next.max(upto);
+            }
+            self.next = Some(upto.max(next));
+            self.drain(budget, out);
+            next = self.next.unwrap_or(upto);
+            if next.diff(captured_end) >= 0 {
+                return next;
+            }
+        }
     }
 
     /// Delivers buffered chunks that the stream has reached.
@@ -285,8 +429,15 @@ impl Assembler {
             done += 1;
         }
         if done > 0 {
-            let freed: usize = extra.pending.drain(..done).map(|c| c.data.len()).sum();
-            extra.buffered -= freed as u32;
+            let mut drained = extra.pending.drain(..done);
+            let last = drained.next_back();
+            let mut freed: usize = drained.map(|c| c.data.len()).sum();
+            // The last chunk stays, as `recent`, in the budget.
+            let kept = last.as_ref().map_or(0, |c| c.data.len());
+            extra.buffered -= (freed + kept) as u32;
+            if let Some(old) = std::mem::replace(&mut extra.recent, last) {
+                freed += old.data.len();
+            }
             budget.give_back(freed as u64);
             if extra.pending.is_empty() {
                 self.release();
@@ -297,10 +448,13 @@ impl Assembler {
 
     /// Declares everything missing before `target` a gap, delivering the
     /// buffered chunks in between.
+    // Off the in-order path: kept out of its callers.
+    #[inline(never)]
     fn skip_to(
         &mut self,
         target: Seq,
         cause: GapCause,
+        now: Timestamp,
         budget: &mut Budget,
         out: &mut impl FnMut(Delivery<'_>),
     ) {
@@ -314,7 +468,15 @@ impl Assembler {
             };
             let len = u64::from(hole_end.bytes_after(next));
             if len > 0 {
-                let gaps = self.gaps_mut();
+                let extra = self.extra.get_or_insert_default();
+                // A hole before held chunks is as old as they are.
+                let opened = if extra.pending.is_empty() {
+                    now
+                } else {
+                    extra.opened
+                };
+                extra.skipped.add(next, hole_end, opened);
+                let gaps = &mut extra.gaps;
                 match cause {
                     GapCause::Acked => gaps.acked_unseen += len,
                     GapCause::Overflow => gaps.overflow_bytes += len,
@@ -325,62 +487,6 @@ impl Assembler {
             self.next = Some(hole_end);
             self.drain(budget, out);
         }
-    }
-
-    /// Buffers the parts of `[seq, seq+data.len())` not already buffered.
-    fn insert(
-        &mut self,
-        seq: Seq,
-        data: &[u8],
-        limits: AssemblerLimits,
-        budget: &mut Budget,
-    ) -> Result<(), Overflow> {
-        let end = seq + data.len() as u32;
-        // Collect the uncovered pieces first, so a refusal leaves no trace.
-        let mut pieces: Vec<(Seq, Seq)> = Vec::new();
-        let mut cursor = seq;
-        for chunk in self.pending() {
-            if chunk.start.diff(end) >= 0 {
-                break;
-            }
-            if chunk.start.diff(cursor) > 0 {
-                pieces.push((cursor, chunk.start));
-            }
-            cursor = cursor.max(chunk.end());
-        }
-        if end.diff(cursor) > 0 {
-            pieces.push((cursor, end));
-        }
-        let added: u32 = pieces.iter().map(|(s, e)| e.bytes_after(*s)).sum();
-        if added == 0 {
-            return Ok(());
-        }
-        if self.buffered() + added > limits.max_bytes {
-            return Err(Overflow::PerDirection {
-                cap: limits.max_bytes,
-            });
-        }
-        if self.pending().len() + pieces.len() > limits.max_chunks {
-            return Err(Overflow::Chunks {
-                cap: limits.max_chunks,
-            });
-        }
-        budget.take(u64::from(added))?;
-        let held = self.extra.get_or_insert_default();
-        held.buffered += added;
-        for (s, e) in pieces {
-            let from = s.bytes_after(seq) as usize;
-            let to = e.bytes_after(seq) as usize;
-            let at = held.pending.partition_point(|c| c.start.diff(s) < 0);
-            held.pending.insert(
-                at,
-                Chunk {
-                    start: s,
-                    data: data[from..to].into(),
-                },
-            );
-        }
-        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::assembler::{AssemblerLimits, Budget, Delivery};
+use super::assembler::{AssemblerLimits, Budget, Delivery, Piece};
 use super::endpoint::{Endpoint, Signature};
 use super::{StreamObserver, TcpEvent};
 use crate::decode::tunnel::Tag;
@@ -66,6 +66,13 @@ const DUPLICATE_WITHIN: Span = Span::from_millis(1);
 /// The handshake RTT not measured yet: capture times never go backwards
 /// (see `CaptureClock`), so no measurement is negative, let alone this.
 const NO_RTT: Span = Span::from_nanos(i64::MIN);
+
+/// How long a hole may stay open before the bytes that fill it, though new
+/// to the capture, count as resent: no retransmission timer fires sooner
+/// (RFC 6298 §2.4 rounds the RTO up to 1 s), and networks reorder within
+/// far less. Earlier, the capture cannot tell a late original from a fast
+/// retransmission whose original it missed, and calls it out of order.
+const REORDERING_WINDOW: Span = Span::from_millis(1000);
 
 /// An ACK more than this beyond anything the peer sent is a stray.
 const MAX_ACK_AHEAD: i64 = 1 << 30;
@@ -325,7 +332,7 @@ impl<O: StreamObserver> Connection<O> {
             observer.on_tcp(peer_side, event, now);
         }
         let unseen = peer.assembler.acked_unseen();
-        peer.assembler.acked(data_end, budget, &mut |d| {
+        peer.assembler.acked(data_end, now.at, budget, &mut |d| {
             deliver(observer, peer_side, d, now)
         });
         let bytes = peer.assembler.acked_unseen() - unseen;
@@ -401,22 +408,34 @@ impl<O: StreamObserver> Connection<O> {
         if len + fin > 0 {
             let end = data_seq + len + fin;
             let mut retransmission = false;
+            // Bytes the capture sees for the first time are not a
+            // retransmission, however far out of order they come: below the
+            // highest sequence number sent is no proof they were sent
+            // before. Unless the hole they fill has been open longer than a
+            // retransmission timer takes: then the capture missed the
+            // original.
+            let fresh = me.assembler.fresh(data_seq, len);
+            let resent = len == 0
+                || fresh.bytes < len
+                || fresh
+                    .hole_since
+                    .is_some_and(|t| now.at.since(t) > REORDERING_WINDOW);
             match me.snd_max() {
                 // Retransmission: it starts below what was already sent
-                // (RFC 9293 §3.8.1). Spurious when the peer had ACKed it all.
-                Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() => {
+                // (RFC 9293 §3.8.1) and was sent before. Spurious when the
+                // peer had ACKed it all.
+                Some(max) if seg.seq.diff(max) < 0 && !seg.flags.syn() && resent => {
                     let spurious = me.acked().is_some_and(|a| end.diff(a) <= 0);
                     me.note_retransmission(len, spurious);
                     retransmission = true;
                     if me.timed().is_some_and(|(t_end, _)| seg.seq.diff(t_end) < 0) {
                         me.set_timed(None); // Karn's algorithm
                     }
-                    let new_bytes = end.bytes_after(max);
-                    me.payload_bytes += u64::from(new_bytes.min(len));
+                    me.payload_bytes += u64::from(fresh.bytes);
                     me.set_snd_max(max.max(end));
                 }
                 _ => {
-                    me.payload_bytes += u64::from(len);
+                    me.payload_bytes += u64::from(fresh.bytes);
                     if len > 0 && me.timed().is_none() {
                         me.set_timed(Some((end, now.at)));
                     }
@@ -439,12 +458,21 @@ impl<O: StreamObserver> Connection<O> {
 
         if len > 0 {
             me.assembler.start_at(data_seq);
-            let result =
-                me.assembler
-                    .segment(data_seq, seg.payload, len, limits, budget, &mut |d| {
-                        deliver(observer, side, d, now)
-                    });
+            let (conflicts, conflict_bytes) = me.assembler.conflicts();
+            let piece = Piece {
+                seq: data_seq,
+                data: seg.payload,
+                wire_len: len,
+                at: now.at,
+            };
+            let result = me.assembler.segment(piece, limits, budget, &mut |d| {
+                deliver(observer, side, d, now)
+            });
             *overflows += u32::from(result.is_err());
+            if me.assembler.conflicts().0 > conflicts {
+                let bytes = me.assembler.conflicts().1 - conflict_bytes;
+                observer.on_tcp(side, TcpEvent::Conflict { bytes }, now);
+            }
         }
 
         if seg.flags.fin() && me.fin().is_none() {

@@ -136,7 +136,9 @@ const SIGNATURE: u8 = 1 << 6;
 pub struct Endpoint {
     // --- as a sender
     pub packets: u64,
-    /// New payload bytes (retransmissions not counted again).
+    /// Payload bytes of the stream the capture saw, each counted once
+    /// however many copies came (including bytes first seen in a
+    /// retransmission whose original the capture missed).
     pub payload_bytes: u64,
     /// When the oldest still-unacknowledged byte was sent, or when the ACK
     /// last advanced while bytes stayed outstanding (see [`AckStall`]).

@@ -55,6 +55,11 @@ pub enum TcpEvent {
     /// The peer acknowledged `bytes` of this side's stream that the capture
     /// never saw: the capture lost them, not the network.
     Missed { bytes: u64 },
+    /// This side's segment overlapped bytes of its stream the capture
+    /// already held, and `bytes` of the overlap differ: the first copy was
+    /// kept. The receiver may have read either; a peer or middlebox that
+    /// sends two versions of the same bytes is worth a look.
+    Conflict { bytes: u64 },
 }
 
 /// Consumer of a connection's events. Calls come in stream order per side;

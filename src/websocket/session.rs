@@ -305,7 +305,10 @@ impl Session {
                         Reader::Frames(CompactDecoder::new(FrameDecoder::new(Role::Client, cfg)));
                     self.feed(side, &bytes[body_offset..], now, emit);
                 }
-                HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
+                // An HTTP request too long to keep: the server's answer
+                // decides, and frames after it are looked for.
+                HandshakeParse::TooLong => self.readers[side] = self.midstream(side),
+                HandshakeParse::NotHttp => self.unreadable_head(side),
             },
             Reader::Response(acc) => match acc.push(bytes) {
                 HandshakeParse::NeedMore => {}
@@ -349,8 +352,25 @@ impl Session {
                     }
                     UpgradeOutcome::Other => self.give_up(),
                 },
-                HandshakeParse::NotHttp | HandshakeParse::TooLong => self.give_up(),
+                // A response too long to keep, to an Upgrade: whether frames
+                // follow decides.
+                HandshakeParse::TooLong if self.handshake.request_side.is_some() => {
+                    self.readers[side] = self.midstream(side)
+                }
+                HandshakeParse::NotHttp | HandshakeParse::TooLong => self.unreadable_head(side),
             },
+        }
+    }
+
+    /// A head that cannot be read as HTTP: not WebSocket, unless the user
+    /// named the port (`--ws-port`), which then falls back to finding the
+    /// frames mid-stream, as for a capture that started after the
+    /// handshake.
+    fn unreadable_head(&mut self, side: Side) {
+        if self.setup.ws_port {
+            self.readers[side] = self.midstream(side);
+        } else {
+            self.give_up();
         }
     }
 

@@ -5,7 +5,10 @@
 //! - `protocol_violation`: other RFC 6455 framing rules broken;
 //! - `close_without_websocket_close`: TCP closed (FIN both ways, or RST)
 //!   with no Close frames both ways (RFC 6455 §7.1.5: abnormal closure,
-//!   1006).
+//!   1006);
+//! - `conflicting_overlap`: a side sent two versions of the same stream
+//!   bytes (overlapping TCP segments that differ); the first copy was kept,
+//!   so what the receiver read may differ from what the findings show.
 
 use super::View;
 use crate::liveness::judge::{Facts, Reason};
@@ -15,6 +18,19 @@ use crate::side::Side;
 pub fn check(v: &View<'_>) -> Vec<Reason> {
     let mut out = Vec::new();
     for side in Side::BOTH {
+        if let Some(c) = v.tcp[side].conflicts() {
+            out.push(Reason {
+                code: Code::ConflictingOverlap,
+                side: Some(side),
+                since: c.first.at,
+                facts: Facts {
+                    count: Some(u64::from(c.segments)),
+                    differing_bytes: Some(c.bytes),
+                    ..Facts::default()
+                },
+                evidence: vec![c.first.evidence],
+            });
+        }
         let me = &v.ws.sides[side];
         let mismatch = me
             .heartbeats
@@ -108,6 +124,20 @@ mod tests {
         let j = s.judge_at(100);
         assert_eq!(j.verdict, Verdict::Closed);
         assert_eq!(j.notes[0].code, Code::CloseWithoutWebsocketClose);
+    }
+
+    #[test]
+    fn overlaps_that_disagree_are_noted_against_their_sender() {
+        let mut s = Script::established();
+        s.at(3).conflict(Server, 6);
+        s.at(4).conflict(Server, 5);
+        let j = s.judge_at(100);
+        assert_eq!(j.verdict, Verdict::Alive);
+        assert_eq!(j.notes.len(), 1);
+        let n = &j.notes[0];
+        assert_eq!((n.code, n.side), (Code::ConflictingOverlap, Some(Server)));
+        assert_eq!(n.facts.count, Some(2));
+        assert_eq!(n.facts.differing_bytes, Some(11));
     }
 
     #[test]

@@ -149,6 +149,10 @@ impl Script {
         self.tcp(side, TcpEvent::Missed { bytes })
     }
 
+    pub fn conflict(&mut self, side: Side, bytes: u64) -> &mut Self {
+        self.tcp(side, TcpEvent::Conflict { bytes })
+    }
+
     fn control(&mut self, side: Side, opcode: Opcode, payload: Option<&[u8]>) -> &mut Self {
         let len = payload.map_or(4, |p| p.len() as u64);
         self.ws(

@@ -1,16 +1,25 @@
 //! The HTTP/1.1 Upgrade handshake that opens a WebSocket (RFC 6455 §4).
 //!
 //! A [`HeaderAccumulator`] collects the head of a request or a response
-//! across TCP segments, within [`MAX_HEAD_LEN`] bytes, and tells where the
-//! frame stream begins. [`parse_request`] and [`parse_response`] keep only
+//! across TCP segments, keeping at most [`MAX_HEAD_LEN`] bytes of it, and
+//! tells where the frame stream begins. [`parse_request`] and [`parse_response`] keep only
 //! what the liveness judge needs. Credentials are never kept: the values of
 //! `Cookie`, `Set-Cookie`, `Authorization` and `Proxy-Authorization` are
 //! dropped as they stream past, before any buffer or struct holds them.
 
 use std::borrow::Cow;
 
-/// Longest request or response head accepted, terminator included.
-pub const MAX_HEAD_LEN: usize = 8 * 1024;
+/// Most bytes of a request or response head kept, terminator included.
+/// Credential header lines are dropped unkept and do not count: a 9 KB
+/// Cookie must not hide the Upgrade it travels with. Servers accept heads
+/// of this size and more (Node.js 16 KiB by default, nginx up to 32 KiB,
+/// Go 1 MiB), so this is a bound on memory, not a judgement on the peer.
+pub const MAX_HEAD_LEN: usize = 64 * 1024;
+
+/// Longest head read, credential lines included (Go's
+/// `http.DefaultMaxHeaderBytes`): past it the bytes are not HTTP we can
+/// use, whatever they are.
+pub const MAX_HEAD_SEEN: usize = 1024 * 1024;
 
 /// Header names whose values are credentials: never stored.
 const SECRET_HEADERS: [&str; 4] = [
@@ -104,7 +113,8 @@ pub enum HandshakeParse<T> {
     },
     /// The bytes do not start an HTTP/1.x head of the expected kind.
     NotHttp,
-    /// No end of head within [`MAX_HEAD_LEN`] bytes.
+    /// No end of head within [`MAX_HEAD_LEN`] bytes kept, or
+    /// [`MAX_HEAD_SEEN`] bytes read.
     TooLong,
 }
 
@@ -153,7 +163,8 @@ enum Outcome<T> {
     TooLong,
 }
 
-/// Collects one HTTP head across segments, in at most [`MAX_HEAD_LEN`] bytes.
+/// Collects one HTTP head across segments, keeping at most
+/// [`MAX_HEAD_LEN`] bytes and reading at most [`MAX_HEAD_SEEN`].
 ///
 /// It keeps the head as it arrives, minus the lines of credential headers:
 /// their name is seen first, then the rest of the line (and any obsolete
@@ -224,7 +235,7 @@ impl<T: Head> HeaderAccumulator<T> {
     fn collect(&mut self, bytes: &[u8]) -> usize {
         for (i, &b) in bytes.iter().enumerate() {
             self.seen += 1;
-            if self.seen > MAX_HEAD_LEN {
+            if self.seen > MAX_HEAD_SEEN {
                 self.finish(Outcome::TooLong);
                 return i;
             }
@@ -242,6 +253,10 @@ impl<T: Head> HeaderAccumulator<T> {
                     self.after_secret = true;
                 }
                 continue;
+            }
+            if self.kept.len() == MAX_HEAD_LEN {
+                self.finish(Outcome::TooLong);
+                return i;
             }
             self.kept.push(b);
             let line = self.kept.get(self.line_start..).unwrap_or_default();

@@ -216,13 +216,42 @@ fn non_http_bytes() {
     );
 }
 
+/// Credential values are dropped unkept, so they do not count against
+/// the head kept: a Cookie far bigger than it still lets the Upgrade
+/// through. Only the bytes read are bounded, at `MAX_HEAD_SEEN`.
+#[test]
+fn credential_values_do_not_count_against_the_cap() {
+    for size in [9 * 1024, 16 * 1024, 32 * 1024, 2 * MAX_HEAD_LEN] {
+        let mut head = b"GET /ws HTTP/1.1\r\nHost: h\r\nCookie: ".to_vec();
+        head.resize(head.len() + size, b'c');
+        head.extend_from_slice(b"\r\nAuthorization: Bearer ");
+        head.resize(head.len() + size, b't');
+        head.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let mut acc = HeaderAccumulator::<UpgradeRequest>::new();
+        let mut last = HandshakeParse::NeedMore;
+        for part in head.chunks(1448) {
+            last = acc.push(part);
+        }
+        let (req, len, _) = done(last);
+        assert!(req.is_websocket_upgrade(), "{size}");
+        assert_eq!(req.host.as_deref(), Some("h"));
+        assert_eq!(len, head.len());
+    }
+    let mut head = b"GET /ws HTTP/1.1\r\nCookie: ".to_vec();
+    head.resize(MAX_HEAD_SEEN + 1, b'c');
+    assert_eq!(
+        HeaderAccumulator::<UpgradeRequest>::new().push(&head),
+        HandshakeParse::TooLong
+    );
+}
+
 #[test]
 fn too_long() {
     let mut acc = HeaderAccumulator::<UpgradeRequest>::new();
     assert_eq!(acc.push(b"GET / HTTP/1.1\r\n"), HandshakeParse::NeedMore);
     let filler = format!("X-Filler: {}\r\n", "a".repeat(1000));
     let mut last = HandshakeParse::NeedMore;
-    for _ in 0..9 {
+    for _ in 0..MAX_HEAD_LEN / 1000 + 1 {
         last = acc.push(filler.as_bytes());
     }
     assert_eq!(last, HandshakeParse::TooLong);
