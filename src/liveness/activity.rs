@@ -95,6 +95,9 @@ pub struct DataActivity {
     /// side's previous one (replies), and without (unprompted).
     pub replies: u64,
     pub unprompted: u64,
+    /// Messages compressed with permessage-deflate (RSV1, RFC 7692):
+    /// their first bytes are not read for an application heartbeat.
+    pub compressed: u64,
 }
 
 /// Pings a side sent and the answers it got, and the Pongs it sent
@@ -271,6 +274,10 @@ impl Activity {
                 let d = me.data.get_or_insert_default();
                 if starts {
                     d.messages += 1;
+                    // RFC 7692 §6: RSV1 on a message's first frame.
+                    if header.rsv & 0b100 != 0 {
+                        d.compressed += 1;
+                    }
                     d.cadence.event(mark.at, floor);
                     if asked {
                         d.replies += 1;

@@ -82,6 +82,9 @@ pub struct HandshakeInfo {
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageFacts {
     pub data_messages: u64,
+    /// Data messages compressed with permessage-deflate: not read for an
+    /// application heartbeat (a heartbeat inside one goes unseen).
+    pub compressed_messages: u64,
     pub data_bytes: u64,
     pub first_frame: Option<Timestamp>,
     pub last_frame: Option<Timestamp>,
@@ -254,6 +257,7 @@ fn message_facts(a: &SideActivity) -> MessageFacts {
     let t = a.trouble();
     MessageFacts {
         data_messages: d.map_or(0, |d| d.messages),
+        compressed_messages: d.map_or(0, |d| d.compressed),
         data_bytes: d.map_or(0, |d| d.bytes),
         first_frame: a.first_frame.map(|m| m.at),
         last_frame: a.last_frame.map(|m| m.at),

@@ -176,8 +176,11 @@ pub fn detail(r: &Reason) -> String {
             s(f.threshold)
         ),
         Code::NoHeartbeat => format!(
-            "idle for {:.1}s with no Ping/Pong, no TCP keep-alive and no application heartbeat ever seen: a dead peer would look the same",
-            s(f.gap)
+            "idle for {:.1}s with no Ping/Pong, no TCP keep-alive and no application heartbeat ever seen: a dead peer would look the same{}",
+            s(f.gap),
+            f.count
+                .map(|n| format!(" ({n} compressed message(s) were not read: a heartbeat inside one would go unseen)"))
+                .unwrap_or_default()
         ),
         Code::CaptureLoss => format!(
             "the capture missed {} bytes the {side} sent (the {other} acknowledged them): findings about this direction may be incomplete",

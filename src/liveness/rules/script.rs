@@ -192,6 +192,19 @@ impl Script {
         )
     }
 
+    /// A text message compressed with permessage-deflate (RSV1).
+    pub fn compressed_text(&mut self, side: Side, len: u64) -> &mut Self {
+        let mut h = header(Opcode::Text, len);
+        h.rsv = 0b100;
+        self.ws(
+            side,
+            WsEvent::Frame {
+                header: h,
+                control_payload: None,
+            },
+        )
+    }
+
     /// An application message of `protocol` from `side` (a text frame, then
     /// what the sniffer says of it), recognising the protocol first.
     pub fn app(&mut self, side: Side, protocol: AppProtocol, beat: Beat) -> &mut Self {
