@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use probe_kit::PYTHON;
+use probe_kit::{probe_via, PYTHON};
 use serde_json::Value;
 
 const SRV: &str = "wp-srv";
@@ -145,26 +145,7 @@ impl Drop for Lab {
 
 /// `wspulse probe ARGS` in the client namespace, killed past `within`.
 fn probe_in_cli(args: &[&str], within: Duration) -> (std::process::Output, Duration) {
-    let child = Command::new("ip")
-        .args(["netns", "exec", CLI, env!("CARGO_BIN_EXE_wspulse"), "probe"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wspulse probe");
-    let pid = child.id();
-    let started = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(out) => (out.expect("output"), started.elapsed()),
-        Err(_) => {
-            sh(&["kill", "-KILL", &pid.to_string()]);
-            panic!("wspulse probe {args:?} ran longer than {within:?}");
-        }
-    }
+    probe_via(&["ip", "netns", "exec", CLI], args, within)
 }
 
 fn usable() -> Result<(), String> {

@@ -252,8 +252,16 @@ pub fn probe_stopping(
 }
 
 pub fn probe(args: &[&str], within: Duration) -> (Output, Duration) {
-    let child = Command::new(env!("CARGO_BIN_EXE_wspulse"))
-        .arg("probe")
+    probe_via(&[], args, within)
+}
+
+/// `PREFIX... wspulse probe ARGS` (e.g. `ip netns exec NS`); panics when
+/// it outlives `within` (it is killed first).
+pub fn probe_via(prefix: &[&str], args: &[&str], within: Duration) -> (Output, Duration) {
+    let bin = env!("CARGO_BIN_EXE_wspulse");
+    let argv: Vec<&str> = prefix.iter().copied().chain([bin, "probe"]).collect();
+    let child = Command::new(argv[0])
+        .args(&argv[1..])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -8,56 +8,31 @@
 //! own FIN or Close.
 
 use super::{minus, Checks, View};
-use crate::liveness::activity::Answer;
+use crate::liveness::activity::{Answer, Ping};
 use crate::liveness::app::{AppAnswer, AppPing};
 use crate::liveness::event::Mark;
 use crate::liveness::judge::{Episode, Facts};
 use crate::liveness::Code;
 use crate::side::Side;
-use crate::time::Timestamp;
+use crate::time::{Span, Timestamp};
 
 pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     if !v.frames {
         return;
     }
     for pinger in Side::BOTH {
-        let owner = pinger.other();
         let outstanding = v.ws.sides[pinger].outstanding();
-        if outstanding.is_empty() || v.owes_nothing(owner, at) {
-            continue;
-        }
         let timeout = v.pong_timeout(pinger);
-        let waited = |p: &crate::liveness::activity::Ping| {
-            minus(
-                at.since(p.mark.at),
-                v.blocked_between(owner, p.owner_blocked, at),
-            )
-        };
-        // Outstanding Pings are oldest first; the oldest overdue one counts.
-        if let Some(ping) = outstanding.iter().find(|p| waited(p) > timeout) {
-            out.reason(
-                Code::PingUnanswered,
-                Some(owner),
-                ping.mark.at,
-                Facts {
-                    ping_payload: Some(ping.payload()),
-                    outstanding_pings: Some(outstanding.len()),
-                    gap: Some(waited(ping)),
-                    threshold: Some(timeout),
-                    heartbeat: Some("websocket"),
-                    ..Facts::default()
-                },
-                vec![ping.mark.evidence],
-            );
-        } else if let Some(ping) = outstanding.first() {
-            let blocked = v.blocked_between(owner, ping.owner_blocked, at);
-            out.pending(
-                Code::PingUnanswered,
-                Some(owner),
-                ping.mark.at,
-                ping.mark.at + timeout + blocked,
-            );
-        }
+        overdue(v, at, pinger, outstanding, timeout, out, |ping, waited| {
+            Facts {
+                ping_payload: Some(ping.payload()),
+                outstanding_pings: Some(outstanding.len()),
+                gap: Some(waited),
+                threshold: Some(timeout),
+                heartbeat: Some("websocket"),
+                ..Facts::default()
+            }
+        });
     }
 }
 
@@ -65,51 +40,85 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
 /// application's own pong timeout when it declared one, and `heartbeat`
 /// naming the protocol.
 pub fn check_app(v: &View<'_>, at: Timestamp, out: &mut Checks) {
-    if !v.frames {
-        return;
-    }
-    let Some(app) = v.ws.app.as_deref() else {
+    let Some(app) = v.ws.app.as_deref().filter(|_| v.frames) else {
         return;
     };
     for pinger in Side::BOTH {
-        let owner = pinger.other();
-        let beats = &app.sides[pinger];
-        if beats.outstanding.is_empty() {
-            continue;
-        }
-        if v.owes_nothing(owner, at) {
-            continue;
-        }
+        let outstanding = &app.sides[pinger].outstanding;
         let timeout = v.app_pong_timeout(pinger);
-        let waited = |p: &AppPing| {
-            minus(
-                at.since(p.mark.at),
-                v.blocked_between(owner, p.owner_blocked, at),
-            )
-        };
-        if let Some(ping) = beats.outstanding.iter().find(|p| waited(p) > timeout) {
-            out.reason(
-                Code::PingUnanswered,
-                Some(owner),
-                ping.mark.at,
-                Facts {
-                    outstanding_pings: Some(beats.outstanding.len()),
-                    gap: Some(waited(ping)),
-                    threshold: Some(timeout),
-                    heartbeat: Some(app.protocol.name()),
-                    ..Facts::default()
-                },
-                vec![ping.mark.evidence],
-            );
-        } else if let Some(ping) = beats.outstanding.first() {
-            let blocked = v.blocked_between(owner, ping.owner_blocked, at);
-            out.pending(
-                Code::PingUnanswered,
-                Some(owner),
-                ping.mark.at,
-                ping.mark.at + timeout + blocked,
-            );
-        }
+        overdue(v, at, pinger, outstanding, timeout, out, |_, waited| {
+            Facts {
+                outstanding_pings: Some(outstanding.len()),
+                gap: Some(waited),
+                threshold: Some(timeout),
+                heartbeat: Some(app.protocol.name()),
+                ..Facts::default()
+            }
+        });
+    }
+}
+
+/// A ping waiting for its answer, WebSocket or application.
+trait Owed {
+    fn mark(&self) -> Mark;
+    /// The owner's blocked time when it was sent.
+    fn owner_blocked(&self) -> Span;
+}
+
+impl Owed for Ping {
+    fn mark(&self) -> Mark {
+        self.mark
+    }
+    fn owner_blocked(&self) -> Span {
+        self.owner_blocked
+    }
+}
+
+impl Owed for AppPing {
+    fn mark(&self) -> Mark {
+        self.mark
+    }
+    fn owner_blocked(&self) -> Span {
+        self.owner_blocked
+    }
+}
+
+/// `pinger`'s outstanding pings (oldest first): the oldest one waited on
+/// past `timeout` (time the owner could not send deducted) is a reason,
+/// with the facts `facts` gives it; else the oldest is pending.
+fn overdue<P: Owed>(
+    v: &View<'_>,
+    at: Timestamp,
+    pinger: Side,
+    outstanding: &[P],
+    timeout: Span,
+    out: &mut Checks,
+    facts: impl FnOnce(&P, Span) -> Facts,
+) {
+    let owner = pinger.other();
+    if outstanding.is_empty() || v.owes_nothing(owner, at) {
+        return;
+    }
+    let blocked = |p: &P| v.blocked_between(owner, p.owner_blocked(), at);
+    let waited = |p: &P| minus(at.since(p.mark().at), blocked(p));
+    if let Some(ping) = outstanding.iter().find(|p| waited(p) > timeout) {
+        let mark = ping.mark();
+        let facts = facts(ping, waited(ping));
+        out.reason(
+            Code::PingUnanswered,
+            Some(owner),
+            mark.at,
+            facts,
+            vec![mark.evidence],
+        );
+    } else if let Some(ping) = outstanding.first() {
+        let since = ping.mark().at;
+        out.pending(
+            Code::PingUnanswered,
+            Some(owner),
+            since,
+            since + timeout + blocked(ping),
+        );
     }
 }
 
