@@ -351,4 +351,42 @@ mod tests {
         assert_eq!(r(true, b"hello"), None);
         assert_eq!(r(true, br#"{"price":1}"#), None);
     }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        // A fixed linear congruential sequence: random-looking messages of
+        // every short length, many near the shapes the classifiers look for.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) as u8
+        };
+        let seeds: [&[u8]; 6] = [
+            b"0{\"pingInterval\":",
+            b"{\"type\":\"",
+            b"[null,\"",
+            b"CONNECT\nheart-beat:",
+            &[0x10, 0x80, 0x80],
+            b"42[",
+        ];
+        for round in 0..20_000 {
+            let mut m = seeds[round % seeds.len()].to_vec();
+            let extra = usize::from(next()) % 40;
+            m.extend((0..extra).map(|_| next()));
+            let len = m.len() as u64 + u64::from(next() % 3);
+            for p in [
+                SocketIo,
+                GraphqlTransportWs,
+                GraphqlWs,
+                Mqtt,
+                Stomp,
+                SignalR,
+                Phoenix,
+                ActionCable,
+            ] {
+                let _ = classify(p, round % 2 == 0, len, &m);
+            }
+            let _ = recognise(round % 3 != 0, len, &m);
+        }
+    }
 }
