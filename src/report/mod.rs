@@ -17,6 +17,7 @@ pub mod probe;
 pub mod reasons;
 pub mod redact;
 pub mod table;
+pub mod timeline;
 pub mod tls;
 
 use std::io::{self, Write};
