@@ -62,11 +62,7 @@ pub fn text(c: &ConnectionFindings, inputs: &[InputInfo]) -> String {
     let _ = writeln!(out, "\nTimeline (from the first packet)");
     let first = c.tcp.first_packet;
     for e in timeline(c, inputs.len()) {
-        let offset = if e.at >= first {
-            format!("+{}", e.at.since(first))
-        } else {
-            format!("-{}", first.since(e.at))
-        };
+        let offset = offset(e.at, first);
         let mut lines = e.text.lines();
         let _ = writeln!(
             out,
@@ -111,9 +107,18 @@ fn role_source(c: &ConnectionFindings) -> &'static str {
     }
 }
 
+/// `at` after (`+1.50s`) or before (`-20.0ms`) `first`.
+pub(super) fn offset(at: Timestamp, first: Timestamp) -> String {
+    if at >= first {
+        format!("+{}", at.since(first))
+    } else {
+        format!("-{}", first.since(at))
+    }
+}
+
 /// `frame N`, or `file F frame N` when the capture has several files, or
 /// `probe sample N`.
-fn frame(e: EvidenceRef, files: usize) -> String {
+pub(super) fn frame(e: EvidenceRef, files: usize) -> String {
     match e.as_frame() {
         Some(f) if files > 1 => format!("file {} frame {}", f.file(), f.frame()),
         Some(f) => format!("frame {}", f.frame()),
@@ -154,7 +159,9 @@ pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn handshake(c: &ConnectionFindings, files: usize) -> String {
+/// The HTTP Upgrade in words: request, answer, accept key, subprotocol
+/// and extensions (or why it is not in the capture).
+pub(super) fn handshake(c: &ConnectionFindings, files: usize) -> String {
     let h = &c.handshake;
     if !h.seen {
         return if h.inferred {
