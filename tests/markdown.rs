@@ -134,3 +134,44 @@ fn fail_on_still_decides_the_exit_status_in_markdown() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("# wspulse report"));
 }
+
+/// Runs `tshark -r FILE -Y FILTER` as the report gives it; None when
+/// tshark is not installed.
+fn tshark(file: &str, filter: &str) -> Option<std::process::Output> {
+    std::process::Command::new("tshark")
+        .args(["-r", file, "-Y", filter])
+        .current_dir(common::repo())
+        .output()
+        .ok()
+}
+
+#[test]
+fn tshark_accepts_every_filter_the_report_gives_and_shows_the_evidence_frames() {
+    let md = markdown(&["samples/blackhole-peer.pcap"]);
+    let mut ran = 0;
+    for line in md.lines().filter(|l| l.starts_with("tshark -r ")) {
+        let filter = line
+            .split_once(" -Y '")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(f, _)| f)
+            .unwrap_or_else(|| panic!("no quoted filter in {line}"));
+        let Some(out) = tshark("samples/blackhole-peer.pcap", filter) else {
+            eprintln!("tshark is not installed: filters not run");
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "tshark refused {filter:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let shown = String::from_utf8_lossy(&out.stdout).lines().count();
+        if let Some(set) = filter.strip_prefix("frame.number in {") {
+            let listed = set.trim_end_matches('}').split(", ").count();
+            assert_eq!(shown, listed, "{filter}");
+        } else {
+            assert!(shown > 10, "the connection filter showed {shown} frames");
+        }
+        ran += 1;
+    }
+    assert!(ran >= 3, "{md}");
+}

@@ -132,7 +132,8 @@ fn frames(refs: &[EvidenceRef], files: usize) -> String {
 }
 
 /// A Wireshark display filter for these frames, one per file, e.g.
-/// `frame.number in {30 31 33}` (Wireshark counts frames per file).
+/// `frame.number in {30, 31, 33}` (Wireshark counts frames per file;
+/// since Wireshark 4.0 set members must be separated by commas).
 pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
     let mut by_file: Vec<(u32, Vec<u64>)> = Vec::new();
     for f in refs.iter().filter_map(|e| e.as_frame()) {
@@ -148,7 +149,7 @@ pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
             list.sort_unstable();
             list.dedup();
             let numbers: Vec<String> = list.iter().map(u64::to_string).collect();
-            let filter = format!("frame.number in {{{}}}", numbers.join(" "));
+            let filter = format!("frame.number in {{{}}}", numbers.join(", "));
             if several {
                 format!("in file {file}: {filter}")
             } else {
@@ -354,7 +355,7 @@ mod tests {
         ];
         assert_eq!(
             frames_filter(&refs).as_deref(),
-            Some("frame.number in {30 33}")
+            Some("frame.number in {30, 33}")
         );
         let refs = [
             EvidenceRef::frame(FrameRef::new(0, 7)),
