@@ -116,6 +116,8 @@ pub enum Format {
     Table,
     Json,
     Ndjson,
+    /// GitHub-flavoured Markdown for a ticket (`analyze` only).
+    Markdown,
 }
 
 /// Which connections a findings report lists; its summary counts them all.

@@ -71,7 +71,8 @@ fn probe_and_print(config: &ProbeConfig) -> Result<u8, String> {
     } else {
         let text = match config.format {
             Format::Table if config.watch => format!("\n{}", result.table()),
-            Format::Table => result.table(),
+            // The probe offers no markdown (its CLI has no such format).
+            Format::Table | Format::Markdown => result.table(),
             Format::Ndjson => result.ndjson()?,
             Format::Json => {
                 let mut json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;

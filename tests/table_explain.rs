@@ -100,7 +100,7 @@ fn explain_tells_the_reason_its_start_frames_and_filter() {
         .collect();
     assert!(!frames.is_empty());
     assert!(
-        text.contains(&format!("frame.number in {{{}}}", frames.join(" "))),
+        text.contains(&format!("frame.number in {{{}}}", frames.join(", "))),
         "{text}"
     );
     assert!(

@@ -27,6 +27,13 @@ pub struct HostPrefix {
     bits: u8,
 }
 
+/// `ADDR/BITS`, as `--host` takes it.
+impl std::fmt::Display for HostPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.bits)
+    }
+}
+
 impl HostPrefix {
     /// Whether `ip` lies in the prefix.
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -232,6 +232,8 @@ pub(super) enum FormatArg {
     Json,
     /// JSON lines, each with a `type`: a header (inputs, evaluation time, thresholds), one line per connection as it ends (or at the end), and a summary.
     Ndjson,
+    /// GitHub-flavoured Markdown for a ticket: a summary table, then per flagged connection (not alive; every listed one with --all or --verdict) its reasons as sentences, an evidence table, the thresholds used, and the wspulse and tshark commands that reproduce it.
+    Markdown,
 }
 
 impl FormatArg {
@@ -240,6 +242,7 @@ impl FormatArg {
             FormatArg::Table => Format::Table,
             FormatArg::Json => Format::Json,
             FormatArg::Ndjson => Format::Ndjson,
+            FormatArg::Markdown => Format::Markdown,
         }
     }
 }
@@ -319,6 +322,10 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
             (a.fail_on.is_some(), "--fail-on"),
             (a.verdict.is_some(), "--verdict"),
             (a.explain.is_some(), "--explain"),
+            (
+                matches!(a.output.format, FormatArg::Markdown),
+                "--format markdown",
+            ),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag));

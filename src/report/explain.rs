@@ -62,11 +62,7 @@ pub fn text(c: &ConnectionFindings, inputs: &[InputInfo]) -> String {
     let _ = writeln!(out, "\nTimeline (from the first packet)");
     let first = c.tcp.first_packet;
     for e in timeline(c, inputs.len()) {
-        let offset = if e.at >= first {
-            format!("+{}", e.at.since(first))
-        } else {
-            format!("-{}", first.since(e.at))
-        };
+        let offset = offset(e.at, first);
         let mut lines = e.text.lines();
         let _ = writeln!(
             out,
@@ -111,9 +107,18 @@ fn role_source(c: &ConnectionFindings) -> &'static str {
     }
 }
 
+/// `at` after (`+1.50s`) or before (`-20.0ms`) `first`.
+pub(super) fn offset(at: Timestamp, first: Timestamp) -> String {
+    if at >= first {
+        format!("+{}", at.since(first))
+    } else {
+        format!("-{}", first.since(at))
+    }
+}
+
 /// `frame N`, or `file F frame N` when the capture has several files, or
 /// `probe sample N`.
-fn frame(e: EvidenceRef, files: usize) -> String {
+pub(super) fn frame(e: EvidenceRef, files: usize) -> String {
     match e.as_frame() {
         Some(f) if files > 1 => format!("file {} frame {}", f.file(), f.frame()),
         Some(f) => format!("frame {}", f.frame()),
@@ -127,7 +132,8 @@ fn frames(refs: &[EvidenceRef], files: usize) -> String {
 }
 
 /// A Wireshark display filter for these frames, one per file, e.g.
-/// `frame.number in {30 31 33}` (Wireshark counts frames per file).
+/// `frame.number in {30, 31, 33}` (Wireshark counts frames per file;
+/// since Wireshark 4.0 set members must be separated by commas).
 pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
     let mut by_file: Vec<(u32, Vec<u64>)> = Vec::new();
     for f in refs.iter().filter_map(|e| e.as_frame()) {
@@ -143,7 +149,7 @@ pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
             list.sort_unstable();
             list.dedup();
             let numbers: Vec<String> = list.iter().map(u64::to_string).collect();
-            let filter = format!("frame.number in {{{}}}", numbers.join(" "));
+            let filter = format!("frame.number in {{{}}}", numbers.join(", "));
             if several {
                 format!("in file {file}: {filter}")
             } else {
@@ -154,7 +160,9 @@ pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn handshake(c: &ConnectionFindings, files: usize) -> String {
+/// The HTTP Upgrade in words: request, answer, accept key, subprotocol
+/// and extensions (or why it is not in the capture).
+pub(super) fn handshake(c: &ConnectionFindings, files: usize) -> String {
     let h = &c.handshake;
     if !h.seen {
         return if h.inferred {
@@ -228,109 +236,43 @@ fn heartbeat(h: &HeartbeatFacts) -> String {
     s
 }
 
-/// Every dated fact, sorted by time (ties keep this order).
+/// The connection's timeline (the one its JSON holds), each entry with
+/// its frame; a reason or note with its sentence, its evidence frames and
+/// a Wireshark filter for them.
 fn timeline(c: &ConnectionFindings, files: usize) -> Vec<Event> {
     let j = &c.judged;
-    let t = &c.tcp;
-    let mut events = vec![Event {
-        at: t.first_packet,
-        text: format!(
-            "first packet ({}){}",
-            frame(t.first_frame.into(), files),
-            if t.handshake_seen {
-                ": TCP handshake"
-            } else {
-                ": joined mid-stream"
-            }
-        ),
-    }];
-    for (side, m) in [
-        (Side::Client, &j.messages.client),
-        (Side::Server, &j.messages.server),
-    ] {
-        if let Some(at) = m.first_frame {
-            events.push(Event {
-                at,
-                text: format!("first WebSocket frame from the {}", side.name()),
+    c.timeline
+        .iter()
+        .map(|e| {
+            let list = match e.event {
+                "reason_began" => Some(("reason", &j.reasons)),
+                "note_began" => Some(("note", &j.notes)),
+                _ => None,
+            };
+            let reason = list.and_then(|(kind, list)| {
+                list.iter()
+                    .find(|r| r.since == e.at && r.side == e.side && e.detail.contains(&r.label()))
+                    .map(|r| (kind, r))
             });
-        }
-        if let Some(at) = m.last_data {
-            events.push(Event {
-                at,
-                text: format!("last data message from the {}", side.name()),
-            });
-        }
-        if let Some(at) = m.last_frame {
-            events.push(Event {
-                at,
-                text: format!("last frame of any kind from the {}", side.name()),
-            });
-        }
-    }
-    for (side, close) in [
-        (Side::Client, &j.close.client),
-        (Side::Server, &j.close.server),
-    ] {
-        if let Some(close) = close {
-            events.push(Event {
-                at: close.at,
-                text: format!(
-                    "the {} sent Close {} ({})",
-                    side.name(),
-                    close
-                        .code
-                        .map_or("without a code".into(), |c| c.to_string()),
-                    frame(close.frame, files)
-                ),
-            });
-        }
-    }
-    for e in &j.episodes {
-        let side = e.side.map_or(String::new(), |s| format!(" ({})", s.name()));
-        events.push(Event {
-            at: e.start,
-            text: format!(
-                "{}{side} began; it ended {} later ({} to {})",
-                e.code.name(),
-                Span::from_nanos((e.duration_s * 1e9) as i64),
-                frame(e.frames[0], files),
-                frame(e.frames[1], files)
-            ),
-        });
-    }
-    for (label, list) in [("reason", &j.reasons), ("note", &j.notes)] {
-        for r in list {
-            let mut text = format!("{label} {} began: {}", r.label(), r.detail);
-            if !r.evidence.frames.is_empty() {
-                let _ = write!(text, "\nevidence: {}", frames(&r.evidence.frames, files));
-            }
-            if let Some(filter) = frames_filter(&r.evidence.frames) {
-                let _ = write!(text, "\nWireshark: {filter}");
-            }
-            events.push(Event { at: r.since, text });
-        }
-    }
-    for p in &j.pending {
-        let side = p.side.map_or(String::new(), |s| format!(" ({})", s.name()));
-        events.push(Event {
-            at: p.since,
-            text: format!(
-                "pending {}{side}: becomes a reason at {} if nothing arrives",
-                p.code.name(),
-                p.due
-            ),
-        });
-    }
-    events.push(Event {
-        at: t.last_packet,
-        text: format!("last packet ({})", frame(t.last_frame.into(), files)),
-    });
-    events.push(Event {
-        at: j.judged_at,
-        text: format!("judged: {}", j.verdict.name()),
-    });
-    events.sort_by_key(|e| e.at);
-    events
+            let text = match reason {
+                Some((kind, r)) => {
+                    let mut text = format!("{kind} {} began: {}", r.label(), r.detail);
+                    if !r.evidence.frames.is_empty() {
+                        let _ = write!(text, "\nevidence: {}", frames(&r.evidence.frames, files));
+                    }
+                    if let Some(filter) = frames_filter(&r.evidence.frames) {
+                        let _ = write!(text, "\nWireshark: {filter}");
+                    }
+                    text
+                }
+                None => match e.frame {
+                    Some(f) => format!("{} ({})", e.detail, frame(f, files)),
+                    None => e.detail.clone(),
+                },
+            };
+            Event { at: e.at, text }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -347,7 +289,7 @@ mod tests {
         ];
         assert_eq!(
             frames_filter(&refs).as_deref(),
-            Some("frame.number in {30 33}")
+            Some("frame.number in {30, 33}")
         );
         let refs = [
             EvidenceRef::frame(FrameRef::new(0, 7)),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::model::{Address, TcpConnection, TcpFacts};
 use super::reasons::{EpisodeJson, PendingJson, ReasonJson};
 use super::redact::Redactor;
+use super::timeline::{self, TimelineEntry};
 use super::tls::TlsJson;
 use crate::decode::tunnel::Tag;
 use crate::evidence::{FrameRef, Moment};
@@ -179,6 +180,9 @@ pub struct ConnectionFindings {
     pub judged: Judged,
     pub wireshark_filter: String,
     pub tcp: TcpFacts,
+    /// The dated facts behind the verdict, in time order and bounded
+    /// (see [`super::timeline`]): what the markdown report tells.
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// What the judge says of one connection and the frame facts behind it:
@@ -369,7 +373,7 @@ impl ConnectionFindings {
         let tcp = TcpConnection::from_connection(id, conn, judged_at);
         let (client, server) = (Address::from(conn.client), Address::from(conn.server));
         let tls = judge.visibility() == Visibility::TlsRecords;
-        ConnectionFindings {
+        let mut findings = ConnectionFindings {
             id,
             client,
             server,
@@ -385,7 +389,12 @@ impl ConnectionFindings {
             judged: Judged::new(judge, judged_at, retired, redact),
             wireshark_filter: tcp.wireshark_filter,
             tcp: tcp.tcp,
-        }
+            timeline: Vec::new(),
+        };
+        let h = &session.handshake;
+        let handshake = [h.request().map(|r| r.at), h.response().map(|r| r.at)];
+        findings.timeline = timeline::build(&findings, handshake);
+        findings
     }
 }
 

@@ -12,11 +12,13 @@ pub mod explain;
 pub mod findings;
 pub mod layout;
 pub mod live;
+pub mod markdown;
 pub mod model;
 pub mod probe;
 pub mod reasons;
 pub mod redact;
 pub mod table;
+pub mod timeline;
 pub mod tls;
 
 use std::io::{self, Write};
@@ -96,6 +98,7 @@ pub struct Exporter {
     started: bool,
     written: u64,
     rows: Vec<Row>,
+    markdown: markdown::Markdown,
 }
 
 impl Exporter {
@@ -110,7 +113,18 @@ impl Exporter {
             started: false,
             written: 0,
             rows: Vec::new(),
+            markdown: markdown::Markdown::default(),
         }
+    }
+
+    /// The same exporter, its markdown report giving a section to every
+    /// listed connection when `every_connection` (not only the flagged
+    /// ones), and `flags` (shell-quoted, each after a space) in the
+    /// commands that reproduce it.
+    pub fn with_markdown(mut self, every_connection: bool, flags: String) -> Self {
+        self.markdown.every_connection = every_connection;
+        self.markdown.flags = flags;
+        self
     }
 
     /// The same exporter, its table laid out as `layout` says.
@@ -132,7 +146,7 @@ impl Exporter {
             return Ok(());
         }
         match self.format {
-            Format::Table => Ok(()),
+            Format::Table | Format::Markdown => Ok(()),
             Format::Json => {
                 write!(out, "{{\n  \"schema\": ")?;
                 serde_json::to_writer(&mut *out, &self.head.schema)?;
@@ -157,7 +171,8 @@ impl Exporter {
     ) -> io::Result<()> {
         self.start(out)?;
         match self.format {
-            Format::Table => self.rows.push(row()),
+            // Only findings have a markdown form ([`Exporter::findings`]).
+            Format::Table | Format::Markdown => self.rows.push(row()),
             Format::Json => {
                 out.write_all(if self.written == 0 {
                     b"\n    "
@@ -168,6 +183,22 @@ impl Exporter {
             }
             Format::Ndjson => line(out, "connection", item)?,
         }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// One judged connection: in markdown, its summary row and section;
+    /// otherwise as [`Exporter::connection`] writes it.
+    pub fn findings(
+        &mut self,
+        c: &findings::ConnectionFindings,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        if self.format != Format::Markdown {
+            return self.connection(c, || table::findings_row(c), out);
+        }
+        self.start(out)?;
+        self.markdown.add(c, &self.head.inputs);
         self.written += 1;
         Ok(())
     }
@@ -186,6 +217,9 @@ impl Exporter {
                 let rows = std::mem::take(&mut self.rows);
                 table::write(self.kind, rows, &self.layout, summary_line, out)
             }
+            Format::Markdown => self
+                .markdown
+                .write(&self.head, summary_line, &tail.warnings, out),
             Format::Json => {
                 if self.written > 0 {
                     write!(out, "\n  ")?;
