@@ -64,7 +64,7 @@ enum CliCommand {
     /// Watch WebSocket connections as they happen: on an interface (libpcap, the `live` feature), or from a capture being written (`tcpdump -U -w - | wspulse live -r -`).
     #[command(after_help = live::AFTER_HELP)]
     Live(Box<live::LiveArgs>),
-    /// Open a WebSocket connection (ws:// only for now), ping it, read the socket's TCP_INFO, and judge it as `analyze` judges a captured one.
+    /// Open WebSocket connections (ws:// or wss://), ping them (or speak their application heartbeat), read the socket's TCP_INFO and send queue, and judge each as `analyze` judges a captured one.
     #[command(after_help = probe::AFTER_HELP)]
     Probe(Box<probe::ProbeArgs>),
     /// Print a shell completion script, generated from these definitions.
