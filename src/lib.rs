@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod evidence;
+pub mod extract;
 pub mod live;
 pub mod liveness;
 pub mod pipeline;
@@ -83,6 +84,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
+    if let Some(x) = &config.extract {
+        extract::check(&config.inputs, &x.path)?;
+    }
     if config.inputs.contains(&capture::file::Input::Stdin) {
         finish_on_interrupt();
     }
@@ -90,10 +94,11 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     // known: hold the report until then, so nothing is printed first.
     let hold = matches!(config.at, At::Instant(_) | At::AfterFirstPacket(_));
     let mut sink = Sink::open(config.output.as_deref(), hold)?;
+    let mut chosen = Chosen::default();
     let result = if config.tcp_view {
         tcp_view(config, color, &mut sink)
     } else {
-        findings(config, color, &mut sink)
+        findings(config, color, &mut sink, &mut chosen)
     };
     let (warnings, failed, notes, said) = match result {
         Ok(r) => r,
@@ -103,6 +108,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
         }
     };
     sink.finish()?;
+    if let Some(x) = &config.extract {
+        eprintln!("wspulse: note: {}", write_extract(config, x, &chosen)?);
+    }
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
     }
@@ -265,7 +273,64 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     Ok((pass.warnings, false, limits, Vec::new()))
 }
 
-fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
+/// The connections `--extract` takes, as the report's pass found them,
+/// and the time they were judged at.
+#[derive(Default)]
+struct Chosen {
+    connections: Vec<extract::Chosen>,
+    judged_at: Option<time::Timestamp>,
+}
+
+/// Whether `--extract` takes a connection: the `--connection` ids; else
+/// the verdicts `--verdict` lists; else every one not `alive`.
+fn extracts(x: &config::ExtractConfig, listing: Listing, id: u64, verdict: Verdict) -> bool {
+    match listing {
+        _ if !x.connections.is_empty() => x.connections.contains(&id),
+        Listing::Only(set) => set.contains(verdict),
+        Listing::All | Listing::Incidents => verdict != Verdict::Alive,
+    }
+}
+
+/// Writes the extract and says what went where, for stderr.
+fn write_extract(
+    config: &AnalyzeConfig,
+    x: &config::ExtractConfig,
+    chosen: &Chosen,
+) -> Result<String, String> {
+    let written = extract::write(
+        &config.inputs,
+        &chosen.connections,
+        &x.path,
+        chosen.judged_at,
+        config.show_secrets,
+    )?;
+    let each: Vec<String> = written
+        .connections
+        .iter()
+        .map(|p| {
+            format!(
+                "#{} frames {}-{} ({} packets)",
+                p.id, p.first, p.last, p.packets
+            )
+        })
+        .collect();
+    Ok(format!(
+        "--extract {}: {} packets of {} connection{} (pcapng; each packet's comment names its input and frame){}{}",
+        x.path.display(),
+        written.packets,
+        written.connections.len(),
+        if written.connections.len() == 1 { "" } else { "s" },
+        if each.is_empty() { "" } else { ": " },
+        each.join(", ")
+    ))
+}
+
+fn findings(
+    config: &AnalyzeConfig,
+    color: bool,
+    sink: &mut Sink,
+    chosen: &mut Chosen,
+) -> Result<RunOutcome, String> {
     let mut exporter = Exporter::new(
         config.format,
         color,
@@ -310,6 +375,17 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
         let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
         summary.count(session, Some(c.judged.verdict), r.conn.server.1);
+        if let Some(x) = &config.extract {
+            if extracts(x, config.listing, c.id, c.judged.verdict) {
+                chosen.connections.push(extract::Chosen {
+                    id: c.id,
+                    client: r.conn.client,
+                    server: r.conn.server,
+                    first: r.conn.first.frame,
+                    last: r.conn.last.frame,
+                });
+            }
+        }
         if config.explain.is_some() {
             if config.explain == Some(c.id) {
                 explained = Some(c);
@@ -319,6 +395,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
     })?;
     error?;
+    chosen.judged_at = pass.capture.evaluation_time;
     if let Some(id) = config.explain {
         let c = explained.ok_or_else(|| no_such_connection(id, &summary))?;
         let text = report::explain::text(&c, &head(config, FINDINGS_SCHEMA, true).inputs);
