@@ -169,6 +169,9 @@ pub struct AnalyzeConfig {
     pub show_secrets: bool,
     /// `--redact-key`: key fingerprints with this instead of a random key.
     pub redact_key: Option<String>,
+    /// `--redact`: pseudonyms for addresses; host, SNI and path masked;
+    /// in the report and in `--extract`.
+    pub redact: bool,
     /// `--extract FILE`: also write the chosen connections' packets there.
     pub extract: Option<ExtractConfig>,
 }

@@ -109,7 +109,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     };
     sink.finish()?;
     if let Some(x) = &config.extract {
-        eprintln!("wspulse: note: {}", write_extract(config, x, &chosen)?);
+        eprintln!("wspulse: note: {}", write_extract(config, x, &mut chosen)?);
     }
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
@@ -279,6 +279,9 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
 struct Chosen {
     connections: Vec<extract::Chosen>,
     judged_at: Option<time::Timestamp>,
+    /// `--redact`: the run's address pseudonyms, shared by the report and
+    /// the extract so both name a host alike.
+    pseudonyms: Option<secret::pseudonym::Pseudonyms>,
 }
 
 /// Whether `--extract` takes a connection: the `--connection` ids; else
@@ -295,7 +298,7 @@ fn extracts(x: &config::ExtractConfig, listing: Listing, id: u64, verdict: Verdi
 fn write_extract(
     config: &AnalyzeConfig,
     x: &config::ExtractConfig,
-    chosen: &Chosen,
+    chosen: &mut Chosen,
 ) -> Result<String, String> {
     let written = extract::write(
         &config.inputs,
@@ -303,6 +306,7 @@ fn write_extract(
         &x.path,
         chosen.judged_at,
         config.show_secrets,
+        chosen.pseudonyms.as_mut(),
     )?;
     let each: Vec<String> = written
         .connections
@@ -342,13 +346,21 @@ fn findings(
         config.listing,
         config.output.is_none(),
     ));
-    let judging = Judging::new(
+    let mut judging = Judging::new(
         config.thresholds,
         config.show_secrets,
         config.redact_key.as_deref(),
         &config.ws_ports,
         &config.tls_ports,
     )?;
+    if config.redact {
+        judging.redact = judging.redact.clone().hiding_names();
+        let key = match config.redact_key.as_deref() {
+            Some(text) => secret::Key::from_passphrase(text),
+            None => secret::Key::random()?,
+        };
+        chosen.pseudonyms = Some(secret::pseudonym::Pseudonyms::new(key));
+    }
     if config.show_secrets {
         warn_show_secrets();
     }
@@ -362,7 +374,14 @@ fn findings(
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
-    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
+    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |mut r| {
+        let (client, server) = (r.conn.client, r.conn.server);
+        if let Some(p) = chosen.pseudonyms.as_mut() {
+            r.conn.client.0 = p.of(client.0);
+            r.conn.server.0 = p.of(server.0);
+            // A tunnel's outer endpoints are addresses too.
+            r.conn.tunnel = None;
+        }
         let session = &r.conn.observer.session;
         if session.tls_port_was_plain() {
             *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
@@ -379,8 +398,8 @@ fn findings(
             if extracts(x, config.listing, c.id, c.judged.verdict) {
                 chosen.connections.push(extract::Chosen {
                     id: c.id,
-                    client: r.conn.client,
-                    server: r.conn.server,
+                    client,
+                    server,
                     first: r.conn.first.frame,
                     last: r.conn.last.frame,
                 });

@@ -105,6 +105,10 @@ pub(super) struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     extract: Option<PathBuf>,
 
+    /// For sharing outside the team: addresses become stable prefix-preserving pseudonyms (keyed by --redact-key, else random per run), host, origin, path and SNI are masked, tunnel endpoints left out; in every format and in the --extract capture (addresses rewritten, checksums fixed). Ports stay. Not with --tcp.
+    #[arg(long)]
+    redact: bool,
+
     /// With --extract: the connection to extract (the table's `#`, the JSON `id`); repeatable.
     #[arg(
         long = "connection",
@@ -322,6 +326,7 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         show_secrets: c.secrets.show_secrets,
         redact_key: c.secrets.redact_key,
         extract: None,
+        redact: false,
     })
 }
 
@@ -334,6 +339,7 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
             (a.verdict.is_some(), "--verdict"),
             (a.explain.is_some(), "--explain"),
             (a.extract.is_some(), "--extract"),
+            (a.redact, "--redact"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag));
@@ -349,6 +355,7 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
     config.color = a.output.color.color();
     config.fail_on = a.fail_on;
     config.explain = a.explain;
+    config.redact = a.redact;
     if a.explain.is_some() && a.extract.is_some() {
         return Err("--explain and --extract do not combine: extract with `analyze --extract FILE --connection ID`".into());
     }

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 /// Sets the checksum of the TCP segment at `data[tcp..]` after its payload
-/// (from `tcp + header_len`) changed from `old_payload`. A segment captured
+/// (from `tcp + header_len`) changed from `old_payload` and its IP
+/// addresses from `addrs.0` to `addrs.1`. A segment captured
 /// whole (`wire_len`, its payload length on the wire, all present) gets
 /// the checksum computed afresh, so one the sender's NIC was to fill in
 /// (checksum offload) comes out right too; one cut by snaplen is adjusted
@@ -14,7 +15,7 @@ pub fn fix_tcp(
     tcp: usize,
     header_len: usize,
     wire_len: usize,
-    addrs: (IpAddr, IpAddr),
+    (old_addrs, addrs): ((IpAddr, IpAddr), (IpAddr, IpAddr)),
     old_payload: &[u8],
 ) {
     let at = tcp + 16;
@@ -31,9 +32,9 @@ pub fn fix_tcp(
         !fold(sum)
     } else {
         let old = u16::from_be_bytes([data[at], data[at + 1]]);
-        let sum = u32::from(!old)
-            + u32::from(!fold(sum_words(old_payload)))
-            + u32::from(fold(sum_words(&data[payload..])));
+        let was = pseudo_header(old_addrs, 0) + sum_words(old_payload);
+        let now = pseudo_header(addrs, 0) + sum_words(&data[payload..]);
+        let sum = u32::from(!old) + u32::from(!fold(was)) + u32::from(fold(now));
         !fold(sum)
     };
     data[at..at + 2].copy_from_slice(&new.to_be_bytes());
@@ -102,7 +103,7 @@ mod tests {
         assert!(valid(&tcp, addrs));
         let old = tcp[20..].to_vec();
         tcp[20..].fill(0);
-        fix_tcp(&mut tcp, 0, 20, 2, addrs, &old);
+        fix_tcp(&mut tcp, 0, 20, 2, (addrs, addrs), &old);
         assert!(valid(&tcp, addrs));
         // A segment whose payload is 2 bytes on the wire, 1 captured: the
         // adjusted checksum is the one the whole zeroed segment would have
@@ -111,7 +112,7 @@ mod tests {
         let old = full[20..21].to_vec();
         full[20] = 0;
         let mut cut = full[..21].to_vec();
-        fix_tcp(&mut cut, 0, 20, 2, addrs, &old);
+        fix_tcp(&mut cut, 0, 20, 2, (addrs, addrs), &old);
         full[16..18].copy_from_slice(&cut[16..18]);
         assert!(valid(&full, addrs));
     }

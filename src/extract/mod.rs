@@ -17,6 +17,7 @@
 //! `frame.comment`). Unless `--show-secrets`, payloads and credential
 //! values are overwritten as [`scrub`] says, TCP checksums fixed.
 
+pub mod address;
 pub mod checksum;
 pub mod scrub;
 
@@ -29,6 +30,7 @@ use crate::capture::set::read_set;
 use crate::capture::write::pcapng::PcapngWriter;
 use crate::capture::FrameRef;
 use crate::decode::{decode, Segment};
+use crate::secret::pseudonym::Pseudonyms;
 use crate::tcp::connection::Endpoints;
 use crate::time::Timestamp;
 
@@ -100,6 +102,7 @@ pub fn write(
     path: &Path,
     end: Option<Timestamp>,
     show_secrets: bool,
+    mut pseudonyms: Option<&mut Pseudonyms>,
 ) -> Result<Written, String> {
     let snaplens: Vec<u32> = inputs
         .iter()
@@ -146,9 +149,22 @@ pub fn write(
                 state[i] = State::Done;
             }
             let mut data = packet.data.to_vec();
+            let mut changed = false;
             if !show_secrets {
                 let side = usize::from(seg.src != chosen[i].client);
-                scrub_segment(&mut data, packet.data, &seg, &mut streams[i][side]);
+                changed = scrub_segment(&mut data, packet.data, &seg, &mut streams[i][side]);
+            }
+            let mut addrs = (seg.src.0, seg.dst.0);
+            if let Some(p) = pseudonyms.as_deref_mut() {
+                if seg.tunnel.context != 0 {
+                    error = Some("--redact --extract: connections inside tunnels are not rewritten (their outer addresses would stay); pick others with --connection".into());
+                    return;
+                }
+                addrs = (p.of(seg.src.0), p.of(seg.dst.0));
+                changed |= address::rewrite(&mut data, packet.link, addrs);
+            }
+            if changed {
+                fix_checksum(&mut data, packet.data, &seg, addrs);
             }
             let file = packet.frame.file();
             let snaplen = snaplens
@@ -198,23 +214,29 @@ fn pair(a: Endpoints, b: Endpoints) -> (Endpoints, Endpoints) {
 }
 
 /// Overwrites the payload of `seg` (borrowed from `original`) in `data`,
-/// a copy of it, and fixes the TCP checksum when a byte changed.
-fn scrub_segment(data: &mut [u8], original: &[u8], seg: &Segment<'_>, dir: &mut scrub::Direction) {
+/// a copy of it; whether a byte changed.
+fn scrub_segment(
+    data: &mut [u8],
+    original: &[u8],
+    seg: &Segment<'_>,
+    dir: &mut scrub::Direction,
+) -> bool {
     let start = seg.payload.as_ptr() as usize - original.as_ptr() as usize;
     let end = start + seg.payload.len();
-    if end > data.len() {
-        return;
-    }
-    let changed = dir.rewrite(seg.seq.0, seg.flags.syn(), &mut data[start..end]);
-    let tcp = start.checked_sub(usize::from(seg.header_len));
-    if let (true, Some(tcp)) = (changed, tcp) {
-        let addrs: (IpAddr, IpAddr) = (seg.src.0, seg.dst.0);
+    end <= data.len() && dir.rewrite(seg.seq.0, seg.flags.syn(), &mut data[start..end])
+}
+
+/// The TCP checksum of `data` (a rewritten copy of `original`, which
+/// `seg` borrows), now between the addresses `addrs`.
+fn fix_checksum(data: &mut [u8], original: &[u8], seg: &Segment<'_>, addrs: (IpAddr, IpAddr)) {
+    let start = seg.payload.as_ptr() as usize - original.as_ptr() as usize;
+    if let Some(tcp) = start.checked_sub(usize::from(seg.header_len)) {
         checksum::fix_tcp(
             data,
             tcp,
             usize::from(seg.header_len),
             seg.wire_len as usize,
-            addrs,
+            ((seg.src.0, seg.dst.0), addrs),
             seg.payload,
         );
     }
