@@ -108,8 +108,8 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
         }
     };
     sink.finish()?;
-    if let Some(x) = &config.extract {
-        eprintln!("wspulse: note: {}", write_extract(config, x, &mut chosen)?);
+    if let Some(note) = &chosen.note {
+        eprintln!("wspulse: note: {note}");
     }
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
@@ -268,6 +268,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         capture,
         summary: None,
         warnings: report_warnings(&pass),
+        extract: None,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, false, limits, Vec::new()))
@@ -282,6 +283,8 @@ struct Chosen {
     /// `--redact`: the run's address pseudonyms, shared by the report and
     /// the extract so both name a host alike.
     pseudonyms: Option<secret::pseudonym::Pseudonyms>,
+    /// What the extract holds, for stderr once the report is written.
+    note: Option<String>,
 }
 
 /// Whether `--extract` takes a connection: the `--connection` ids; else
@@ -294,12 +297,13 @@ fn extracts(x: &config::ExtractConfig, listing: Listing, id: u64, verdict: Verdi
     }
 }
 
-/// Writes the extract and says what went where, for stderr.
+/// Writes the extract: what went where, for the report (and, in words,
+/// for stderr: `chosen.note`).
 fn write_extract(
     config: &AnalyzeConfig,
     x: &config::ExtractConfig,
     chosen: &mut Chosen,
-) -> Result<String, String> {
+) -> Result<report::ExtractInfo, String> {
     let written = extract::write(
         &config.inputs,
         &chosen.connections,
@@ -318,15 +322,45 @@ fn write_extract(
             )
         })
         .collect();
-    Ok(format!(
-        "--extract {}: {} packets of {} connection{} (pcapng; each packet's comment names its input and frame){}{}",
+    let missing: Vec<String> = x
+        .connections
+        .iter()
+        .filter(|id| !written.connections.iter().any(|p| p.id == **id))
+        .map(|id| format!("#{id}"))
+        .collect();
+    chosen.note = Some(format!(
+        "--extract {}: {} packets of {} connection{} (pcapng; each packet's comment names its input and frame){}{}{}",
         x.path.display(),
         written.packets,
         written.connections.len(),
         if written.connections.len() == 1 { "" } else { "s" },
         if each.is_empty() { "" } else { ": " },
-        each.join(", ")
-    ))
+        each.join(", "),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; no judged WebSocket connection {}", missing.join(", "))
+        }
+    ));
+    Ok(report::ExtractInfo {
+        path: x.path.display().to_string(),
+        packets: written.packets,
+        connections: written
+            .connections
+            .iter()
+            .map(|p| report::ExtractedConnection {
+                id: p.id,
+                first_frame: p.first,
+                last_frame: p.last,
+                packets: p.packets,
+            })
+            .collect(),
+        frames: written
+            .frames
+            .iter()
+            .map(|&(frame, original)| report::ExtractedFrame { frame, original })
+            .collect(),
+    })
 }
 
 fn findings(
@@ -430,10 +464,15 @@ fn findings(
     let said = plain_on_tls_port_warnings(&plain_on_tls_port);
     let mut warnings = report_warnings(&pass);
     warnings.extend(said.iter().cloned());
+    let extract = match &config.extract {
+        Some(x) => Some(write_extract(config, x, chosen)?),
+        None => None,
+    };
     let tail = report::Tail {
         capture,
         summary: Some(summary),
         warnings,
+        extract,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits, said))

@@ -311,3 +311,56 @@ fn connection_picks_one_and_stdin_and_existing_files_are_refused() {
     assert_eq!(stderr.lines().count(), 1);
     assert!(!fresh.exists());
 }
+
+#[test]
+fn the_report_maps_every_extract_frame_to_its_original() {
+    let path = scratch("mapped.pcap");
+    let (report, stderr) = analyze(
+        "samples/mixed-fates.pcap",
+        &[
+            "--extract",
+            path.to_str().unwrap(),
+            "--connection",
+            "3",
+            "--connection",
+            "99",
+        ],
+    );
+    assert!(
+        stderr.contains("no judged WebSocket connection #99"),
+        "{stderr}"
+    );
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(common::repo().join("schema/findings.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+
+    let extract = &report["extract"];
+    assert_eq!(extract["path"], path.to_str().unwrap());
+    let frames = extract["frames"].as_array().unwrap();
+    assert_eq!(frames.len() as u64, extract["packets"].as_u64().unwrap());
+    assert_eq!(extract["connections"][0]["id"], 3);
+    assert_eq!(extract["connections"][0]["packets"], frames.len());
+    let Some(comments) = comments(&path) else {
+        eprintln!("tshark not found: comments not checked");
+        return;
+    };
+    assert_eq!(comments.len(), frames.len());
+    for f in frames {
+        let n = f["frame"].as_u64().unwrap() as usize;
+        let want = format!(
+            "wspulse: connection #3, input {} frame {}",
+            f["original"]["file"], f["original"]["frame"]
+        );
+        assert_eq!(comments[n - 1], want);
+    }
+    // Without --extract the report has no such member.
+    let (plain, _) = analyze("samples/mixed-fates.pcap", &[]);
+    assert!(plain.get("extract").is_none());
+}
