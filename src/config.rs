@@ -171,6 +171,21 @@ pub struct AnalyzeConfig {
     pub show_secrets: bool,
     /// `--redact-key`: key fingerprints with this instead of a random key.
     pub redact_key: Option<String>,
+    /// `--redact`: pseudonyms for addresses; host, SNI and path masked;
+    /// in the report and in `--extract`.
+    pub redact: bool,
+    /// `--extract FILE`: also write the chosen connections' packets there.
+    pub extract: Option<ExtractConfig>,
+}
+
+/// `--extract FILE` and `--connection ID`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtractConfig {
+    /// The capture to write (pcapng, never overwritten).
+    pub path: PathBuf,
+    /// `--connection ID` (repeatable): these connections; when empty,
+    /// those `--verdict` lists, else every one not `alive`.
+    pub connections: Vec<u64>,
 }
 
 /// Ports whose endpoint is the server, for the role rules: every

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod evidence;
+pub mod extract;
 pub mod live;
 pub mod liveness;
 pub mod pipeline;
@@ -83,6 +84,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
+    if let Some(x) = &config.extract {
+        extract::check(&config.inputs, &x.path)?;
+    }
     if config.inputs.contains(&capture::file::Input::Stdin) {
         finish_on_interrupt();
     }
@@ -90,10 +94,11 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     // known: hold the report until then, so nothing is printed first.
     let hold = matches!(config.at, At::Instant(_) | At::AfterFirstPacket(_));
     let mut sink = Sink::open(config.output.as_deref(), hold)?;
+    let mut chosen = Chosen::default();
     let result = if config.tcp_view {
         tcp_view(config, color, &mut sink)
     } else {
-        findings(config, color, &mut sink)
+        findings(config, color, &mut sink, &mut chosen)
     };
     let (warnings, failed, notes, said) = match result {
         Ok(r) => r,
@@ -103,6 +108,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
         }
     };
     sink.finish()?;
+    if let Some(note) = &chosen.note {
+        eprintln!("wspulse: note: {note}");
+    }
     for warning in &warnings {
         eprintln!("wspulse: warning: {warning}");
     }
@@ -260,12 +268,107 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         capture,
         summary: None,
         warnings: report_warnings(&pass),
+        extract: None,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, false, limits, Vec::new()))
 }
 
-fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunOutcome, String> {
+/// The connections `--extract` takes, as the report's pass found them,
+/// and the time they were judged at.
+#[derive(Default)]
+struct Chosen {
+    connections: Vec<extract::Chosen>,
+    judged_at: Option<time::Timestamp>,
+    /// `--redact`: the run's address pseudonyms, shared by the report and
+    /// the extract so both name a host alike.
+    pseudonyms: Option<secret::pseudonym::Pseudonyms>,
+    /// What the extract holds, for stderr once the report is written.
+    note: Option<String>,
+}
+
+/// Whether `--extract` takes a connection: the `--connection` ids; else
+/// the verdicts `--verdict` lists; else every one not `alive`.
+fn extracts(x: &config::ExtractConfig, listing: Listing, id: u64, verdict: Verdict) -> bool {
+    match listing {
+        _ if !x.connections.is_empty() => x.connections.contains(&id),
+        Listing::Only(set) => set.contains(verdict),
+        Listing::All | Listing::Incidents => verdict != Verdict::Alive,
+    }
+}
+
+/// Writes the extract: what went where, for the report (and, in words,
+/// for stderr: `chosen.note`).
+fn write_extract(
+    config: &AnalyzeConfig,
+    x: &config::ExtractConfig,
+    chosen: &mut Chosen,
+) -> Result<report::ExtractInfo, String> {
+    let written = extract::write(
+        &config.inputs,
+        &chosen.connections,
+        &x.path,
+        chosen.judged_at,
+        config.show_secrets,
+        chosen.pseudonyms.as_mut(),
+    )?;
+    let each: Vec<String> = written
+        .connections
+        .iter()
+        .map(|p| {
+            format!(
+                "#{} frames {}-{} ({} packets)",
+                p.id, p.first, p.last, p.packets
+            )
+        })
+        .collect();
+    let missing: Vec<String> = x
+        .connections
+        .iter()
+        .filter(|id| !written.connections.iter().any(|p| p.id == **id))
+        .map(|id| format!("#{id}"))
+        .collect();
+    chosen.note = Some(format!(
+        "--extract {}: {} packets of {} connection{} (pcapng; each packet's comment names its input and frame){}{}{}",
+        x.path.display(),
+        written.packets,
+        written.connections.len(),
+        if written.connections.len() == 1 { "" } else { "s" },
+        if each.is_empty() { "" } else { ": " },
+        each.join(", "),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; no judged WebSocket connection {}", missing.join(", "))
+        }
+    ));
+    Ok(report::ExtractInfo {
+        path: x.path.display().to_string(),
+        packets: written.packets,
+        connections: written
+            .connections
+            .iter()
+            .map(|p| report::ExtractedConnection {
+                id: p.id,
+                first_frame: p.first,
+                last_frame: p.last,
+                packets: p.packets,
+            })
+            .collect(),
+        frames: written
+            .frames
+            .iter()
+            .map(|&(frame, original)| report::ExtractedFrame { frame, original })
+            .collect(),
+    })
+}
+
+fn findings(
+    config: &AnalyzeConfig,
+    color: bool,
+    sink: &mut Sink,
+    chosen: &mut Chosen,
+) -> Result<RunOutcome, String> {
     let mut exporter = Exporter::new(
         config.format,
         color,
@@ -281,13 +384,21 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         config.listing != Listing::Incidents,
         reproduce_flags(config),
     );
-    let judging = Judging::new(
+    let mut judging = Judging::new(
         config.thresholds,
         config.show_secrets,
         config.redact_key.as_deref(),
         &config.ws_ports,
         &config.tls_ports,
     )?;
+    if config.redact {
+        judging.redact = judging.redact.clone().hiding_names();
+        let key = match config.redact_key.as_deref() {
+            Some(text) => secret::Key::from_passphrase(text),
+            None => secret::Key::random()?,
+        };
+        chosen.pseudonyms = Some(secret::pseudonym::Pseudonyms::new(key));
+    }
     if config.show_secrets {
         warn_show_secrets();
     }
@@ -301,7 +412,14 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
-    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |r| {
+    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |mut r| {
+        let (client, server) = (r.conn.client, r.conn.server);
+        if let Some(p) = chosen.pseudonyms.as_mut() {
+            r.conn.client.0 = p.of(client.0);
+            r.conn.server.0 = p.of(server.0);
+            // A tunnel's outer endpoints are addresses too.
+            r.conn.tunnel = None;
+        }
         let session = &r.conn.observer.session;
         if session.tls_port_was_plain() {
             *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
@@ -314,6 +432,17 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
         let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
         summary.count(session, Some(c.judged.verdict), r.conn.server.1);
+        if let Some(x) = &config.extract {
+            if extracts(x, config.listing, c.id, c.judged.verdict) {
+                chosen.connections.push(extract::Chosen {
+                    id: c.id,
+                    client,
+                    server,
+                    first: r.conn.first.frame,
+                    last: r.conn.last.frame,
+                });
+            }
+        }
         if config.explain.is_some() {
             if config.explain == Some(c.id) {
                 explained = Some(c);
@@ -323,6 +452,7 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
         }
     })?;
     error?;
+    chosen.judged_at = pass.capture.evaluation_time;
     if let Some(id) = config.explain {
         let c = explained.ok_or_else(|| no_such_connection(id, &summary))?;
         let text = report::explain::text(&c, &head(config, FINDINGS_SCHEMA, true).inputs);
@@ -338,10 +468,15 @@ fn findings(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let said = plain_on_tls_port_warnings(&plain_on_tls_port);
     let mut warnings = report_warnings(&pass);
     warnings.extend(said.iter().cloned());
+    let extract = match &config.extract {
+        Some(x) => Some(write_extract(config, x, chosen)?),
+        None => None,
+    };
     let tail = report::Tail {
         capture,
         summary: Some(summary),
         warnings,
+        extract,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits, said))

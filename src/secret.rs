@@ -7,6 +7,8 @@
 //! way to its bytes is [`Secret::expose`], which the report layer's redactor
 //! calls (`report::redact`): one place decides what a user sees.
 
+pub mod pseudonym;
+
 use std::fmt;
 
 use hmac::{Hmac, Mac};

@@ -19,6 +19,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub mod pcapng;
+
 use super::FrameRef;
 use crate::time::Timestamp;
 

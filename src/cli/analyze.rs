@@ -101,6 +101,23 @@ pub(super) struct AnalyzeArgs {
     #[arg(long, value_name = "VERDICT[,VERDICT...]", value_parser = parse_verdicts, help_heading = "Output")]
     verdict: Option<VerdictSet>,
 
+    /// Also write the packets of the connections not alive (or those --verdict or --connection pick) to FILE, a pcapng capture Wireshark opens; each packet's comment names its input and frame. Payloads and credential values are zeroed unless --show-secrets. Not with stdin.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    extract: Option<PathBuf>,
+
+    /// For sharing outside the team: addresses become stable prefix-preserving pseudonyms (keyed by --redact-key, else random per run), host, origin, path and SNI are masked, tunnel endpoints left out; in every format and in the --extract capture (addresses rewritten, checksums fixed). Ports stay. Not with --tcp.
+    #[arg(long)]
+    redact: bool,
+
+    /// With --extract: the connection to extract (the table's `#`, the JSON `id`); repeatable.
+    #[arg(
+        long = "connection",
+        value_name = "ID",
+        requires = "extract",
+        help_heading = "Output"
+    )]
+    connections: Vec<u64>,
+
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -311,6 +328,8 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         explain: None,
         show_secrets: c.secrets.show_secrets,
         redact_key: c.secrets.redact_key,
+        extract: None,
+        redact: false,
     })
 }
 
@@ -326,6 +345,8 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
                 matches!(a.output.format, FormatArg::Markdown),
                 "--format markdown",
             ),
+            (a.extract.is_some(), "--extract"),
+            (a.redact, "--redact"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag));
@@ -341,6 +362,14 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
     config.color = a.output.color.color();
     config.fail_on = a.fail_on;
     config.explain = a.explain;
+    config.redact = a.redact;
+    if a.explain.is_some() && a.extract.is_some() {
+        return Err("--explain and --extract do not combine: extract with `analyze --extract FILE --connection ID`".into());
+    }
+    config.extract = a.extract.map(|path| crate::config::ExtractConfig {
+        path,
+        connections: a.connections,
+    });
     config.listing = match (a.all, a.verdict) {
         (_, Some(set)) => Listing::Only(set),
         (true, None) => Listing::All,

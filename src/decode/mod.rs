@@ -75,6 +75,9 @@ pub struct Segment<'a> {
     /// Payload length on the wire (from the IP header); larger than
     /// `payload.len()` when snaplen cut the packet.
     pub wire_len: u32,
+    /// TCP header length in bytes (20 to 60, options included): the
+    /// header starts this many bytes before `payload` in the packet.
+    pub header_len: u8,
     /// IPv4 identification (0 for IPv6): tells capture duplicates, which
     /// repeat it, from retransmissions, which do not.
     pub ip_id: u16,
@@ -255,6 +258,7 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, tunnel: Tunnel) -> Result<Segm
         syn_options,
         payload,
         wire_len,
+        header_len: header_len as u8,
         ip_id,
         tunnel,
     })

@@ -169,6 +169,7 @@ impl Output {
             capture,
             summary: Some(summary),
             warnings,
+            extract: None,
         };
         let exporter = &mut self.exporter;
         self.sink.write(|out| exporter.finish(&tail, &line, out))?;

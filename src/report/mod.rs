@@ -73,6 +73,39 @@ pub struct Tail<S: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<S>,
     pub warnings: Vec<String>,
+    /// `--extract`: what was written where; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract: Option<ExtractInfo>,
+}
+
+/// `--extract FILE` in the report: the capture written, each connection's
+/// place in it, and the frame mapping, so a frame of the extract (as
+/// Wireshark numbers it, from 1) leads to the original and back.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtractInfo {
+    pub path: String,
+    pub packets: u64,
+    pub connections: Vec<ExtractedConnection>,
+    /// Every packet written, in order: its frame in the extract and the
+    /// frame it was in the inputs.
+    pub frames: Vec<ExtractedFrame>,
+}
+
+/// One connection's packets in an extract.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtractedConnection {
+    /// The report's `id`.
+    pub id: u64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: u64,
+}
+
+/// One packet of an extract: `frame` there, `original` in the inputs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ExtractedFrame {
+    pub frame: u64,
+    pub original: crate::evidence::FrameRef,
 }
 
 /// One table row: sorted by verdict (worst first), then id.
@@ -232,6 +265,10 @@ impl Exporter {
                 }
                 write!(out, ",\n  \"warnings\": ")?;
                 indented(&mut *out, &tail.warnings, 1)?;
+                if let Some(extract) = &tail.extract {
+                    write!(out, ",\n  \"extract\": ")?;
+                    indented(&mut *out, extract, 1)?;
+                }
                 writeln!(out, "\n}}")
             }
             Format::Ndjson => line(out, "summary", tail),

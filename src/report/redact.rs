@@ -132,8 +132,12 @@ impl Redactor {
 
     /// A request target: the path, and the query's parameter names with
     /// their values masked; a fragment masked whole.
+    /// With host names hidden (`--redact`), the whole target is masked.
     pub fn path(&self, p: &Secret<String>) -> String {
         let raw = p.expose();
+        if self.hide_names {
+            return self.marker(raw.as_bytes());
+        }
         if self.show {
             return raw.clone();
         }
@@ -242,6 +246,9 @@ impl Redactor {
     /// An Origin or Host value: user info masked, and anything after the
     /// authority (a path or query has no business there) masked too.
     pub fn origin(&self, o: &Secret<String>) -> String {
+        if self.hide_names {
+            return self.marker(o.expose().as_bytes());
+        }
         let raw = o.expose();
         if self.show {
             return raw.clone();

@@ -7,6 +7,8 @@
 
 mod block;
 pub mod compress;
+mod snaplen;
+pub use snaplen::declared_snaplen;
 
 use std::fs::File;
 use std::io::{self, Read};
