@@ -23,13 +23,9 @@ fn a_server_that_never_answers_pings_owes_the_pong() {
         "250ms",
         "--pong-timeout",
         "1s",
-        "--format",
-        "json",
         &url,
     ];
-    let (out, took) = probe(&args, Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = conn(&out);
+    let (v, took) = probe_ok(&args, Duration::from_secs(10));
     assert_eq!(v["verdict"], "false_alive", "{v:#}");
     assert!(
         reasons(&v).contains(&("ping_unanswered".into(), "server".into())),
@@ -52,29 +48,13 @@ fn empty_pongs_answer_nothing_and_are_a_note_against_the_server() {
         return;
     };
     let url = server.url("/");
-    let args = [
-        "--count",
-        "3",
-        "--ping-interval",
-        "200ms",
-        "--format",
-        "json",
-        &url,
-    ];
-    let (out, _) = probe(&args, Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = conn(&out);
+    let args = ["--count", "3", "--ping-interval", "200ms", &url];
+    let (v, _) = probe_ok(&args, Duration::from_secs(10));
     assert_eq!(v["pings"]["answered"], 0, "{v:#}");
     assert_eq!(v["pings"]["mismatched"], 3, "{v:#}");
     assert_eq!(v["frames"]["server"]["pong"], 3, "{v:#}");
-    let notes: Vec<_> = v["notes"]
-        .as_array()
-        .expect("notes")
-        .iter()
-        .map(|n| (n["code"].as_str(), n["side"].as_str()))
-        .collect();
     assert!(
-        notes.contains(&(Some("pong_payload_mismatch"), Some("server"))),
+        notes(&v).contains(&("pong_payload_mismatch".into(), "server".into())),
         "{v:#}"
     );
 }
@@ -101,11 +81,12 @@ fn a_server_that_stopped_reading_shows_in_the_probes_own_send_queue() {
         "20ms",
         "--zero-window-stall",
         "2s",
-        "--format",
-        "json",
         &url,
     ];
-    let (out, took) = probe(&args, Duration::from_secs(12));
+    let (out, took) = probe(
+        &[&["--format", "json"][..], &args].concat(),
+        Duration::from_secs(12),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v = conn(&out);
     assert_eq!(v["verdict"], "false_alive", "{v:#}");
@@ -121,8 +102,10 @@ fn a_server_that_stopped_reading_shows_in_the_probes_own_send_queue() {
         assert!(unsent > 10_000, "written and never sent: {info}");
         assert!(queued >= unsent, "{info}");
     }
-    let all = String::from_utf8_lossy(&out.stdout);
-    assert!(!all.contains("xxxxxxxx"), "the --send text was printed");
+    assert!(
+        !v.to_string().contains("xxxxxxxx"),
+        "the --send text was printed"
+    );
     assert!(took < Duration::from_secs(8), "took {took:?}");
 }
 
@@ -139,13 +122,9 @@ fn a_close_with_tcp_held_open_after_it_is_said() {
         "250ms",
         "--close-timeout",
         "1s",
-        "--format",
-        "json",
         &url,
     ];
-    let (out, took) = probe(&args, Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = conn(&out);
+    let (v, took) = probe_ok(&args, Duration::from_secs(10));
     // Close frames went both ways: closed, as the spec's verdicts say; the
     // TCP connection the server should have closed first is the finding.
     assert_eq!(v["verdict"], "closed", "{v:#}");

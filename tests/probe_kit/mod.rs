@@ -321,10 +321,27 @@ pub fn conn(out: &Output) -> Value {
     doc["connections"][0].clone()
 }
 
+/// `wspulse probe --format json ARGS`, which must exit 0: its first
+/// connection, and how long the run took.
+pub fn probe_ok(args: &[&str], within: Duration) -> (Value, Duration) {
+    let all = [&["--format", "json"][..], args].concat();
+    let (out, took) = probe(&all, within);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    (conn(&out), took)
+}
+
+/// A connection's notes, as (code, side).
+pub fn notes(v: &Value) -> Vec<(String, String)> {
+    pairs(&v["notes"])
+}
+
 pub fn reasons(v: &Value) -> Vec<(String, String)> {
-    v["reasons"]
-        .as_array()
-        .expect("reasons")
+    pairs(&v["reasons"])
+}
+
+fn pairs(list: &Value) -> Vec<(String, String)> {
+    list.as_array()
+        .expect("a list of reasons or notes")
         .iter()
         .map(|r| {
             (
