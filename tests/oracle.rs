@@ -232,28 +232,13 @@ const SHARED_KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
 /// text recorded there.
 #[test]
 fn frame_counts_agree_with_tshark_on_shared_public_captures() {
-    let root = common::repo().join("../shared/captures/public");
-    let Ok(entries) = std::fs::read_dir(root.join("oracle")) else {
-        eprintln!(
-            "skipped: {} is not here; checked only what the repo ships",
-            root.display()
-        );
+    let Some((root, oracles)) = shared_oracles() else {
         return;
     };
-    let mut oracles: Vec<_> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    oracles.sort();
     let mut failures = Vec::new();
     let mut compared = 0;
-    for oracle in oracles {
-        let text = std::fs::read_to_string(&oracle).unwrap();
-        let Some(file) = text.lines().find_map(|l| l.strip_prefix("file: ")) else {
-            continue;
-        };
-        let capture = root.join(file.trim());
+    for (file, text) in &oracles {
+        let capture = root.join(file);
         let mut expected: BTreeMap<String, i64> = BTreeMap::new();
         let section = text
             .split("## websocket frames by stream")
@@ -290,7 +275,7 @@ fn frame_counts_agree_with_tshark_on_shared_public_captures() {
             .filter(|(_, n)| *n > 0)
             .collect();
         for (capture, key, reason) in SHARED_KNOWN_DIFFERENCES {
-            if file.trim() == *capture {
+            if file == capture {
                 assert!(
                     got.remove(*key).is_some(),
                     "{capture}: known difference {key} no longer happens ({reason})"
@@ -302,13 +287,7 @@ fn frame_counts_agree_with_tshark_on_shared_public_captures() {
         }
         compared += 1;
     }
-    assert!(compared > 40, "only {compared} oracle files compared");
-    assert!(
-        failures.is_empty(),
-        "{} captures differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_agree(compared, &failures);
 }
 
 /// The TCP side of the same shared captures: the connections tshark
@@ -318,24 +297,12 @@ fn frame_counts_agree_with_tshark_on_shared_public_captures() {
 /// `http_origin_different_than_host.pcap`, LGPL and so not shipped).
 #[test]
 fn tcp_streams_agree_with_tshark_on_shared_public_captures() {
-    let root = common::repo().join("../shared/captures/public");
-    let Ok(entries) = std::fs::read_dir(root.join("oracle")) else {
-        eprintln!("skipped: {} is not here", root.display());
+    let Some((root, oracles)) = shared_oracles() else {
         return;
     };
-    let mut oracles: Vec<_> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    oracles.sort();
     let mut failures = Vec::new();
     let mut compared = 0;
-    for oracle in oracles {
-        let text = std::fs::read_to_string(&oracle).unwrap();
-        let Some(file) = text.lines().find_map(|l| l.strip_prefix("file: ")) else {
-            continue;
-        };
+    for (file, text) in &oracles {
         let Some(section) = text.split("## TCP streams: ").nth(1) else {
             continue;
         };
@@ -350,7 +317,7 @@ fn tcp_streams_agree_with_tshark_on_shared_public_captures() {
                 }
             }
         }
-        let view = common::tcp_view(&root.join(file.trim()));
+        let view = common::tcp_view(&root.join(file));
         let conns = view["connections"].as_array().unwrap();
         let mut got: BTreeMap<(String, String), i64> = BTreeMap::new();
         for c in conns {
@@ -367,6 +334,40 @@ fn tcp_streams_agree_with_tshark_on_shared_public_captures() {
         }
         compared += 1;
     }
+    assert_all_agree(compared, &failures);
+}
+
+/// The oracle texts beside the checkout in `../shared/captures/public/`,
+/// in name order, as (capture file, text); `None` (said) when they are not
+/// here, so only what the repo ships is checked.
+fn shared_oracles() -> Option<(std::path::PathBuf, Vec<(String, String)>)> {
+    let root = common::repo().join("../shared/captures/public");
+    let Ok(entries) = std::fs::read_dir(root.join("oracle")) else {
+        eprintln!(
+            "skipped: {} is not here; checked only what the repo ships",
+            root.display()
+        );
+        return None;
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    let oracles = paths
+        .iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let file = text.lines().find_map(|l| l.strip_prefix("file: "))?;
+            Some((file.trim().to_string(), text))
+        })
+        .collect();
+    Some((root, oracles))
+}
+
+/// More than 40 shared captures compared, and none differed.
+fn assert_all_agree(compared: usize, failures: &[String]) {
     assert!(compared > 40, "only {compared} oracle files compared");
     assert!(
         failures.is_empty(),
