@@ -253,21 +253,36 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     ));
     let mut error = Ok(());
     let mut count = 0u64;
-    let pass = pipeline::analyze_files(config, |_| (), &wall_clock, &mut |r| {
-        count += 1;
-        if error.is_ok() {
-            let c = TcpConnection::from_connection(r.id, &r.conn, r.at.at);
-            error = sink.write(|out| exporter.connection(&c, || table::tcp_row(&c), out));
-        }
-    })?;
+    let early = std::cell::RefCell::new(Vec::new());
+    let pass = pipeline::analyze_files_noting(
+        config,
+        |_| (),
+        &wall_clock,
+        &mut |r| {
+            count += 1;
+            for w in early.borrow_mut().drain(..) {
+                exporter.warn_in_head(w);
+            }
+            if r.cause == Retirement::Open {
+                exporter.date_head(r.at.at);
+            }
+            if error.is_ok() {
+                let c = TcpConnection::from_connection(r.id, &r.conn, r.at.at);
+                error = sink.write(|out| exporter.connection(&c, || table::tcp_row(&c), out));
+            }
+        },
+        &mut |w| early.borrow_mut().push(w),
+    )?;
     error?;
+    let warnings = report_warnings(&pass);
+    exporter.settle_head(pass.capture.evaluation_time, &warnings);
     let capture = pass.capture.clone();
     let line = table::tcp_summary_line(&capture, count);
     let limits = notes(&capture, &pass);
     let tail = report::Tail::<()> {
         capture,
         summary: None,
-        warnings: report_warnings(&pass),
+        warnings,
         extract: None,
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
@@ -412,45 +427,59 @@ fn findings(
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
-    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |mut r| {
-        let (client, server) = (r.conn.client, r.conn.server);
-        if let Some(p) = chosen.pseudonyms.as_mut() {
-            r.conn.client.0 = p.of(client.0);
-            r.conn.server.0 = p.of(server.0);
-            // A tunnel's outer endpoints are addresses too.
-            r.conn.tunnel = None;
-        }
-        let session = &r.conn.observer.session;
-        if session.tls_port_was_plain() {
-            *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
-        }
-        if !session.is_judged() {
-            summary.count(session, None, r.conn.server.1);
-            return;
-        }
-        let retired = (r.cause != Retirement::Open).then_some(r.cause);
-        let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
-        summary.count(session, Some(c.judged.verdict), r.conn.server.1);
-        if let Some(x) = &config.extract {
-            if extracts(x, config.listing, c.id, c.judged.verdict) {
-                chosen.connections.push(extract::Chosen {
-                    id: c.id,
-                    client,
-                    server,
-                    first: r.conn.first.frame,
-                    last: r.conn.last.frame,
-                });
+    let early = std::cell::RefCell::new(Vec::new());
+    let mut on_warning = |w| early.borrow_mut().push(w);
+    let pass = pipeline::analyze_files_noting(
+        config,
+        new_observer,
+        &wall_clock,
+        &mut |mut r| {
+            for w in early.borrow_mut().drain(..) {
+                exporter.warn_in_head(w);
             }
-        }
-        if config.explain.is_some() {
-            if config.explain == Some(c.id) {
-                explained = Some(c);
+            if r.cause == Retirement::Open {
+                exporter.date_head(r.at.at);
             }
-        } else if error.is_ok() && listed(c.judged.verdict) {
-            error = sink.write(|out| exporter.findings(&c, out));
-        }
-    })?;
+            let (client, server) = (r.conn.client, r.conn.server);
+            if let Some(p) = chosen.pseudonyms.as_mut() {
+                r.conn.client.0 = p.of(client.0);
+                r.conn.server.0 = p.of(server.0);
+                // A tunnel's outer endpoints are addresses too.
+                r.conn.tunnel = None;
+            }
+            let session = &r.conn.observer.session;
+            if session.tls_port_was_plain() {
+                *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
+            }
+            if !session.is_judged() {
+                summary.count(session, None, r.conn.server.1);
+                return;
+            }
+            let retired = (r.cause != Retirement::Open).then_some(r.cause);
+            let at = judged_at(&r.conn.observer.judge, retired, r.at);
+            let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
+            summary.count(session, Some(c.judged.verdict), r.conn.server.1);
+            if let Some(x) = &config.extract {
+                if extracts(x, config.listing, c.id, c.judged.verdict) {
+                    chosen.connections.push(extract::Chosen {
+                        id: c.id,
+                        client,
+                        server,
+                        first: r.conn.first.frame,
+                        last: r.conn.last.frame,
+                    });
+                }
+            }
+            if config.explain.is_some() {
+                if config.explain == Some(c.id) {
+                    explained = Some(c);
+                }
+            } else if error.is_ok() && listed(c.judged.verdict) {
+                error = sink.write(|out| exporter.findings(&c, out));
+            }
+        },
+        &mut on_warning,
+    )?;
     error?;
     chosen.judged_at = pass.capture.evaluation_time;
     if let Some(id) = config.explain {
@@ -472,6 +501,7 @@ fn findings(
         Some(x) => Some(write_extract(config, x, chosen)?),
         None => None,
     };
+    exporter.settle_head(capture.evaluation_time, &warnings);
     let tail = report::Tail {
         capture,
         summary: Some(summary),

@@ -242,16 +242,40 @@ fn a_rotated_set_in_shell_order_reads_as_the_whole_capture() {
         names[part]
     );
     assert_eq!(cited["frame"].as_u64().unwrap(), last - firsts[part] + 1);
+
+    // Streamed, the header already says so, so a reader of the stream
+    // alone knows the order before the first connection.
+    let mut args = vec!["analyze", "--format", "ndjson", "--redact-key", KEY];
+    args.extend(given.iter().map(String::as_str));
+    let out = wspulse(&args);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["type"], "header");
+    assert!(
+        header["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("not as given")),
+        "{header}"
+    );
+    // Its one connection is still open at the end, so the header is
+    // written then, with the evaluation time the end decided.
+    assert_eq!(
+        header["evaluation_time"], whole["capture"]["evaluation_time"],
+        "{header}"
+    );
 }
 
 /// Kind: the same capture given twice, counted twice (every packet a
 /// retransmission). Refused, naming both files, whether it is the same
-/// name twice or a copy.
+/// name twice, a copy, or a compressed copy.
 #[test]
 fn the_same_capture_twice_is_refused() {
     let copy = tmp("copy-of-blackhole.pcap");
     std::fs::copy(repo().join(PLAIN), &copy).unwrap();
-    for second in [PLAIN, copy.to_str().unwrap()] {
+    // Compressed, it is still the same capture (the reader decompresses).
+    let gz = "tests/data/inputs/blackhole-peer.pcap.gz";
+    let zst = "tests/data/inputs/blackhole-peer.pcap.zst";
+    for second in [PLAIN, copy.to_str().unwrap(), gz, zst] {
         let out = wspulse(&["analyze", PLAIN, "samples/clean-close.pcap", second]);
         assert_eq!(out.status.code(), Some(2), "{second}");
         assert!(out.stdout.is_empty());
@@ -339,5 +363,11 @@ fn inputs_that_cannot_be_read_are_named_in_one_line() {
             .unwrap()
             .contains(said));
         assert_eq!(c["capture"]["files"][1]["packets"], 63);
+
+        // The table, often saved with -o, names it in its summary too.
+        let out = wspulse(&["analyze", "--color", "never", path, PLAIN]);
+        let table = String::from_utf8(out.stdout).unwrap();
+        let summary = table.lines().last().unwrap_or_default();
+        assert!(summary.contains(said), "{path}: {table}");
     }
 }

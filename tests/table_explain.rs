@@ -183,3 +183,51 @@ fn fail_on_lists_match_exact_verdicts() {
     assert_eq!(code("suspect,aborted"), Some(0), "a list is exact");
     assert_eq!(code("aborted,false_alive"), Some(1));
 }
+
+/// `--port`/`--host` choose what is reported, not how connections are
+/// counted: each connection keeps the id the whole capture gives it, so
+/// `explain 6 --port 40006` and the table's `#` name the same connection
+/// as an unfiltered run.
+#[test]
+fn ids_stay_those_of_the_whole_capture_under_port_and_host() {
+    let ids = |extra: &[&str]| -> Vec<(u64, u64)> {
+        let mut args = vec!["analyze", "--format", "json", "samples/mixed-fates.pcap"];
+        args.extend_from_slice(extra);
+        let doc: serde_json::Value = serde_json::from_slice(&run(&[], &args).stdout).unwrap();
+        doc["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_u64().unwrap(),
+                    c["client"]["port"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let all = ids(&[]);
+    assert_eq!(all.len(), 6, "{all:?}");
+    for &(id, port) in &all {
+        let p = port.to_string();
+        assert_eq!(ids(&["--port", &p]), vec![(id, port)], "--port {p}");
+    }
+    // A host prefix that takes every connection changes nothing.
+    assert_eq!(ids(&["--host", "10.77.0.0/24"]), all);
+    let explained = run(
+        &[],
+        &[
+            "explain",
+            &all[5].0.to_string(),
+            "samples/mixed-fates.pcap",
+            "--port",
+            &all[5].1.to_string(),
+        ],
+    );
+    assert!(explained.status.success(), "{explained:?}");
+    assert!(
+        stdout(&explained).contains(&format!(":{}", all[5].1)),
+        "{}",
+        stdout(&explained)
+    );
+}

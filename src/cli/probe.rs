@@ -133,7 +133,7 @@ pub(super) struct ProbeArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     duration: Span,
 
-    /// Stop after N Pings (once answered, or one interval after the last).
+    /// Stop after N Pings, once the last is answered (or after the pong timeout: --pong-timeout, else twice the interval, at least 1s).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 

@@ -40,6 +40,12 @@ pub struct Ingest<O> {
     pub table: FlowTable<O>,
     filter: Option<PacketFilter>,
     selectors: Selectors,
+    /// The connections the selectors leave out, followed at the TCP level
+    /// only so that ids count every connection of the capture (the spec's
+    /// rule: ids count connections in the order of their first packet), and
+    /// `wspulse explain 6` names the same connection with or without
+    /// `--port`. `None` without selectors.
+    unselected: Option<FlowTable<()>>,
     last: Moment,
 }
 
@@ -62,6 +68,7 @@ impl<O: StreamObserver> Ingest<O> {
             clock: CaptureClock::new(),
             table: FlowTable::new(limits, server_ports),
             filter,
+            unselected: (!selectors.is_empty()).then(|| FlowTable::new(limits, Vec::new())),
             selectors,
             last: Moment::default(),
         })
@@ -110,9 +117,18 @@ impl<O: StreamObserver> Ingest<O> {
                 return Step::NotDecoded;
             }
         };
-        if !self.selectors.is_empty() && !self.selectors.matches(segment.src, segment.dst) {
-            c.filtered_out += 1;
-            return Step::NotSelected;
+        if let Some(others) = self.unselected.as_mut() {
+            if !self.selectors.matches(segment.src, segment.dst) {
+                c.filtered_out += 1;
+                let now = Moment {
+                    at,
+                    frame: packet.frame,
+                };
+                others.set_next_id(self.table.next_id());
+                others.on_segment(&segment, now, |_| (), &mut |_| {});
+                self.table.set_next_id(others.next_id());
+                return Step::NotSelected;
+            }
         }
         c.tcp_packets += 1;
         let now = Moment {

@@ -10,7 +10,7 @@ pub mod tracked;
 use std::cell::RefCell;
 
 use crate::capture::file::{CaptureError, FileOutcome, Input};
-use crate::capture::set::read_set;
+use crate::capture::set::read_set_noting;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
@@ -122,7 +122,7 @@ fn file_ended<O: StreamObserver>(
 }
 
 /// Reads every input as one continuous capture, in time order (see
-/// [`read_set`]: rotated files by their first packet, overlapping files
+/// [`read_set`](crate::capture::set::read_set): rotated files by their first packet, overlapping files
 /// merged by time), handing each
 /// connection to `retire` when it ends (or at the end of input). A single
 /// input that cannot be opened, and the same capture given twice, are
@@ -135,6 +135,20 @@ pub fn analyze_files<O: StreamObserver>(
     new_observer: impl Fn(&decode::Segment<'_>) -> O,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
+) -> Result<Pass, String> {
+    analyze_files_noting(config, new_observer, wall_clock, retire, &mut |_| ())
+}
+
+/// [`analyze_files`], handing each warning about the inputs (their order,
+/// an overlap, damage) to `on_warning` as soon as it is known, so a
+/// streamed report's header can carry the ones known before its first
+/// connection. The [`Pass`] has them all too.
+pub fn analyze_files_noting<O: StreamObserver>(
+    config: &AnalyzeConfig,
+    new_observer: impl Fn(&decode::Segment<'_>) -> O,
+    wall_clock: &dyn Fn() -> Timestamp,
+    retire: &mut dyn FnMut(Retired<O>),
+    on_warning: &mut dyn FnMut(String),
 ) -> Result<Pass, String> {
     // One clock across every input: rotated files continue each other.
     let mut ingest: Ingest<O> = Ingest::new(
@@ -155,7 +169,9 @@ pub fn analyze_files<O: StreamObserver>(
         .collect();
     // Both callbacks below update the pass; they never run at once.
     let state = RefCell::new((&mut ingest, &mut pass));
-    let notes = read_set(
+    let on_warning = RefCell::new(on_warning);
+    let mut notes = Vec::new();
+    read_set_noting(
         &config.inputs,
         &mut |packet| {
             let (ing, p) = &mut *state.borrow_mut();
@@ -176,12 +192,19 @@ pub fn analyze_files<O: StreamObserver>(
             ing.apply(packet, at, &new_observer, retire);
         },
         &mut |index, result| {
+            if let Err(e) = &result {
+                (on_warning.borrow_mut())(e.to_string());
+            }
             let (ing, p) = &mut *state.borrow_mut();
             file_ended(ing, p, index, result);
         },
+        &mut |note| {
+            (on_warning.borrow_mut())(note.to_string());
+            notes.push(note.to_string());
+        },
     )
     .map_err(|e| e.to_string())?;
-    pass.input_notes = notes.iter().map(|n| n.to_string()).collect();
+    pass.input_notes = notes;
     let stdin = config.inputs.contains(&Input::Stdin);
     decide_evaluation_time(&mut ingest.capture, config.at, stdin, wall_clock)?;
     let end = Moment {

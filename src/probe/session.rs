@@ -183,6 +183,14 @@ impl Probe<'_> {
         let mut next_ping = Instant::now();
         let mut next_send = Instant::now();
         let mut last_ping = Instant::now();
+        // After the last counted Ping, its Pong is awaited as `ping -c`
+        // awaits its last reply: up to the pong timeout (`--pong-timeout`,
+        // else twice the interval and at least a second), so a slow but
+        // answering server is not cut off one interval after the Ping.
+        let linger = match config.thresholds.pong_timeout {
+            Some(t) => Duration::from_nanos(u64::try_from(t.nanos()).unwrap_or(0)),
+            None => (config.ping_interval * 2).max(Duration::from_secs(1)),
+        };
         loop {
             let now = Instant::now();
             let done_counting = config.count.is_some_and(|n| self.pings.sent >= n);
@@ -190,7 +198,7 @@ impl Probe<'_> {
                 || self.feed.start.elapsed() >= config.duration
                 || (done_counting
                     && ((self.outstanding.is_empty() && self.sends_waiting.is_empty())
-                        || now >= last_ping + config.ping_interval))
+                        || now >= last_ping + linger))
             {
                 // The last Ping's line, as `ping` prints its last reply.
                 if let Some(tx) = watch.filter(|_| self.pings.sent > 0) {

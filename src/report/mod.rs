@@ -53,10 +53,13 @@ pub struct EvaluationHead {
     /// `--at` as given: `end`, `last-packet`, `now`, an RFC 3339 time, or
     /// seconds after the first packet (`90s`).
     pub at: String,
-    /// The instant, when `--at` names one (RFC 3339 UTC); null for the
-    /// words, which the capture's end resolves (the `summary` line's
-    /// `capture.evaluation_time`).
+    /// The instant, when `--at` names one or the header is written after
+    /// the input ended (RFC 3339 UTC); else null: a header written with
+    /// the first connection comes before the capture's end resolves the
+    /// words (the `summary` line's `capture.evaluation_time` has it).
     pub evaluation_time: Option<crate::time::Timestamp>,
+    /// Warnings about the inputs known when the header is written (their
+    /// order, overlaps, damage; all of them when written at the end).
     pub warnings: Vec<String>,
 }
 
@@ -164,6 +167,35 @@ impl Exporter {
     pub fn with_layout(mut self, layout: layout::Layout) -> Self {
         self.layout = layout;
         self
+    }
+
+    /// Adds `warning` to the header, if it is not written yet (the tail's
+    /// `warnings` carry every one anyway).
+    pub fn warn_in_head(&mut self, warning: String) {
+        if let (false, Some(e)) = (self.started, self.head.evaluation.as_mut()) {
+            e.warnings.push(warning);
+        }
+    }
+
+    /// Dates the header with the evaluation time, if it is not written yet
+    /// (the connections still open at the end come with it).
+    pub fn date_head(&mut self, evaluation_time: crate::time::Timestamp) {
+        if let (false, Some(e)) = (self.started, self.head.evaluation.as_mut()) {
+            e.evaluation_time = e.evaluation_time.or(Some(evaluation_time));
+        }
+    }
+
+    /// Completes the header with what the input's end decided, if it is
+    /// not written yet: the evaluation time, and every warning.
+    pub fn settle_head(
+        &mut self,
+        evaluation_time: Option<crate::time::Timestamp>,
+        warnings: &[String],
+    ) {
+        if let (false, Some(e)) = (self.started, self.head.evaluation.as_mut()) {
+            e.evaluation_time = e.evaluation_time.or(evaluation_time);
+            e.warnings = warnings.to_vec();
+        }
     }
 
     /// Writes the opening now, for a report whose first records are not

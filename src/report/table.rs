@@ -510,6 +510,11 @@ pub fn findings_summary_line(s: &Summary, cap: &CaptureInfo) -> String {
     for warning in cap.link_type_warnings() {
         line.push_str(&format!("; not judged: {warning} ({LINK_TYPES_DECODED})"));
     }
+    // An input of a set that could not be read, or was damaged part-way:
+    // the table (often saved with -o) says so, not only stderr.
+    for error in cap.files.iter().filter_map(|f| f.error.as_deref()) {
+        line.push_str(&format!("; warning: {error}"));
+    }
     line
 }
 

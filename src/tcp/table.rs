@@ -382,6 +382,19 @@ impl<O: StreamObserver> FlowTable<O> {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+
+    /// The id the next new connection gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Continues the numbering from `id`: two tables that count one
+    /// capture's connections between them (the ones reported and the ones
+    /// `--port`/`--host` leave out) hand the counter over, so an id is the
+    /// same whatever is selected.
+    pub fn set_next_id(&mut self, id: u64) {
+        self.next_id = id;
+    }
 }
 
 fn cause_of<O>(conn: &Connection<O>) -> Retirement {

@@ -1,7 +1,8 @@
-//! The same capture given twice (`cap1 cap1`, or a copy beside it): its
-//! packets would count twice, as retransmissions. Told by content: files
-//! of the same size whose first [`PREFIX`] bytes hash the same are
-//! compared whole; the same file under two names needs no reading.
+//! The same capture given twice (`cap1 cap1`, a copy beside it, or
+//! `cap.pcap cap.pcap.gz`): its packets would count twice, as
+//! retransmissions. Told by content, as the reader sees it (decompressed):
+//! files whose first [`PREFIX`] bytes hash the same are compared whole;
+//! the same file under two names needs no reading.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,47 +10,50 @@ use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
+use crate::capture::file::compress;
 use crate::capture::file::Input;
 
-/// Bytes hashed to tell files of the same size apart before comparing them
-/// whole: most captures differ in their first packets' times.
+/// Bytes hashed to tell files apart before comparing them whole: most
+/// captures differ in their first packets' times.
 pub const PREFIX: usize = 64 << 10;
 
 /// An input's index, and the file it names (device and inode) if known.
 type Candidate = (usize, Option<(u64, u64)>);
 
 /// The first pair of inputs (indexes into `inputs`, in the order given)
-/// that hold the same bytes, if any. Only regular files are compared; a
-/// file that cannot be read is left to the reader to report.
+/// that hold the same capture, compressed or not, if any. Only regular
+/// files are compared; a file that cannot be read is left to the reader
+/// to report. Costs one read of each file's first 64 KiB (decompressed);
+/// whole files are read only when those agree.
 pub fn find(inputs: &[Input]) -> Option<(usize, usize)> {
-    let mut by_size: HashMap<u64, Vec<Candidate>> = HashMap::new();
+    if inputs.len() < 2 {
+        return None;
+    }
+    let mut by_prefix: HashMap<[u8; 32], Vec<Candidate>> = HashMap::new();
     for (i, input) in inputs.iter().enumerate() {
         let Input::Path(path) = input else { continue };
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
         };
-        if meta.is_file() {
-            let id = file_id(&meta);
-            by_size.entry(meta.len()).or_default().push((i, id));
+        if !meta.is_file() {
+            continue;
+        }
+        if let Ok(digest) = prefix_digest(input) {
+            by_prefix
+                .entry(digest)
+                .or_default()
+                .push((i, file_id(&meta)));
         }
     }
     let mut found: Option<(usize, usize)> = None;
-    for files in by_size.values().filter(|f| f.len() > 1) {
-        let mut by_prefix: HashMap<[u8; 32], Vec<Candidate>> = HashMap::new();
-        for &(i, id) in files {
-            if let Ok(digest) = prefix_digest(&inputs[i]) {
-                by_prefix.entry(digest).or_default().push((i, id));
-            }
-        }
-        for same in by_prefix.values() {
-            for (n, &(a, id_a)) in same.iter().enumerate() {
-                for &(b, id_b) in &same[n + 1..] {
-                    if (id_a.is_some() && id_a == id_b)
-                        || same_bytes(&inputs[a], &inputs[b]).unwrap_or(false)
-                    {
-                        let pair = (a.min(b), a.max(b));
-                        found = Some(found.map_or(pair, |f| f.min(pair)));
-                    }
+    for same in by_prefix.values().filter(|f| f.len() > 1) {
+        for (n, &(a, id_a)) in same.iter().enumerate() {
+            for &(b, id_b) in &same[n + 1..] {
+                if (id_a.is_some() && id_a == id_b)
+                    || same_bytes(&inputs[a], &inputs[b]).unwrap_or(false)
+                {
+                    let pair = (a.min(b), a.max(b));
+                    found = Some(found.map_or(pair, |f| f.min(pair)));
                 }
             }
         }
@@ -69,11 +73,14 @@ fn file_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
 
-fn open(input: &Input) -> io::Result<File> {
-    match input {
-        Input::Path(p) => File::open(p),
-        Input::Stdin => Err(io::Error::other("stdin")),
-    }
+/// The input's bytes as the capture reader sees them: decompressed when
+/// gzip, zstd or lz4.
+fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
+    let file = match input {
+        Input::Path(p) => File::open(p)?,
+        Input::Stdin => return Err(io::Error::other("stdin")),
+    };
+    Ok(compress::decompress(Box::new(file))?.0)
 }
 
 fn prefix_digest(input: &Input) -> io::Result<[u8; 32]> {
@@ -99,7 +106,7 @@ fn same_bytes(a: &Input, b: &Input) -> io::Result<bool> {
 }
 
 /// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {

@@ -118,6 +118,20 @@ pub fn read_set(
     on_packet: &mut dyn FnMut(&Packet<'_>),
     on_file: &mut OnFile<'_>,
 ) -> Result<Vec<SetNote>, CaptureError> {
+    let mut notes = Vec::new();
+    read_set_noting(inputs, on_packet, on_file, &mut |n| notes.push(n.clone()))?;
+    Ok(notes)
+}
+
+/// [`read_set`], handing each note to `on_note` as soon as it is known
+/// (the order before the first packet, an overlap when the later file
+/// starts), so a streamed report's header can carry it.
+pub fn read_set_noting(
+    inputs: &[Input],
+    on_packet: &mut dyn FnMut(&Packet<'_>),
+    on_file: &mut OnFile<'_>,
+    on_note: &mut dyn FnMut(&SetNote),
+) -> Result<(), CaptureError> {
     if let Some((a, b)) = duplicate::find(inputs) {
         return Err(CaptureError::Duplicate {
             first: inputs[a].display(),
@@ -134,12 +148,12 @@ pub fn read_set(
             Err(e) => on_file(index, Err(e)),
         }
     }
-    // tcpdump -C names sort as cap, cap1, cap10, cap2: time decides.
+    // tcpdump -C names sort as cap, cap1, cap10, cap2: time decides
+    // (a -W ring buffer's numbers wrap; only times tell its order).
     waiting.sort_by_key(|w| (w.first, w.index));
-    let mut notes = Vec::new();
     if waiting.windows(2).any(|w| w[0].index > w[1].index) {
         let order = waiting.iter().map(|w| inputs[w.index as usize].display());
-        notes.push(SetNote::Reordered(order.collect()));
+        on_note(&SetNote::Reordered(order.collect()));
     }
     for (rank, w) in waiting.iter_mut().enumerate() {
         w.rank = rank;
@@ -148,10 +162,10 @@ pub fn read_set(
         inputs,
         waiting: waiting.into(),
         active: Vec::new(),
-        notes,
+        on_note,
     };
     merge.run(on_packet, on_file);
-    Ok(merge.notes)
+    Ok(())
 }
 
 /// Opens `input` and reads up to its first packet; a file without packets
@@ -175,14 +189,14 @@ fn first_look(input: &Input, index: u32) -> Result<Result<Waiting, FileOutcome>,
     }))
 }
 
-struct Merge<'a> {
+struct Merge<'a, 'n> {
     inputs: &'a [Input],
     waiting: VecDeque<Waiting>,
     active: Vec<Source>,
-    notes: Vec<SetNote>,
+    on_note: &'n mut dyn FnMut(&SetNote),
 }
 
-impl Merge<'_> {
+impl Merge<'_, '_> {
     fn run(&mut self, on_packet: &mut dyn FnMut(&Packet<'_>), on_file: &mut OnFile<'_>) {
         loop {
             let next_waiting = self.waiting.front().map(|w| (w.first, w.rank));
@@ -208,7 +222,7 @@ impl Merge<'_> {
             return;
         };
         if let Some(open) = self.active.iter().min_by_key(|s| s.rank) {
-            self.notes.push(SetNote::Overlap {
+            (self.on_note)(&SetNote::Overlap {
                 earlier: self.inputs[open.index as usize].display(),
                 later: self.inputs[w.index as usize].display(),
             });
