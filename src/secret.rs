@@ -111,6 +111,18 @@ impl From<&str> for Secret<String> {
     }
 }
 
+/// A label long enough and mixed enough to be a credential rather than a
+/// name: 16 or more characters of which digits or upper case make a fair
+/// share, or any run of 24 or more letters and digits.
+pub fn looks_like_token(s: &str) -> bool {
+    s.split(['.', '-', '_']).any(|label| {
+        let n = label.len();
+        let digits = label.bytes().filter(u8::is_ascii_digit).count();
+        let upper = label.bytes().filter(u8::is_ascii_uppercase).count();
+        n >= 24 || (n >= 16 && (digits + upper) * 4 >= n) || (n >= 8 && upper == n)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

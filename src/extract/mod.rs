@@ -113,8 +113,17 @@ pub fn write(
         by_pair.entry(pair(c.client, c.server)).or_default().push(i);
     }
     let mut state = vec![State::Before; chosen.len()];
-    let mut streams: Vec<[scrub::Direction; 2]> =
-        chosen.iter().map(|_| Default::default()).collect();
+    // `--redact` (pseudonyms) hides request paths too.
+    let keep_path = pseudonyms.is_none();
+    let mut streams: Vec<[scrub::Direction; 2]> = chosen
+        .iter()
+        .map(|_| {
+            [
+                scrub::Direction::new(keep_path),
+                scrub::Direction::new(keep_path),
+            ]
+        })
+        .collect();
     let mut placed: Vec<Placed> = chosen
         .iter()
         .map(|c| Placed {

@@ -8,11 +8,17 @@
 //!
 //! - HTTP/1.1 handshake (RFC 9112 §2-5): method, version, status line,
 //!   header names and the handshake's own headers kept (see
-//!   [`value_kind`]); the request target but its `/`s, and every other
-//!   header value, become ASCII `0`s, which keeps the header parseable.
+//!   [`value_kind`]); subprotocol tokens that name an application
+//!   protocol (`graphql-transport-ws`, `v12.stomp`) kept, other tokens
+//!   hidden; the request target's path and query parameter names kept
+//!   (with `--redact`, only its `/`s), query values and every other header
+//!   value become ASCII `0`s, which keeps the header parseable.
 //! - WebSocket frames (RFC 6455 §5.2): the header (opcode, lengths, mask
 //!   key) kept; the payload becomes zeros once unmasked (on the wire, the
-//!   mask key repeated), except a Close frame's 2-byte status code.
+//!   mask key repeated), except a Close frame's 2-byte status code and an
+//!   application heartbeat message (a protocol constant such as Socket.IO's
+//!   `2` or MQTT's PINGREQ, see [`is_heartbeat`]) whole within one segment,
+//!   so an extract is judged on the same heartbeats as its source.
 //! - TLS records (RFC 8446 §5.1): the 5-byte header kept; handshake,
 //!   change-cipher-spec and alert records kept (the ClientHello's SNI is
 //!   what `--redact` is for); application data zeroed.
@@ -23,6 +29,8 @@
 //! record of the last [`MAX_RUNS`] runs; older ones are zeroed.
 
 use std::collections::VecDeque;
+
+use crate::websocket::app::{is_heartbeat, AppProtocol, MAX_HEARTBEAT_LEN};
 
 /// What happens to one stream byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +107,22 @@ struct Http {
     /// Within a parameter's value (after `=`).
     in_param: bool,
     line_len: usize,
+    /// The request target's path and query names are kept (not under
+    /// `--redact`); set when the walk starts.
+    keep_path: bool,
+    /// The request target: `Some(true)` once it showed its origin form
+    /// (`/path?query`); in its query; in a query value.
+    origin_form: Option<bool>,
+    in_query: bool,
+    in_query_value: bool,
+    /// The query parameter's name so far (its first 16 bytes), and whether
+    /// its value is a protocol constant that stays.
+    query_name: Vec<u8>,
+    keep_query_value: bool,
+    /// In a path segment: its bytes walked, and how many of them stay.
+    segment: Option<(usize, usize)>,
+    /// Within a subprotocol token: whether it is kept.
+    token: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +131,8 @@ enum Value {
     #[default]
     Hidden,
     Params,
+    /// `Sec-WebSocket-Protocol`: tokens naming a protocol stay.
+    Tokens,
 }
 
 /// One direction of a connection.
@@ -118,20 +144,29 @@ pub struct Direction {
     walked: u64,
     walker: Walker,
     runs: VecDeque<Run>,
+    keep_path: bool,
 }
 
 impl Default for Direction {
+    /// A direction whose request path stays hidden, as under `--redact`.
     fn default() -> Self {
+        Direction::new(false)
+    }
+}
+
+impl Direction {
+    /// A direction to walk; `keep_path`: its request target's path and
+    /// query parameter names stay (not under `--redact`, which hides paths).
+    pub fn new(keep_path: bool) -> Self {
         Direction {
             next: None,
             walked: 0,
             walker: Walker::Start,
             runs: VecDeque::new(),
+            keep_path,
         }
     }
-}
 
-impl Direction {
     /// Rewrites `payload`, the bytes of a segment with sequence number
     /// `seq` (the SYN flag set: `seq` is the initial sequence number).
     /// Returns whether any byte changed.
@@ -146,7 +181,9 @@ impl Direction {
         let next = *self.next.get_or_insert(seq);
         let offset = self.walked as i64 + i64::from(seq.wrapping_sub(next) as i32);
         let mut changed = false;
-        for (i, byte) in payload.iter_mut().enumerate() {
+        for i in 0..payload.len() {
+            let (done, ahead) = payload.split_at_mut(i + 1);
+            let byte = &mut done[i];
             let o = offset + i as i64;
             let fill = if o < 0 {
                 Fill::Zero
@@ -158,7 +195,7 @@ impl Direction {
                     self.walker = Walker::Opaque;
                     self.walked = o as u64;
                 }
-                let fill = self.walker.step(*byte, self.walked);
+                let fill = self.walker.step(*byte, self.walked, ahead, self.keep_path);
                 self.record(fill);
                 self.walked += 1;
                 fill
@@ -203,21 +240,27 @@ impl Direction {
 
 impl Walker {
     /// The fill of `byte`, at stream offset `at`, and the walk past it.
-    fn step(&mut self, byte: u8, at: u64) -> Fill {
+    /// `ahead`: the rest of its segment, unchanged (a decision that needs
+    /// a whole token or message looks there; one cut by the segment's end
+    /// is hidden).
+    fn step(&mut self, byte: u8, at: u64, ahead: &[u8], keep_path: bool) -> Fill {
         if let Walker::Start = self {
             *self = match byte {
                 0x16 => Walker::TlsHeader {
                     buf: [0; 5],
                     have: 0,
                 },
-                b'A'..=b'Z' => Walker::Http(Http::default()),
+                b'A'..=b'Z' => Walker::Http(Http {
+                    keep_path,
+                    ..Http::default()
+                }),
                 _ => Walker::Opaque,
             };
         }
         match self {
             Walker::Start | Walker::Opaque => Fill::Zero,
             Walker::Http(h) => {
-                let (fill, done) = h.step(byte);
+                let (fill, done) = h.step(byte, ahead);
                 if let Some(upgraded) = done {
                     *self = if upgraded {
                         Walker::WsHeader {
@@ -234,7 +277,12 @@ impl Walker {
                 buf[*have] = byte;
                 *have += 1;
                 if let Some((len, mask, opcode)) = ws_header(&buf[..*have]) {
-                    let keep = if opcode == 0x8 { len.min(2) } else { 0 };
+                    let fin = buf[0] & 0x80 != 0;
+                    let keep = match opcode {
+                        0x8 => len.min(2),
+                        0x1 | 0x2 if fin && heartbeat(opcode == 0x1, len, mask, ahead) => len,
+                        _ => 0,
+                    };
                     *self = if len == 0 {
                         Walker::WsHeader {
                             buf: [0; 14],
@@ -305,6 +353,49 @@ impl Walker {
     }
 }
 
+/// How many bytes of the path segment starting with `first` (its rest in
+/// `ahead`) stay, by the report's rule for paths: a plain name whole; one
+/// with parameters (`;jsessionid=…`, `=`, `&`) up to them; one that looks
+/// like a token, or is percent-encoded, or that the segment cuts off,
+/// none.
+fn segment_kept(first: u8, ahead: &[u8]) -> usize {
+    let Some(n) = ahead
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'#' | b' '))
+    else {
+        return 0;
+    };
+    let mut seg = Vec::with_capacity(n + 1);
+    seg.push(first);
+    seg.extend_from_slice(&ahead[..n]);
+    if let Some(i) = seg.iter().position(|b| matches!(b, b';' | b'=' | b'&')) {
+        return i;
+    }
+    match std::str::from_utf8(&seg) {
+        Ok(text) if !text.contains('%') && !crate::secret::looks_like_token(text) => seg.len(),
+        _ => 0,
+    }
+}
+
+/// Whether the unfragmented data message of `len` bytes at the start of
+/// `ahead` (masked with `mask`) is an application heartbeat, read whole
+/// from this segment.
+fn heartbeat(text: bool, len: u64, mask: Option<[u8; 4]>, ahead: &[u8]) -> bool {
+    if len > MAX_HEARTBEAT_LEN || (ahead.len() as u64) < len {
+        return false;
+    }
+    let mut message = [0u8; MAX_HEARTBEAT_LEN as usize];
+    let message = &mut message[..len as usize];
+    message.copy_from_slice(&ahead[..len as usize]);
+    if let Some(key) = mask {
+        // RFC 6455 §5.3: octet i is XORed with key[i mod 4].
+        for (i, b) in message.iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+    }
+    is_heartbeat(text, message)
+}
+
 /// A complete WebSocket frame header (RFC 6455 §5.2): payload length,
 /// mask key, opcode; `None` while more header bytes are needed.
 fn ws_header(h: &[u8]) -> Option<(u64, Option<[u8; 4]>, u8)> {
@@ -333,7 +424,7 @@ fn ws_header(h: &[u8]) -> Option<(u64, Option<[u8; 4]>, u8)> {
 impl Http {
     /// The fill of one handshake byte; at the end of the header block,
     /// whether it was an upgrade (a `GET` request or a `101` response).
-    fn step(&mut self, byte: u8) -> (Fill, Option<bool>) {
+    fn step(&mut self, byte: u8, ahead: &[u8]) -> (Fill, Option<bool>) {
         if !self.first_line_done {
             if byte == b'\n' {
                 self.first_line_done = true;
@@ -343,9 +434,8 @@ impl Http {
             if self.first_line.len() < 16 {
                 self.first_line.push(byte);
             }
-            // The request target: its `/`s stay, so the path's shape does.
-            if self.spaces == 1 && byte != b' ' && byte != b'/' && self.is_request() {
-                return (Fill::Digit, None);
+            if self.spaces == 1 && byte != b' ' && self.is_request() {
+                return (self.target_fill(byte, ahead), None);
             }
             if byte == b' ' {
                 self.spaces += 1;
@@ -376,11 +466,12 @@ impl Http {
             return (Fill::Keep, None);
         }
         if self.in_value {
-            return (self.value_fill(byte), None);
+            return (self.value_fill(byte, ahead), None);
         }
         if byte == b':' {
             self.in_value = true;
             self.in_param = false;
+            self.token = None;
             self.value = value_kind(&self.name);
         } else if self.name.len() <= MAX_NAME {
             self.name.push(byte.to_ascii_lowercase());
@@ -392,7 +483,60 @@ impl Http {
         self.first_line.starts_with(b"GET ")
     }
 
-    fn value_fill(&mut self, byte: u8) -> Fill {
+    /// A request target's byte: in origin form (`/path?a=1`, RFC 9112
+    /// §3.2.1) the path and the query's names stay unless `--redact`, and
+    /// query values (the spec's secrets) become `0`s; any other form (an
+    /// absolute URI may carry user info) keeps only its `/`s, so the
+    /// path's shape does.
+    fn target_fill(&mut self, byte: u8, ahead: &[u8]) -> Fill {
+        let origin = *self.origin_form.get_or_insert(byte == b'/');
+        if !(origin && self.keep_path) {
+            return if byte == b'/' {
+                Fill::Keep
+            } else {
+                Fill::Digit
+            };
+        }
+        if !self.in_query && byte != b'?' {
+            if byte == b'/' {
+                self.segment = None;
+                return Fill::Keep;
+            }
+            let (walked, kept) = self
+                .segment
+                .get_or_insert_with(|| (0, segment_kept(byte, ahead)));
+            *walked += 1;
+            return if *walked <= *kept {
+                Fill::Keep
+            } else {
+                Fill::Digit
+            };
+        }
+        match byte {
+            b'?' | b'&' if !self.in_query || byte == b'&' => {
+                self.in_query = true;
+                self.in_query_value = false;
+                self.query_name.clear();
+                Fill::Keep
+            }
+            b'=' if self.in_query && !self.in_query_value => {
+                self.in_query_value = true;
+                // Engine.IO's protocol revision (`EIO=4`) says which side
+                // pings: a protocol constant, not a credential.
+                self.keep_query_value = self.query_name == b"EIO";
+                Fill::Keep
+            }
+            _ if self.in_query_value && !self.keep_query_value => Fill::Digit,
+            _ => {
+                if self.in_query && !self.in_query_value && self.query_name.len() < 16 {
+                    self.query_name.push(byte);
+                }
+                Fill::Keep
+            }
+        }
+    }
+
+    fn value_fill(&mut self, byte: u8, ahead: &[u8]) -> Fill {
         let hidden = if byte == b' ' || byte == b'\t' {
             Fill::Keep
         } else {
@@ -401,6 +545,20 @@ impl Http {
         match self.value {
             Value::Keep => Fill::Keep,
             Value::Hidden => hidden,
+            Value::Tokens => {
+                if matches!(byte, b',' | b' ' | b'\t') {
+                    self.token = None;
+                    return Fill::Keep;
+                }
+                let keep = *self
+                    .token
+                    .get_or_insert_with(|| named_protocol(byte, ahead));
+                if keep {
+                    Fill::Keep
+                } else {
+                    hidden
+                }
+            }
             Value::Params => {
                 match byte {
                     b'=' => self.in_param = true,
@@ -420,8 +578,9 @@ impl Http {
 /// What becomes of a header's value, by its (lowercased) name: the
 /// headers the WebSocket handshake is judged by (RFC 6455 §4) stay;
 /// `Sec-WebSocket-Extensions` keeps its names and numeric parameters;
+/// `Sec-WebSocket-Protocol` keeps the tokens that name a protocol;
 /// every other value (Host and Origin user info, cookies, credentials,
-/// subprotocol tokens, user agents) becomes `0`s.
+/// other subprotocol tokens, user agents) becomes `0`s.
 fn value_kind(name: &[u8]) -> Value {
     match name.trim_ascii() {
         b"upgrade"
@@ -431,8 +590,28 @@ fn value_kind(name: &[u8]) -> Value {
         | b"sec-websocket-version"
         | b"content-length" => Value::Keep,
         b"sec-websocket-extensions" => Value::Params,
+        b"sec-websocket-protocol" => Value::Tokens,
         _ => Value::Hidden,
     }
+}
+
+/// Whether the subprotocol token that starts with `first`, its rest in
+/// `ahead`, names an application protocol (then it is no credential). A
+/// token the segment cuts off is hidden.
+fn named_protocol(first: u8, ahead: &[u8]) -> bool {
+    let Some(n) = ahead
+        .iter()
+        .position(|b| matches!(b, b',' | b' ' | b'\t' | b'\r' | b'\n'))
+    else {
+        return false;
+    };
+    let mut token = Vec::with_capacity(n + 1);
+    token.push(first);
+    token.extend_from_slice(&ahead[..n]);
+    std::str::from_utf8(&token)
+        .ok()
+        .and_then(AppProtocol::from_subprotocol)
+        .is_some()
 }
 
 #[cfg(test)]

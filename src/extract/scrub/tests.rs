@@ -78,3 +78,57 @@ fn a_stream_that_is_neither_is_zeroed() {
     let mut d = Direction::default();
     assert_eq!(walk(&mut d, 5, b"\x00\x01secret"), vec![0; 8]);
 }
+
+const APP_REQUEST: &[u8] = b"GET /socket.io/?EIO=4&transport=websocket&token=abc123 HTTP/1.1\r\nSec-WebSocket-Protocol: graphql-transport-ws, Bearer.eyJhbGciOi\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+#[test]
+fn paths_query_names_and_protocol_tokens_stay_values_do_not() {
+    let mut d = Direction::new(true);
+    let out = String::from_utf8(walk(&mut d, 1, APP_REQUEST)).unwrap();
+    assert!(
+        out.starts_with("GET /socket.io/?EIO=4&transport=000000000&token=000000 HTTP/1.1\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Sec-WebSocket-Protocol: graphql-transport-ws, 00000000000000000\r\n"),
+        "{out}"
+    );
+    // Under --redact, the path goes too.
+    let mut d = Direction::new(false);
+    let out = String::from_utf8(walk(&mut d, 1, APP_REQUEST)).unwrap();
+    assert!(out.starts_with("GET /000000000/00000"), "{out}");
+    assert!(!out.contains("abc123") && !out.contains("eyJ"), "{out}");
+}
+
+#[test]
+fn heartbeat_messages_stay_other_messages_do_not() {
+    let mut d = Direction::new(true);
+    walk(&mut d, 1, APP_REQUEST);
+    let seq = 1 + APP_REQUEST.len() as u32;
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let masked = |payload: &[u8]| -> Vec<u8> {
+        let mut f = vec![0x81, 0x80 | payload.len() as u8];
+        f.extend(key);
+        f.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        f
+    };
+    // A Socket.IO pong, a graphql-transport-ws ping, then a message.
+    let mut frames = masked(b"3");
+    frames.extend(masked(br#"{"type":"ping"}"#));
+    frames.extend(masked(b"42[\"secret\"]"));
+    let out = walk(&mut d, seq, &frames);
+    let beats = masked(b"3").len() + masked(br#"{"type":"ping"}"#).len();
+    assert_eq!(&out[..beats], &frames[..beats], "heartbeats kept as sent");
+    let last: Vec<u8> = out[beats + 6..]
+        .iter()
+        .zip(key.iter().cycle())
+        .map(|(b, k)| b ^ k)
+        .collect();
+    assert_eq!(last, vec![0; 12], "other messages zeroed");
+    // A heartbeat the segment cuts off cannot be read whole: zeroed.
+    let mut d = Direction::new(true);
+    walk(&mut d, 1, APP_REQUEST);
+    let ping = masked(br#"{"type":"ping"}"#);
+    let out = walk(&mut d, seq, &ping[..10]);
+    assert_ne!(&out[6..10], &ping[6..10]);
+}

@@ -58,6 +58,25 @@ pub enum AppProtocol {
 }
 
 impl AppProtocol {
+    /// Every protocol wspulse reads.
+    pub const ALL: [AppProtocol; 8] = [
+        AppProtocol::SocketIo,
+        AppProtocol::GraphqlTransportWs,
+        AppProtocol::GraphqlWs,
+        AppProtocol::Mqtt,
+        AppProtocol::Stomp,
+        AppProtocol::SignalR,
+        AppProtocol::Phoenix,
+        AppProtocol::ActionCable,
+    ];
+
+    /// The protocol a `Sec-WebSocket-Protocol` token names, if any
+    /// (case-insensitive, RFC 6455 §11.3.4): such tokens are protocol
+    /// names, not credentials.
+    pub fn from_subprotocol(token: &str) -> Option<AppProtocol> {
+        hint::from_subprotocol(token)
+    }
+
     /// The name printed in findings (`heartbeat`).
     pub fn name(self) -> &'static str {
         match self {
@@ -111,4 +130,24 @@ pub struct Declared {
     pub deadline: Option<Span>,
     /// Time the other side has to answer a ping (Engine.IO pingTimeout).
     pub pong_timeout: Option<Span>,
+}
+
+/// The longest data message [`is_heartbeat`] keeps: every protocol's
+/// heartbeat is far shorter (a Phoenix heartbeat with its ref is about 70
+/// bytes), so a longer message is never passed off as one.
+pub const MAX_HEARTBEAT_LEN: u64 = 128;
+
+/// Whether a whole data message (`payload` unmasked, `text` for a Text
+/// frame) is one of the application heartbeats wspulse reads, for any
+/// protocol: a protocol constant, which a written capture keeps (the
+/// spec's "What never appears in output").
+pub fn is_heartbeat(text: bool, payload: &[u8]) -> bool {
+    let len = payload.len() as u64;
+    len <= MAX_HEARTBEAT_LEN
+        && AppProtocol::ALL.iter().any(|&p| {
+            matches!(
+                classify::classify(p, text, len, payload),
+                classify::Found::Beat(_)
+            )
+        })
 }
