@@ -288,6 +288,8 @@ pub struct LiveConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// `--write FILE` and its rotation.
     pub write: Option<WriteConfig>,
+    /// `--extract FILE`: the packets of connections that leave `alive`.
+    pub extract: Option<PathBuf>,
     /// `--user NAME`: privileges dropped to this user once the device is open.
     pub user: Option<String>,
 }

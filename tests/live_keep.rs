@@ -1,5 +1,6 @@
 //! What `wspulse live` keeps and serves beside its records: `--write`
 //! saves the captured packets and the findings cite the saved frames;
+//! `--extract` saves the connections that left `alive`, one file each;
 //! `--metrics` serves the counts as Prometheus text; `--user` drops root.
 //! All fed through a pipe (`-r -`), so no capture rights are needed.
 
@@ -132,6 +133,78 @@ fn write_never_overwrites_a_file() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(std::fs::read(&saved).unwrap(), b"keep me");
     let _ = std::fs::remove_file(&saved);
+}
+
+/// `live --extract`: each connection whose verdict left `alive` gets a
+/// pcapng file of its own, holding its handshake and the packets before
+/// and after its verdict (scrubbed), which `analyze` judges as the live
+/// run did; a connection that stayed alive leaves none, and an existing
+/// file is never overwritten.
+#[test]
+fn extract_saves_each_connection_that_left_alive() {
+    let base = scratch("ev.pcapng");
+    let stem = base.file_stem().unwrap().to_string_lossy().into_owned();
+    let out = run(
+        &sample("mixed-fates.pcap"),
+        &["--extract", base.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let finals: Vec<Value> = records(&out)
+        .into_iter()
+        .filter(|r| r["type"] == "connection")
+        .collect();
+    assert_eq!(finals.len(), 6, "{stderr}");
+    for c in &finals {
+        let id = c["id"].as_u64().unwrap();
+        let file = base.with_file_name(format!("{stem}-{id}.pcapng"));
+        if c["verdict"] == "alive" {
+            assert!(!file.exists(), "#{id} stayed alive: no file");
+            continue;
+        }
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        let again = common::wspulse(&[
+            "analyze",
+            "--format",
+            "json",
+            "--all",
+            file.to_str().unwrap(),
+        ]);
+        let doc: Value = serde_json::from_slice(&again.stdout).unwrap();
+        let conns = doc["connections"].as_array().unwrap();
+        assert_eq!(conns.len(), 1, "#{id}: one connection per file");
+        let e = &conns[0];
+        assert_eq!(e["client"], c["client"]);
+        assert_eq!(e["verdict"], c["verdict"], "#{id}");
+        // A connection with more packets before its verdict than are
+        // held keeps its head and its latest ones: the extract says the
+        // middle is missing (capture_loss), and nothing else changes.
+        let mut got = common::codes(&e["reasons"]);
+        if got.iter().any(|(code, _)| code == "capture_loss") {
+            assert!(stderr.contains("earlier packets not kept"), "{stderr}");
+            got.retain(|(code, _)| code != "capture_loss");
+        }
+        assert_eq!(got, common::codes(&c["reasons"]), "#{id}");
+        let packets = doc["capture"]["packets"].as_u64().unwrap();
+        if let Some(n) = common::tshark_frames(&file) {
+            assert_eq!(n, packets, "#{id}: tshark reads every packet");
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+    // A file of the same name is kept, and that connection not saved.
+    let first = finals.iter().find(|c| c["verdict"] != "alive").unwrap();
+    let taken = base.with_file_name(format!("{stem}-{}.pcapng", first["id"]));
+    std::fs::write(&taken, b"keep me").unwrap();
+    let out = run(
+        &sample("mixed-fates.pcap"),
+        &["--extract", base.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("1 more not saved"), "{stderr}");
+    assert_eq!(std::fs::read(&taken).unwrap(), b"keep me");
+    for c in &finals {
+        let _ = std::fs::remove_file(base.with_file_name(format!("{stem}-{}.pcapng", c["id"])));
+    }
 }
 
 fn free_port() -> u16 {

@@ -120,6 +120,10 @@ pub(super) struct LiveArgs {
     #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = size, requires = "write", help_heading = "Keeping evidence")]
     write_max_size: u64,
 
+    /// Save the packets of each connection whose verdict leaves alive to FILE (pcapng, scrubbed as analyze --extract scrubs unless --show-secrets): its latest packets from before (up to 256 each) and all after, until it ends; --write saves everything.
+    #[arg(long, value_name = "FILE", help_heading = "Keeping evidence")]
+    extract: Option<PathBuf>,
+
     /// Files of --write kept, as a ring: past N, the oldest file's name is reused for the next (tcpdump -W).
     #[arg(long, value_name = "N", default_value_t = LIVE_WRITE_FILES, requires = "write", help_heading = "Keeping evidence")]
     write_files: u32,
@@ -225,6 +229,7 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         redact_key: l.secrets.redact_key,
         metrics: l.metrics,
         write,
+        extract: l.extract,
         user: l.user,
     })))
 }

@@ -224,7 +224,7 @@ fn pair(a: Endpoints, b: Endpoints) -> (Endpoints, Endpoints) {
 
 /// Overwrites the payload of `seg` (borrowed from `original`) in `data`,
 /// a copy of it; whether a byte changed.
-fn scrub_segment(
+pub fn scrub_segment(
     data: &mut [u8],
     original: &[u8],
     seg: &Segment<'_>,
@@ -237,7 +237,7 @@ fn scrub_segment(
 
 /// The TCP checksum of `data` (a rewritten copy of `original`, which
 /// `seg` borrows), now between the addresses `addrs`.
-fn fix_checksum(data: &mut [u8], original: &[u8], seg: &Segment<'_>, addrs: (IpAddr, IpAddr)) {
+pub fn fix_checksum(data: &mut [u8], original: &[u8], seg: &Segment<'_>, addrs: (IpAddr, IpAddr)) {
     let start = seg.payload.as_ptr() as usize - original.as_ptr() as usize;
     if let Some(tcp) = start.checked_sub(usize::from(seg.header_len)) {
         checksum::fix_tcp(

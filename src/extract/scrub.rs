@@ -145,6 +145,7 @@ pub struct Direction {
     walker: Walker,
     runs: VecDeque<Run>,
     keep_path: bool,
+    max_runs: usize,
 }
 
 impl Default for Direction {
@@ -164,7 +165,16 @@ impl Direction {
             walker: Walker::Start,
             runs: VecDeque::new(),
             keep_path,
+            max_runs: MAX_RUNS,
         }
+    }
+
+    /// The same direction, remembering at most `n` runs of fills for
+    /// retransmissions (default [`MAX_RUNS`]; older bytes sent again are
+    /// zeroed).
+    pub fn with_max_runs(mut self, n: usize) -> Self {
+        self.max_runs = n.max(1);
+        self
     }
 
     /// Rewrites `payload`, the bytes of a segment with sequence number
@@ -227,7 +237,7 @@ impl Direction {
                 return;
             }
         }
-        if self.runs.len() == MAX_RUNS {
+        if self.runs.len() >= self.max_runs {
             self.runs.pop_front();
         }
         self.runs.push_back(Run {

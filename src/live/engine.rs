@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::clock::{LiveClock, Ticks};
+use super::extracting::Extractor;
 use super::output::Output;
 use super::publish::Publisher;
 use super::saving::Saver;
@@ -50,6 +51,8 @@ struct Book<'a> {
     failed: bool,
     /// The first error writing the output: the run stops on it.
     error: Option<String>,
+    /// `--extract`: keeps the packets of connections that leave `alive`.
+    extractor: Option<Extractor>,
 }
 
 impl Book<'_> {
@@ -74,13 +77,22 @@ impl Book<'_> {
     /// A connection leaving the table: judged a last time (at its end if
     /// it ended), its change if any, then its `connection` record.
     fn retire(&mut self, r: Retired<Tracked>) {
+        let at = self.record(&r);
+        if let Some(x) = &mut self.extractor {
+            let result = x.retire(r.conn.client, r.conn.server, at);
+            self.check(result);
+        }
+    }
+
+    /// Judges and writes `r`; returns when it was judged.
+    fn record(&mut self, r: &Retired<Tracked>) -> Timestamp {
         let session = &r.conn.observer.session;
         if r.cause != Retirement::Open {
             self.retired += 1;
         }
         if !session.is_judged() {
             self.summary.count(session, None, r.conn.server.1);
-            return;
+            return r.at.at;
         }
         let retired = (r.cause != Retirement::Open).then_some(r.cause);
         let at = judged_at(&r.conn.observer.judge, retired, r.at);
@@ -100,10 +112,15 @@ impl Book<'_> {
             });
         }
         self.saw(c.judged.verdict);
+        if let (Some(x), false) = (&mut self.extractor, c.judged.verdict == Verdict::Alive) {
+            let result = x.flag(r.id, r.conn.client, r.conn.server);
+            self.check(result);
+        }
         self.summary
             .count(session, Some(c.judged.verdict), r.conn.server.1);
         let result = self.out.connection(&c, retired.is_some());
         self.check(result);
+        at
     }
 }
 
@@ -168,6 +185,7 @@ impl<'a> Engine<'a> {
                 fail_on: config.fail_on,
                 failed: false,
                 error: None,
+                extractor: None,
             },
             clock: LiveClock::new(wall_now, started),
             ticks,
@@ -194,6 +212,11 @@ impl<'a> Engine<'a> {
     /// Saves every packet (`--write`); findings then cite the saved frames.
     pub fn save(&mut self, saver: Saver) {
         self.saver = Some(saver);
+    }
+
+    /// Keeps the packets of connections that leave `alive` (`--extract`).
+    pub fn extract(&mut self, extractor: Extractor) {
+        self.book.extractor = Some(extractor);
     }
 
     /// Writing failed, or the reader of stdout went away: nothing more
@@ -255,6 +278,10 @@ impl<'a> Engine<'a> {
                 });
             if step != Step::FilteredOut {
                 self.counted += 1;
+            }
+            if let (Step::Routed, Some(x)) = (step, &mut self.book.extractor) {
+                let result = x.on_packet(&packet, at);
+                self.book.check(result);
             }
         }
         count.is_some_and(|n| self.counted >= n)
@@ -321,6 +348,8 @@ impl<'a> Engine<'a> {
         self.ingest.table.sweep(moment, &mut |r| book.retire(r));
         let redact = &self.book.judging.redact;
         let mut changes = Vec::new();
+        let mut flagged = Vec::new();
+        let extracting = self.book.extractor.is_some();
         let mut counts = [0u64; Verdict::ALL.len()];
         // Every verdict with its id only for the view, to pick what fits.
         let mut ranked = self.book.out.has_view().then(Vec::new);
@@ -344,6 +373,9 @@ impl<'a> Engine<'a> {
                 reasons = Some(held);
             }
             if verdict != t.reported {
+                if extracting && verdict != Verdict::Alive {
+                    flagged.push((id, conn.client, conn.server));
+                }
                 let reasons = reasons.unwrap_or_else(|| t.judge.judge(at).reasons);
                 changes.push(VerdictRecord {
                     at,
@@ -358,6 +390,14 @@ impl<'a> Engine<'a> {
         changes.sort_by_key(|c| c.connection.id);
         for change in changes {
             self.book.change(change);
+        }
+        if let Some(x) = &mut self.book.extractor {
+            flagged.sort_by_key(|f| f.0);
+            let mut result = Ok(());
+            for (id, client, server) in flagged {
+                result = result.and(x.flag(id, client, server));
+            }
+            self.book.check(result);
         }
         if let Some(saver) = &mut self.saver {
             let result = saver.flush();
@@ -495,6 +535,9 @@ impl<'a> Engine<'a> {
         let mut warnings: Vec<String> = warning.into_iter().collect();
         warnings.extend(self.kernel.as_ref().and_then(live::drop_warning));
         let mut notes = table::limits_hit(&capture);
+        if let Some(x) = &self.book.extractor {
+            notes.extend(x.note());
+        }
         if self.ticks.skipped() > 0 {
             notes.push(format!(
                 "{} ticks skipped where the capture clock jumped ahead: changes in them show at the tick after",

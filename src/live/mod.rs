@@ -12,6 +12,7 @@
 
 mod clock;
 mod engine;
+mod extracting;
 pub mod metrics;
 mod output;
 pub mod privilege;
@@ -146,6 +147,14 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         Some(w) => Some(saving::Saver::new(w.clone(), snaplen(config))?),
         None => None,
     };
+    let extractor = match &config.extract {
+        Some(path) => Some(extracting::Extractor::new(
+            path,
+            config.show_secrets,
+            config.limits.max_flows,
+        )?),
+        None => None,
+    };
     let (source, name) = open_source(config)?;
     // Bound while still privileged (a port below 1024 needs it), then
     // privileges go, as tcpdump -Z drops them once the device is open.
@@ -187,6 +196,9 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
     }
     if let Some(s) = saver {
         engine.save(s);
+    }
+    if let Some(x) = extractor {
+        engine.extract(x);
     }
     // The view takes the terminal when stdout is one and the records do
     // not go there as they happen.

@@ -115,3 +115,28 @@ pub fn sample_file(name: &str, truth: &Value) -> String {
         .as_str()
         .map_or_else(|| format!("{name}.pcap"), str::to_string)
 }
+
+/// How many frames tshark reads in `capture`; `None` without tshark (CI
+/// installs it, so there a missing tshark fails).
+pub fn tshark_frames(capture: &Path) -> Option<u64> {
+    let out = match Command::new("tshark")
+        .arg("-r")
+        .arg(capture)
+        .arg("-T")
+        .arg("fields")
+        .arg("-e")
+        .arg("frame.number")
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) if std::env::var_os("CI").is_none() => return None,
+        Err(e) => panic!("tshark: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "tshark -r {}: {}",
+        capture.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).lines().count() as u64)
+}
