@@ -389,7 +389,11 @@ impl Judge {
         let before = *slot;
         *slot = Some(SocketSeen::next(before.as_ref(), &info, mark));
         let last = before.map_or((0, 0), |b| (b.bytes_acked, b.total_retrans));
-        let in_flight = info.unacked_bytes.saturating_add(info.notsent_bytes);
+        // In flight is what was sent and not acknowledged, as on the wire;
+        // bytes not sent yet are kept apart (the socket facts, and the
+        // reasons' `notsent_bytes`): counting them would make any window
+        // look filled behind a black hole.
+        let in_flight = info.unacked_bytes;
         let peer = side.other();
         let window = TcpEvent::Window {
             window: info.snd_wnd,
