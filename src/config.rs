@@ -290,6 +290,11 @@ pub struct LiveConfig {
     pub write: Option<WriteConfig>,
     /// `--user NAME`: privileges dropped to this user once the device is open.
     pub user: Option<String>,
+    /// `--sockets`: also read this host's TCP sockets through sock_diag
+    /// each `interval` and feed the captured connections' judges.
+    pub sockets: bool,
+    /// `--netns NAME`: read the sockets of that network namespace.
+    pub netns: Option<String>,
 }
 
 /// `wspulse sockets`: the host's TCP sockets, judged from their readings.
