@@ -15,7 +15,7 @@ use crate::report::redact::Redactor;
 use crate::report::sockets::{ndjson_header, verdict_line, verdict_record, Run, SocketsJson};
 use crate::sink::Sink;
 use crate::sockets::Board;
-use crate::time::{wall_clock, Span};
+use crate::time::{wall_clock, Span, Timestamp};
 use crate::{secret, EXIT_ERROR, EXIT_FAILED};
 
 /// Set by SIGINT or SIGTERM: the loop notices within [`MAX_WAIT`].
@@ -86,12 +86,15 @@ fn read_and_print(config: &SocketsConfig) -> Result<u8, String> {
         thresholds: config.thresholds,
     };
     let mut sink = Sink::open(None, false)?;
+    // One clock for the judges: the wall clock at the start carried
+    // forward by a monotonic one, so a step of the system clock cannot
+    // put a reading before the one it follows.
+    let (base, started) = (wall_clock(), Instant::now());
     if ndjson {
-        let header = ndjson_header(&run, wall_clock())?;
+        let header = ndjson_header(&run, base)?;
         sink.write(|out| out.write_all(header.as_bytes()))?;
     }
     let mut board = Board::new(settings, config.ports.clone());
-    let started = Instant::now();
     let deadline = config.duration.map(|d| started + span_duration(d));
     let interval = span_duration(config.interval);
     let (mut rounds, mut failed) = (0u64, false);
@@ -101,7 +104,8 @@ fn read_and_print(config: &SocketsConfig) -> Result<u8, String> {
         let dump = diag.dump(crate::sockets::STATES)?;
         #[cfg(not(target_os = "linux"))]
         let dump: Vec<crate::sockets::Reading> = match diag {};
-        at = wall_clock();
+        let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        at = Timestamp::from_nanos(base.nanos().saturating_add(elapsed));
         board.on_round(&dump, at);
         rounds += 1;
         let mut lines = String::new();
