@@ -1,14 +1,16 @@
 """Peers for the socket-view tests (tests/sockets_netns.rs), speaking
 just enough WebSocket (RFC 6455 §4) for a capture to judge them.
 
-  peers.py server PORT STATUS   accept connections on PORT; to each one
+  peers.py server PORT STATUS   accept connections on PORT (0: any, and
+      the first line says which: "listening PORT"); to each one
       write a 1 KiB binary frame every 16 ms (64 KiB/s) with an 8 MiB
       send buffer, so bytes that cannot leave pile up in the kernel for
       minutes; every 100 ms write STATUS, a JSON object of bytes each
       connection's writes handed to the kernel, keyed by the client port,
       and `at`, the wall clock it was counted at (Unix seconds).
   peers.py client MODE HOST PORT LOCAL_PORT
-      connect from LOCAL_PORT, do the handshake, print "ready", then
+      connect from LOCAL_PORT (0: any), do the handshake, print "ready
+      PORT" (its own port), then
       `read` (read everything, as a healthy client) or `no-read` (a 4 KiB
       receive buffer, never read after the handshake).
 
@@ -78,7 +80,7 @@ def server(port, status):
             time.sleep(0.1)
 
     threading.Thread(target=report, daemon=True).start()
-    print("listening", flush=True)
+    print("listening", s.getsockname()[1], flush=True)
     while time.time() < END:
         try:
             c, addr = s.accept()
@@ -105,7 +107,7 @@ def client(mode, host, port, local_port):
         if not d:
             sys.exit(1)
         buf += d
-    print("ready", flush=True)
+    print("ready", c.getsockname()[1], flush=True)
     c.settimeout(1)
     while time.time() < END:
         if mode == "no-read":
