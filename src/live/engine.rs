@@ -10,7 +10,7 @@ use super::clock::{LiveClock, Ticks};
 use super::output::Output;
 use super::publish::Publisher;
 use super::saving::Saver;
-use super::sockets::{sides_of, SocketSource};
+use super::sockets::{beside_packets, sides_of, SocketSource};
 use super::source::{Batch, End};
 use crate::capture::KernelStats;
 use crate::config::LiveConfig;
@@ -294,7 +294,7 @@ impl<'a> Engine<'a> {
         self.ingest.table.for_each_mut(|_, conn| {
             let (client, server) = (conn.client.into(), conn.server.into());
             for (side, reading) in sides_of(&index, client, server) {
-                if let Some(e) = crate::sockets::event(reading, side, source.mark(at)) {
+                if let Some(e) = beside_packets(reading, side, source.mark(at)) {
                     conn.observer.judge.on_event(&e);
                 }
             }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::evidence::EvidenceRef;
-use crate::liveness::event::Mark;
+use crate::liveness::event::{Event, EventKind, Mark};
 use crate::side::Side;
 use crate::sockets::{self, Reading};
 use crate::time::{Span, Timestamp};
@@ -103,6 +103,19 @@ pub fn sides_of<'a>(
     client_end.into_iter().chain(server_end)
 }
 
+/// The judge event of reading `r` of the socket on `side`, for a
+/// connection whose packets the judge also gets: the retransmission
+/// counter is left out, since every retransmitted segment crosses the
+/// interface and is counted from the capture already (counting both
+/// would charge each one twice).
+pub fn beside_packets(r: &Reading, side: Side, mark: Mark) -> Option<Event<'static>> {
+    let mut event = sockets::event(r, side, mark)?;
+    if let EventKind::TcpInfo(info) = &mut event.kind {
+        info.total_retrans = 0;
+    }
+    Some(event)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +154,28 @@ mod tests {
         let index = SocketSource::index(&dump);
         let sides: Vec<_> = sides_of(&index, c, s).collect();
         assert_eq!(sides[0].0, Side::Client);
+    }
+
+    #[test]
+    fn beside_packets_a_reading_does_not_count_retransmissions_again() {
+        let mut r = reading("10.0.0.1:8080", "10.0.0.2:40000");
+        r.info = Some(SocketReading {
+            total_retrans: 5,
+            notsent_bytes: Some(4000),
+            ..SocketReading::default()
+        });
+        let mark = Mark::default();
+        let Some(EventKind::TcpInfo(alone)) =
+            sockets::event(&r, Side::Server, mark).map(|e| e.kind)
+        else {
+            panic!("no event")
+        };
+        let Some(EventKind::TcpInfo(beside)) =
+            beside_packets(&r, Side::Server, mark).map(|e| e.kind)
+        else {
+            panic!("no event")
+        };
+        assert_eq!((alone.total_retrans, beside.total_retrans), (5, 0));
+        assert_eq!(beside.notsent_bytes, 4000);
     }
 }
