@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 mod analyze;
 mod live;
 mod probe;
+mod sockets;
 
 use crate::config::{AnalyzeConfig, At, LiveConfig};
 use crate::liveness::{Thresholds, VerdictSet};
@@ -41,8 +42,9 @@ const VERSION: &str = concat!(
         wspulse analyze --tcp --format json rotated-00.pcap rotated-01.pcap\n  \
         tcpdump -i any -w - 'tcp port 8080' | wspulse analyze -\n  \
         wspulse live -i eth0 tcp port 8080\n  \
-        wspulse probe --count 5 ws://127.0.0.1:8080/\n\n\
-        Exit status (analyze, explain, live, probe):\n  \
+        wspulse probe --count 5 ws://127.0.0.1:8080/\n  \
+        wspulse sockets --port 8080\n\n\
+        Exit status (analyze, explain, live, probe, sockets):\n  \
         0  done, and --fail-on (if given) matched nothing\n  \
         1  --fail-on matched a connection\n  \
         2  an error: bad usage, an unreadable or damaged input, an unwritable output\n  \
@@ -67,6 +69,9 @@ enum CliCommand {
     /// Open WebSocket connections (ws:// or wss://), ping them (or speak their application heartbeat), read the socket's TCP_INFO and send queue, and judge each as `analyze` judges a captured one.
     #[command(after_help = probe::AFTER_HELP)]
     Probe(Box<probe::ProbeArgs>),
+    /// Judge this host's TCP sockets from what the kernel holds (sock_diag): unsent and unacknowledged bytes, retransmissions, windows. Needs no capture privileges.
+    #[command(after_help = sockets::AFTER_HELP)]
+    Sockets(Box<sockets::SocketsArgs>),
     /// Print a shell completion script, generated from these definitions.
     #[command(after_help = "Install:\n  \
         wspulse completions bash > ~/.local/share/bash-completion/completions/wspulse\n  \
@@ -79,7 +84,7 @@ enum CliCommand {
     /// Print a man page (roff), generated from these definitions: wspulse(1), or wspulse-SUBCOMMAND(1).
     #[command(after_help = "Install:\n  \
         wspulse man > /usr/local/share/man/man1/wspulse.1\n  \
-        for c in analyze explain live probe; do wspulse man $c > /usr/local/share/man/man1/wspulse-$c.1; done")]
+        for c in analyze explain live probe sockets; do wspulse man $c > /usr/local/share/man/man1/wspulse-$c.1; done")]
     Man {
         /// The subcommand whose page to print.
         #[arg(value_name = "SUBCOMMAND")]
@@ -191,6 +196,8 @@ pub enum Command {
     Live(Box<LiveConfig>),
     /// `wspulse probe URL`.
     Probe(Box<crate::probe::ProbeConfig>),
+    /// `wspulse sockets`.
+    Sockets(Box<crate::config::SocketsConfig>),
     /// `wspulse completions SHELL`.
     Completions(clap_complete::Shell),
     /// `wspulse man [SUBCOMMAND]`: its name, checked.
@@ -227,6 +234,7 @@ fn from_cli(cli: Cli) -> Result<Command, String> {
         CliCommand::Explain(e) => analyze::explain(*e),
         CliCommand::Live(l) => live::config(*l),
         CliCommand::Probe(p) => probe::config(*p),
+        CliCommand::Sockets(s) => sockets::config(*s),
         CliCommand::Completions { shell } => Ok(Command::Completions(shell)),
         CliCommand::Man { subcommand } => {
             if let Some(name) = &subcommand {

@@ -292,6 +292,31 @@ pub struct LiveConfig {
     pub extract: Option<PathBuf>,
     /// `--user NAME`: privileges dropped to this user once the device is open.
     pub user: Option<String>,
+    /// `--sockets`: also read this host's TCP sockets through sock_diag
+    /// each `interval` and feed the captured connections' judges.
+    pub sockets: bool,
+    /// `--netns NAME`: read the sockets of that network namespace.
+    pub netns: Option<String>,
+}
+
+/// `wspulse sockets`: the host's TCP sockets, judged from their readings.
+#[derive(Clone, Debug)]
+pub struct SocketsConfig {
+    /// `--port`: the server ports followed (every TCP connection when empty).
+    pub ports: Vec<u16>,
+    /// `--netns NAME`: the network namespace whose sockets are read.
+    pub netns: Option<String>,
+    /// How often the sockets are read and judged.
+    pub interval: Span,
+    /// Stop after this long (wall clock), or after this many readings of
+    /// the host's table; else at SIGINT or SIGTERM.
+    pub duration: Option<Span>,
+    pub count: Option<u64>,
+    /// `None`: a table on a terminal, NDJSON otherwise.
+    pub format: Option<Format>,
+    pub thresholds: Thresholds,
+    /// `--fail-on`: exit 1 when a connection had one of these verdicts.
+    pub fail_on: Option<VerdictSet>,
 }
 
 impl LiveConfig {

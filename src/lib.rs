@@ -20,6 +20,8 @@ pub mod report;
 pub mod secret;
 pub mod side;
 pub mod sink;
+pub mod sockets;
+mod sockets_main;
 pub mod tcp;
 pub mod time;
 pub mod websocket;
@@ -49,6 +51,7 @@ pub fn run(command: cli::Command) -> ExitCode {
         cli::Command::Analyze(config) => report_errors(analyze(&config)),
         cli::Command::Live(config) => report_errors(live::run(&config)),
         cli::Command::Probe(config) => probe_main::run(&config),
+        cli::Command::Sockets(config) => sockets_main::run(&config),
         cli::Command::ListInterfaces => report_errors(live::list_interfaces()),
         cli::Command::Completions(shell) => {
             cli::write_completions(shell, &mut io::stdout().lock());

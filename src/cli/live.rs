@@ -37,7 +37,8 @@ Examples:
   wspulse live -i any --format ndjson -o /var/log/wspulse.ndjson tcp port 443 --tls-port 443
   tcpdump -i eth0 -U -w - 'tcp port 8080' | wspulse live -r -
   ssh host sudo tcpdump -i eth0 -U -w - tcp port 8080 | wspulse live -r -
-  wspulse live -i lo --duration 60s --fail-on false_alive tcp port 8080";
+  wspulse live -i lo --duration 60s --fail-on false_alive tcp port 8080
+  wspulse live -i eth0 --sockets tcp port 8080       # plus what the server's sockets hold";
 
 #[derive(Args, Debug)]
 pub(super) struct LiveArgs {
@@ -131,6 +132,19 @@ pub(super) struct LiveArgs {
     /// Once the interface is open, drop root privileges to this user (as tcpdump -Z does).
     #[arg(long, value_name = "NAME", help_heading = "Capture")]
     user: Option<String>,
+
+    /// Also read this host's TCP sockets through sock_diag every --interval (as `ss -tin` does; no extra privilege) and give each captured connection whose end is a socket here its readings: bytes written but not sent, unacknowledged bytes, retransmissions, the peer's window. The socket's side follows from its 4-tuple.
+    #[arg(long, help_heading = "Sockets")]
+    sockets: bool,
+
+    /// With --sockets: read the sockets of network namespace NAME (`ip netns list`) instead of this one; needs root.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "sockets",
+        help_heading = "Sockets"
+    )]
+    netns: Option<String>,
 
     #[command(flatten)]
     select: SelectArgs,
@@ -231,6 +245,8 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         write,
         extract: l.extract,
         user: l.user,
+        sockets: l.sockets,
+        netns: l.netns,
     })))
 }
 

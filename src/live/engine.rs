@@ -11,6 +11,7 @@ use super::extracting::Extractor;
 use super::output::Output;
 use super::publish::Publisher;
 use super::saving::Saver;
+use super::sockets::{beside_packets, sides_of, SocketSource};
 use super::source::{Batch, End};
 use crate::capture::KernelStats;
 use crate::config::LiveConfig;
@@ -22,6 +23,7 @@ use crate::report::live::{self, ConnectionRef, StatsRecord, VerdictRecord};
 use crate::report::model::{Address, CaptureInfo, FileInfo};
 use crate::report::reasons::ReasonJson;
 use crate::report::table;
+use crate::sockets::Reading;
 use crate::tcp::{Connection, Retired, Retirement};
 use crate::time::{Span, Timestamp};
 
@@ -300,6 +302,30 @@ impl<'a> Engine<'a> {
             now
         };
         self.run_ticks(now);
+    }
+
+    /// `live --sockets`: one dump of the host's sockets, read at `wall`,
+    /// fed to the captured connections whose end is a socket here (matched
+    /// by 4-tuple, which also says the side). Stamped on the capture clock
+    /// less [`SETTLE`], never before the last packet, after the ticks
+    /// before it ran: the judge takes events in time order.
+    pub fn on_sockets(&mut self, dump: &[Reading], wall: Instant, source: &mut SocketSource) {
+        if !self.begun {
+            return;
+        }
+        let now = self.clock.now(wall);
+        let settled = Timestamp::from_nanos(now.nanos().saturating_sub(SETTLE.nanos()));
+        let at = settled.max(self.ingest.last_routed().at);
+        self.run_ticks(at);
+        let index = SocketSource::index(dump);
+        self.ingest.table.for_each_mut(|_, conn| {
+            let (client, server) = (conn.client.into(), conn.server.into());
+            for (side, reading) in sides_of(&index, client, server) {
+                if let Some(e) = beside_packets(reading, side, source.mark(at)) {
+                    conn.observer.judge.on_event(&e);
+                }
+            }
+        });
     }
 
     /// When the wall clock next makes a tick due.

@@ -18,6 +18,7 @@ mod output;
 pub mod privilege;
 mod publish;
 mod saving;
+mod sockets;
 mod source;
 mod view;
 
@@ -162,6 +163,15 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         Some(addr) => Some(publish::Publisher::start(addr)?),
         None => None,
     };
+    // Opened while still privileged: entering --netns needs root; the
+    // socket stays in its namespace after privileges go.
+    let mut sockets = match config.sockets {
+        true => Some(sockets::SocketSource::open(
+            config.netns.as_deref(),
+            config.interval,
+        )?),
+        false => None,
+    };
     if let Some(user) = &config.user {
         privilege::drop_privileges(user)?;
     }
@@ -222,6 +232,9 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         if let Some(d) = deadline {
             wake = wake.min(d);
         }
+        if let Some(s) = &sockets {
+            wake = wake.min(s.next());
+        }
         match source.recv(wake.saturating_duration_since(now)) {
             Ok(Msg::Started) => engine.begin()?,
             Ok(Msg::Packets(batch)) => {
@@ -239,6 +252,9 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
             Err(RecvTimeoutError::Disconnected) => break,
         }
         engine.on_queue(source.queue());
+        if let Some(s) = &mut sockets {
+            read_sockets(&mut engine, s);
+        }
     }
     engine.on_queue(source.queue());
     let kernel = source.stop();
@@ -254,6 +270,18 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--sockets`: a reading of the host's sockets when one is due; a
+/// failure is said once and ends the readings (the capture goes on).
+fn read_sockets(engine: &mut Engine, s: &mut sockets::SocketSource) {
+    let said = s.failed.is_some();
+    if let Some(dump) = s.poll(Instant::now()) {
+        engine.on_sockets(&dump, Instant::now(), s);
+    }
+    if let (false, Some(e)) = (said, &s.failed) {
+        eprintln!("wspulse: warning: no more socket readings: {e}");
+    }
 }
 
 /// `wspulse live --list-interfaces`: one line per interface.

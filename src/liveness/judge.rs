@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::activity::{Activity, Outcome, Payload};
 use super::event::{Event, EventKind, Mark, TcpEvent, TcpInfo, WsEvent};
 use super::rules::{self, Checks, View};
+use super::socket::SocketSeen;
 use super::transport::{Transport, ZeroWindow};
 use super::{Code, Kind, Settings, Thresholds, Verdict};
 use crate::evidence::EvidenceRef;
@@ -46,6 +47,9 @@ pub struct Facts {
     pub outstanding_pings: Option<usize>,
     pub count: Option<u64>,
     pub missed_bytes: Option<u64>,
+    /// Bytes the sender's application wrote that its kernel has not sent,
+    /// from its latest socket reading (sock_diag or a probe's TCP_INFO).
+    pub notsent_bytes: Option<u32>,
     /// Bytes that differed between two copies of the same stream bytes.
     pub differing_bytes: Option<u64>,
     pub close_code: Option<u16>,
@@ -111,22 +115,14 @@ pub struct Judgement {
 /// Past episodes kept per connection; later ones are counted, not kept.
 pub const MAX_EPISODES: usize = 32;
 
-/// A probe's previous TCP_INFO reading, to turn cumulative counters into
-/// events.
-#[derive(Clone, Copy, Debug, Default)]
-struct LastInfo {
-    bytes_acked: u64,
-    total_retrans: u32,
-}
-
-/// What a judge keeps only once it happens: past episodes, and a probe's
-/// previous reading.
+/// What a judge keeps only once it happens: past episodes, and each
+/// side's latest socket reading.
 #[derive(Clone, Debug, Default)]
 struct History {
     episodes: Vec<Episode>,
     /// Episodes beyond `MAX_EPISODES`, counted only.
     episodes_dropped: u32,
-    info: LastInfo,
+    sockets: PerSide<Option<SocketSeen>>,
 }
 
 /// The judge of one connection.
@@ -184,10 +180,18 @@ impl Judge {
     pub fn swap_sides(&mut self) {
         self.tcp.swap();
         self.ws.sides.swap();
-        let episodes = self.history.iter_mut().flat_map(|h| &mut h.episodes);
-        for e in episodes {
-            e.side = e.side.map(Side::other);
+        if let Some(h) = &mut self.history {
+            h.sockets.swap();
+            for e in &mut h.episodes {
+                e.side = e.side.map(Side::other);
+            }
         }
+    }
+
+    /// What `side`'s own socket readings showed (a probe's socket, or a
+    /// sock_diag reading on the host); `None` when it had none.
+    pub fn socket(&self, side: Side) -> Option<&SocketSeen> {
+        self.history.as_ref().and_then(|h| h.sockets[side].as_ref())
     }
 
     fn view(&self) -> View<'_> {
@@ -197,6 +201,7 @@ impl Judge {
             tcp: &self.tcp,
             ws: &self.ws,
             first: self.first.unwrap_or_default(),
+            sockets: self.history.as_ref().map(|h| &h.sockets),
         }
     }
 
@@ -376,26 +381,30 @@ impl Judge {
         self.ws.heard(side, mark, blocked);
     }
 
-    /// A probe's reading of its own socket (`side` is the probe's side):
-    /// cumulative counters become the same TCP facts packets give.
+    /// A reading of `side`'s own socket (a probe's, or one sock_diag
+    /// reported on the host): cumulative counters become the same TCP
+    /// facts packets give.
     fn on_tcp_info(&mut self, side: Side, info: TcpInfo, mark: Mark) {
-        let now = LastInfo {
-            bytes_acked: info.bytes_acked,
-            total_retrans: info.total_retrans,
-        };
-        let last = std::mem::replace(&mut self.history.get_or_insert_default().info, now);
-        let in_flight = info.unacked_bytes.saturating_add(info.notsent_bytes);
+        let slot = &mut self.history.get_or_insert_default().sockets[side];
+        let before = *slot;
+        *slot = Some(SocketSeen::next(before.as_ref(), &info, mark));
+        let last = before.map_or((0, 0), |b| (b.bytes_acked, b.total_retrans));
+        // In flight is what was sent and not acknowledged, as on the wire;
+        // bytes not sent yet are kept apart (the socket facts, and the
+        // reasons' `notsent_bytes`): counting them would make any window
+        // look filled behind a black hole.
+        let in_flight = info.unacked_bytes;
         let peer = side.other();
         let window = TcpEvent::Window {
             window: info.snd_wnd,
             scale_known: true,
         };
         self.on_tcp(peer, window, mark);
-        if info.bytes_acked > last.bytes_acked {
+        if info.bytes_acked > last.0 {
             let srtt = Some(info.srtt);
             self.on_tcp(side, TcpEvent::Acked { in_flight, srtt }, mark);
         }
-        let retrans = info.total_retrans.saturating_sub(last.total_retrans);
+        let retrans = info.total_retrans.saturating_sub(last.1);
         for i in 0..retrans.clamp(1, 16) {
             let sent = TcpEvent::Sent {
                 len: 0,

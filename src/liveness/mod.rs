@@ -23,6 +23,7 @@ pub mod event;
 pub mod judge;
 pub mod pings;
 pub mod rules;
+pub mod socket;
 pub mod transport;
 
 pub use judge::{Episode, Facts, Judge, Judgement, Pending, Reason, Visibility};

@@ -208,6 +208,51 @@ pub struct Judged {
     pub messages: PerSide<MessageFacts>,
     pub heartbeat: PerSide<HeartbeatFacts>,
     pub close: PerSide<Option<CloseJson>>,
+    /// Each side's own socket as the host's kernel reported it (sock_diag,
+    /// or a probe's TCP_INFO): null for a side whose socket was not read,
+    /// which is every side of a capture read offline.
+    pub socket: PerSide<Option<SocketFacts>>,
+}
+
+/// `socket.client` / `socket.server`: what a side's latest socket reading
+/// showed. The bytes its application wrote that the kernel has not sent
+/// never appear on the wire (behind a black hole only the head segment is
+/// retransmitted; behind a zero window nothing leaves), so only the socket
+/// can tell them.
+#[derive(Clone, Debug, Serialize)]
+pub struct SocketFacts {
+    /// Written by the application, not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
+    /// Sent, not yet acknowledged (send queue − not sent).
+    pub unacked_bytes: u32,
+    /// The peer's advertised window as the kernel holds it (bytes, scaled).
+    pub send_window: u32,
+    /// Since when the socket has held unsent bytes with no progress (no
+    /// byte acknowledged between readings, or a zero window); null when
+    /// it could send at its latest reading.
+    pub unable_to_send_since: Option<Timestamp>,
+    /// How long, in seconds, up to `judged_at`.
+    pub unable_to_send_s: Option<f64>,
+    /// When the latest reading was taken, and its reference
+    /// (`{"sample": n}`: the n-th reading of the run).
+    pub read_at: Timestamp,
+    pub reading: crate::evidence::EvidenceRef,
+}
+
+impl SocketFacts {
+    /// `side`'s latest reading in `judge`, judged at `at`.
+    pub fn of(judge: &Judge, side: Side, at: Timestamp) -> Option<Self> {
+        let s = judge.socket(side)?;
+        Some(SocketFacts {
+            notsent_bytes: s.notsent_bytes,
+            unacked_bytes: s.unacked_bytes,
+            send_window: s.snd_wnd,
+            unable_to_send_since: s.unable_since.map(|m| m.at),
+            unable_to_send_s: secs(s.unable_for(at.max(s.last.at))),
+            read_at: s.last.at,
+            reading: s.last.evidence,
+        })
+    }
 }
 
 impl Judged {
@@ -244,6 +289,10 @@ impl Judged {
                     frame: c.mark.evidence,
                 })
             }),
+            socket: PerSide::new(
+                SocketFacts::of(judge, Side::Client, judged_at),
+                SocketFacts::of(judge, Side::Server, judged_at),
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod model;
 pub mod probe;
 pub mod reasons;
 pub mod redact;
+pub mod sockets;
 pub mod table;
 pub mod timeline;
 pub mod tls;

@@ -373,7 +373,7 @@ pub fn ndjson_header(url: &str, thresholds: Thresholds) -> String {
 }
 
 /// `value` as one NDJSON line with `type` first.
-fn typed<T: Serialize>(kind: &str, value: &T) -> Result<String, String> {
+pub(super) fn typed<T: Serialize>(kind: &str, value: &T) -> Result<String, String> {
     let mut v = serde_json::to_value(value).map_err(|e| e.to_string())?;
     if let serde_json::Value::Object(map) = &mut v {
         let mut with_type = serde_json::Map::new();

@@ -50,6 +50,11 @@ pub struct EvidenceJson {
     pub count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed_bytes: Option<u64>,
+    /// Bytes the sender's application wrote that its kernel has not sent
+    /// yet (its socket's `tcpi_notsent_bytes`, read through sock_diag or a
+    /// probe's own socket): never on the wire, so no capture shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notsent_bytes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differing_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +114,15 @@ fn name(side: Option<Side>) -> &'static str {
     side.map_or("connection", Side::name)
 }
 
+/// What the sender's socket holds that never reached the wire, when it
+/// was read: "; 1200 bytes the server wrote wait unsent in its socket".
+fn waiting(f: &Facts, sender: &str) -> String {
+    f.notsent_bytes
+        .filter(|&n| n > 0)
+        .map(|n| format!("; {n} bytes the {sender} wrote wait unsent in its socket"))
+        .unwrap_or_default()
+}
+
 /// The sentence for a reason or note.
 pub fn detail(r: &Reason) -> String {
     let f = &r.facts;
@@ -122,16 +136,18 @@ pub fn detail(r: &Reason) -> String {
             s(f.threshold)
         ),
         Code::PeerUnreachable => format!(
-            "{side} has not acknowledged {} bytes from the {other} for {:.1}s ({} retransmissions; stall threshold {:.1}s)",
+            "{side} has not acknowledged {} bytes from the {other} for {:.1}s ({} retransmissions; stall threshold {:.1}s){}",
             f.backlog_bytes.unwrap_or(0),
             s(f.gap),
             f.retransmissions.unwrap_or(0),
-            s(f.threshold)
+            s(f.threshold),
+            waiting(f, other)
         ),
         Code::ZeroWindowStall => format!(
-            "{side} has advertised a zero receive window for {:.1}s: its application stopped reading ({} probes from the {other})",
+            "{side} has advertised a zero receive window for {:.1}s: its application stopped reading ({} probes from the {other}){}",
             s(f.gap),
-            f.probes.unwrap_or(0)
+            f.probes.unwrap_or(0),
+            waiting(f, other)
         ),
         Code::PingUnanswered => {
             let ping = match f.heartbeat {
@@ -191,7 +207,7 @@ pub fn detail(r: &Reason) -> String {
             s(f.gap),
             s(f.threshold),
             f.share.unwrap_or(0.0) * 100.0
-        ),
+        ) + &waiting(f, other),
         Code::PongPayloadMismatch => format!(
             "{side} answered {} Ping(s) with a Pong whose payload differs (RFC 6455 §5.5.3 requires an echo)",
             f.count.unwrap_or(0)
@@ -233,6 +249,7 @@ fn evidence(f: &Facts, frames: &[EvidenceRef], redact: &Redactor) -> EvidenceJso
         outstanding_pings: f.outstanding_pings,
         count: f.count,
         missed_bytes: f.missed_bytes,
+        notsent_bytes: f.notsent_bytes,
         differing_bytes: f.differing_bytes,
         close_code: f.close_code,
         violations: f.violations.clone(),

@@ -41,6 +41,8 @@ pub struct View<'a> {
     pub tcp: &'a PerSide<Transport>,
     pub ws: &'a Activity,
     pub first: Mark,
+    /// Each side's latest socket reading, when readings come.
+    pub sockets: Option<&'a PerSide<Option<super::socket::SocketSeen>>>,
 }
 
 /// What the rules found at one instant.
@@ -124,6 +126,13 @@ pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
 }
 
 impl View<'_> {
+    /// Bytes `sender`'s application wrote that its socket has not sent,
+    /// and the reading that shows it, when its socket was read.
+    pub fn notsent(&self, sender: Side) -> Option<(u32, EvidenceRef)> {
+        let s = self.sockets?[sender].as_ref()?;
+        Some((s.notsent_bytes, s.last.evidence))
+    }
+
     /// The floor under thresholds derived from a cadence.
     pub fn floor(&self) -> Span {
         super::floor(self.tcp.client.srtt().max(self.tcp.server.srtt()))

@@ -25,6 +25,8 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                 let mut evidence = vec![stall.since.evidence];
                 evidence.extend(stall.first_retransmission.map(|m| m.evidence));
                 evidence.extend(stall.last_retransmission.map(|m| m.evidence));
+                let notsent = v.notsent(sender);
+                evidence.extend(notsent.map(|(_, reading)| reading));
                 evidence.dedup();
                 out.reason(
                     Code::PeerUnreachable,
@@ -35,6 +37,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                         retransmissions: Some(stall.retransmissions),
                         gap: Some(waited),
                         threshold: Some(limit),
+                        notsent_bytes: notsent.map(|(bytes, _)| bytes),
                         ..Facts::default()
                     },
                     evidence,

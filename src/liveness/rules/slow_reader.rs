@@ -36,6 +36,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         }
         let closed = t.closed_within(from, at);
         if closed.nanos() * 2 >= window.nanos() {
+            let notsent = v.notsent(side.other());
             out.reason(
                 Code::SlowReader,
                 Some(side),
@@ -46,9 +47,10 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     threshold: Some(window),
                     share: Some(closed.secs_f64() / window.secs_f64()),
                     backlog_bytes: Some(v.tcp[side.other()].in_flight),
+                    notsent_bytes: notsent.map(|(bytes, _)| bytes),
                     ..Facts::default()
                 },
-                Vec::new(),
+                notsent.map(|(_, reading)| reading).into_iter().collect(),
             );
         }
     }

@@ -18,6 +18,11 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
         };
         let held = at.since(z.since.at);
         if held >= v.th.zero_window {
+            // The peer's socket, if read, shows what waits behind it.
+            let notsent = v.notsent(side.other());
+            let mut evidence = vec![z.since.evidence];
+            evidence.extend(notsent.map(|(_, reading)| reading));
+            evidence.dedup();
             out.reason(
                 Code::ZeroWindowStall,
                 Some(side),
@@ -27,9 +32,10 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
                     probes: Some(z.probes),
                     gap: Some(held),
                     threshold: Some(v.th.zero_window),
+                    notsent_bytes: notsent.map(|(bytes, _)| bytes),
                     ..Facts::default()
                 },
-                vec![z.since.evidence],
+                evidence,
             );
         } else {
             out.pending(
