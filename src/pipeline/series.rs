@@ -283,18 +283,24 @@ pub fn write_report(
     }
     sink.finish()?;
     let n = report.timelines();
+    let picked = config
+        .html
+        .as_ref()
+        .is_some_and(|h| !h.connections.is_empty());
+    let missing: Vec<String> = report.missing().iter().map(|id| format!("#{id}")).collect();
     Ok(format!(
-        "--report {}: {n} timeline{} (the connections not alive{})",
+        "--report {}: {n} timeline{} (the connections not alive{}){}",
         path.display(),
         if n == 1 { "" } else { "s" },
-        if config
-            .html
-            .as_ref()
-            .is_some_and(|h| !h.connections.is_empty())
-        {
+        if picked {
             " and those --connection picked"
         } else {
             ""
+        },
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; no judged WebSocket connection {}", missing.join(", "))
         }
     ))
 }

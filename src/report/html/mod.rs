@@ -139,6 +139,16 @@ impl<T> HtmlReport<T> {
         self.drawn.len()
     }
 
+    /// The picked ids no judged connection had.
+    pub fn missing(&self) -> Vec<u64> {
+        let judged = |id: &&u64| self.rows.iter().any(|r| r.id == **id);
+        let drawn = |id: &&u64| self.drawn.iter().any(|(c, _)| c.id == **id);
+        (self.picks.iter())
+            .filter(|id| !judged(id) && !drawn(id))
+            .copied()
+            .collect()
+    }
+
     /// Writes the page; `series[i]` is the series of the `i`th of
     /// [`HtmlReport::chosen`] (`None`: its packets were not found again,
     /// so only its reasons and timeline table are shown).

@@ -170,9 +170,9 @@ pub fn timeline(c: &ConnectionFindings, s: &Series) -> String {
             let px = cv.x(p);
             let _ = write!(
                 cv.out,
-                "<circle class=\"passed\" cx=\"{px:.1}\" cy=\"{:.1}\" r=\"3.5\"><title>threshold passed at {}</title></circle>",
-                y - 4.0,
-                clock(p)
+                "<line class=\"wait\" x1=\"{x:.1}\" y1=\"{yy:.1}\" x2=\"{px:.1}\" y2=\"{yy:.1}\"/><circle class=\"passed\" cx=\"{px:.1}\" cy=\"{yy:.1}\" r=\"2.5\"><title>threshold passed at {}</title></circle>",
+                clock(p),
+                yy = y + 3.5,
             );
             let _ = write!(text, ", a reason at {}", clock(p));
         }
@@ -287,15 +287,22 @@ fn frames(cv: &mut Canvas<'_>, side: Side, y: f64, h: f64) {
         let base = y + h - 2.0;
         let dh = f64::from(b.data_frames) / f64::from(most) * (h - 8.0);
         let ch = f64::from(b.control_frames) / f64::from(most) * (h - 8.0);
-        let _ = writeln!(
+        let _ = write!(
             cv.out,
-            "<rect class=\"data\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{dh:.1}\"><title>{} data frames, {} bytes; {} control frames</title></rect><rect class=\"control\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{ch:.1}\"/>",
+            "<rect class=\"data\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{dh:.1}\"><title>{} data frames, {} bytes; {} control frames</title></rect>",
             base - dh,
             b.data_frames,
             b.data_bytes,
             b.control_frames,
-            base - dh - ch
         );
+        if b.control_frames > 0 {
+            let _ = write!(
+                cv.out,
+                "<rect class=\"control\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{ch:.1}\"/>",
+                base - dh - ch
+            );
+        }
+        cv.out.push('\n');
     }
 }
 
