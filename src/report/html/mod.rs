@@ -328,3 +328,17 @@ dl.legend dd { margin-left: 14em; }
 </head>
 <body>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn markup_and_both_quotes_become_references() {
+        assert_eq!(
+            esc("<a title='x' href=\"y\">&amp;</a>"),
+            "&lt;a title=&#39;x&#39; href=&quot;y&quot;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(esc("10.0.0.1:8080 → ok"), "10.0.0.1:8080 → ok");
+    }
+}

@@ -548,3 +548,51 @@ pub const LEGEND: &str = r#"<h2>How to read the timelines</h2>
 </dl>
 <p class="note">Each timeline covers the connection's first packet to its judgement in at most 400 time slices; long connections keep their latest 160 answered Pings and earliest 32 unanswered ones. This page loads nothing from anywhere.</p>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_axis_gets_about_ten_round_ticks_whatever_the_span() {
+        assert_eq!(tick_step(25.0), 5.0);
+        assert_eq!(tick_step(3600.0), 500.0);
+        assert!((tick_step(0.3) - 0.05).abs() < 1e-12);
+        for span in [0.001, 0.7, 13.0, 86_400.0] {
+            let ticks = span / tick_step(span);
+            assert!((2.0..=10.0).contains(&ticks), "{span}s: {ticks} ticks");
+        }
+    }
+
+    #[test]
+    fn a_label_near_the_right_edge_stays_inside_the_picture() {
+        let s = Series::new(
+            Timestamp::from_nanos(0),
+            Timestamp::from_nanos(1_000_000_000),
+        );
+        for (at, chars) in [(WIDTH - 10.0, 60), (LEFT, 150), (LEFT + 5.0, 10)] {
+            let mut cv = Canvas {
+                s: &s,
+                out: String::new(),
+            };
+            cv.label(at, 10.0, "", &"m".repeat(chars));
+            let x: f64 = cv
+                .out
+                .split("x=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let w = chars as f64 * CHAR;
+            let (left, right) = if cv.out.contains("text-anchor=\"end\"") {
+                (x - w, x)
+            } else {
+                (x, x + w)
+            };
+            assert!(left >= 0.0 && right <= WIDTH, "{chars} at {at}: {}", cv.out);
+        }
+    }
+}
