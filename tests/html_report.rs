@@ -270,6 +270,14 @@ fn every_flagged_connection_gets_a_timeline_and_the_json_is_unchanged() {
             }
         }
     }
+    // Every link to a timeline leads to one.
+    for link in page.split("href=\"#").skip(1) {
+        let id = link.split('"').next().unwrap();
+        assert!(
+            page.contains(&format!("<section id=\"{id}\"")),
+            "#{id} links nowhere"
+        );
+    }
     // --connection draws an alive one too.
     let alive = json["connections"]
         .as_array()

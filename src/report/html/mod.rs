@@ -52,7 +52,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// One row of the summary table, rendered when added.
+/// One row of the summary table, rendered when added but for its link.
 struct Row {
     verdict: Verdict,
     id: u64,
@@ -102,7 +102,7 @@ impl<T> HtmlReport<T> {
         self.rows.push(Row {
             verdict: c.judged.verdict,
             id: c.id,
-            html: row(c, drawn),
+            html: row(c),
         });
         if self.rows.len() >= 2 * MAX_ROWS {
             self.rows.sort_by_key(|r| (r.verdict, r.id));
@@ -177,6 +177,14 @@ impl<T> HtmlReport<T> {
         s.push_str("<h2>Connections, worst first</h2>\n<table class=\"rows\">\n<tr><th>#</th><th>verdict</th><th>client</th><th>server</th><th>reasons</th><th>timeline</th></tr>\n");
         for r in &self.rows {
             s.push_str(&r.html);
+            if self.drawn.iter().any(|(c, _)| c.id == r.id) {
+                s.push_str(&format!(
+                    "<td><a href=\"#c{}\">timeline</a></td></tr>\n",
+                    r.id
+                ));
+            } else {
+                s.push_str("<td></td></tr>\n");
+            }
         }
         s.push_str("</table>\n");
         if self.rows_left_out > 0 {
@@ -201,20 +209,17 @@ impl<T> HtmlReport<T> {
     }
 }
 
-fn row(c: &ConnectionFindings, drawn: bool) -> String {
+/// A row's cells but the last (the link to its timeline, known only once
+/// the timelines are chosen).
+fn row(c: &ConnectionFindings) -> String {
     let reasons: Vec<String> = c.judged.reasons.iter().map(|r| r.label()).collect();
     let v = c.judged.verdict.name();
     format!(
-        "<tr class=\"{v}\"><td>{}</td><td class=\"verdict\">{v}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        "<tr class=\"{v}\"><td>{}</td><td class=\"verdict\">{v}</td><td>{}</td><td>{}</td><td>{}</td>",
         c.id,
         esc(&c.client.to_string()),
         esc(&c.server.to_string()),
         esc(&reasons.join(", ")),
-        if drawn {
-            format!("<a href=\"#c{}\">timeline</a>", c.id)
-        } else {
-            String::new()
-        }
     )
 }
 
