@@ -176,6 +176,18 @@ pub struct AnalyzeConfig {
     pub redact: bool,
     /// `--extract FILE`: also write the chosen connections' packets there.
     pub extract: Option<ExtractConfig>,
+    /// `--report FILE.html`: also write the HTML report there.
+    pub html: Option<HtmlConfig>,
+}
+
+/// `--report FILE.html` and `--connection ID`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HtmlConfig {
+    /// The page to write (atomically, as `-o` writes; never an input).
+    pub path: PathBuf,
+    /// `--connection ID` (repeatable): drawn with a timeline besides
+    /// every flagged connection.
+    pub connections: Vec<u64>,
 }
 
 /// `--extract FILE` and `--connection ID`.

@@ -90,6 +90,9 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     if let Some(x) = &config.extract {
         extract::check(&config.inputs, &x.path)?;
     }
+    if let Some(h) = &config.html {
+        pipeline::series::check(&config.inputs, &h.path)?;
+    }
     if config.inputs.contains(&capture::file::Input::Stdin) {
         finish_on_interrupt();
     }
@@ -111,7 +114,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
         }
     };
     sink.finish()?;
-    if let Some(note) = &chosen.note {
+    for note in chosen.note.iter().chain(&chosen.html_note) {
         eprintln!("wspulse: note: {note}");
     }
     for warning in &warnings {
@@ -303,6 +306,8 @@ struct Chosen {
     pseudonyms: Option<secret::pseudonym::Pseudonyms>,
     /// What the extract holds, for stderr once the report is written.
     note: Option<String>,
+    /// What the `--report` page holds, for stderr likewise.
+    html_note: Option<String>,
 }
 
 /// Whether `--extract` takes a connection: the `--connection` ids; else
@@ -400,7 +405,7 @@ fn findings(
     ))
     .with_markdown(
         config.listing != Listing::Incidents,
-        reproduce_flags(config),
+        report::markdown::reproduce_flags(config),
     );
     let mut judging = Judging::new(
         config.thresholds,
@@ -429,6 +434,8 @@ fn findings(
         Listing::All | Listing::Incidents => true,
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
+    let mut html =
+        (config.html.as_ref()).map(|h| report::html::HtmlReport::new(h.connections.clone()));
     let mut error = Ok(());
     let early = std::cell::RefCell::new(Vec::new());
     let mut on_warning = |w| early.borrow_mut().push(w);
@@ -473,6 +480,22 @@ fn findings(
                     });
                 }
             }
+            if let Some(h) = html.as_mut() {
+                let (first, last) = (r.conn.first.frame, r.conn.last.frame);
+                let (start, end) = (
+                    c.tcp.first_packet,
+                    c.judged.judged_at.max(c.tcp.last_packet),
+                );
+                let wanted = pipeline::series::Wanted {
+                    client,
+                    server,
+                    first,
+                    last,
+                    start,
+                    end,
+                };
+                h.add(&c, || wanted);
+            }
             if config.explain.is_some() {
                 if config.explain == Some(c.id) {
                     explained = Some(c);
@@ -505,6 +528,18 @@ fn findings(
         None => None,
     };
     exporter.settle_head(capture.evaluation_time, &warnings);
+    if let (Some(h), Some(report)) = (&config.html, html) {
+        let inputs = head(config, FINDINGS_SCHEMA, true).inputs;
+        let page = report::html::Page {
+            inputs: &inputs,
+            summary_line: &line,
+            warnings: &warnings,
+        };
+        let end = pass.capture.evaluation_time.unwrap_or_default();
+        chosen.html_note = Some(pipeline::series::write_report(
+            config, &h.path, report, end, &page,
+        )?);
+    }
     let tail = report::Tail {
         capture,
         summary: Some(summary),
@@ -513,69 +548,6 @@ fn findings(
     };
     sink.write(|out| exporter.finish(&tail, &line, out))?;
     Ok((pass.warnings, failed, limits, said))
-}
-
-/// The `analyze` flags that decide which connections are judged and how,
-/// each after a space and shell-quoted, for the commands a markdown report
-/// gives to reproduce it. Output flags, `--show-secrets` and
-/// `--redact-key` (a secret) are left out.
-fn reproduce_flags(config: &AnalyzeConfig) -> String {
-    use report::markdown::shell_word;
-    let mut flags: Vec<String> = Vec::new();
-    let mut flag = |name: &str, value: String| {
-        flags.push(format!(" {name} {}", shell_word(&value)));
-    };
-    for p in &config.selectors.ports {
-        flag("--port", p.to_string());
-    }
-    for h in &config.selectors.hosts {
-        flag("--host", h.to_string());
-    }
-    for p in &config.ws_ports {
-        flag("--ws-port", p.to_string());
-    }
-    for p in &config.tls_ports {
-        flag("--tls-port", p.to_string());
-    }
-    if let Some(f) = &config.filter {
-        flag("--filter", f.clone());
-    }
-    if config.at != At::End {
-        flag("--at", config.at.to_string());
-    }
-    let t = &config.thresholds;
-    let d = liveness::Thresholds::default();
-    let secs = |s: time::Span| format!("{}s", s.secs_f64());
-    for (name, value, default) in [
-        ("--pong-timeout", t.pong_timeout, d.pong_timeout),
-        ("--read-deadline", t.read_deadline, d.read_deadline),
-        ("--ack-stall", Some(t.ack_stall), Some(d.ack_stall)),
-        (
-            "--zero-window-stall",
-            Some(t.zero_window),
-            Some(d.zero_window),
-        ),
-        (
-            "--close-timeout",
-            Some(t.close_timeout),
-            Some(d.close_timeout),
-        ),
-        (
-            "--half-close-timeout",
-            Some(t.half_close_timeout),
-            Some(d.half_close_timeout),
-        ),
-        ("--idle", Some(t.idle), Some(d.idle)),
-        ("--data-stall", t.data_stall, d.data_stall),
-    ] {
-        if let Some(v) = value.filter(|_| value != default) {
-            flag(name, secs(v));
-        }
-    }
-    if config.limits.idle_timeout != tcp::Limits::default().idle_timeout {
-        flag("--flow-timeout", secs(config.limits.idle_timeout));
-    }
-    flags.concat()
 }
 
 /// `--tls-port` named a port whose connections began with plain HTTP:

@@ -109,13 +109,12 @@ pub(super) struct AnalyzeArgs {
     #[arg(long)]
     redact: bool,
 
-    /// With --extract: the connection to extract (the table's `#`, the JSON `id`); repeatable.
-    #[arg(
-        long = "connection",
-        value_name = "ID",
-        requires = "extract",
-        help_heading = "Output"
-    )]
+    /// Also write FILE, one self-contained HTML page (inline CSS and SVG; it loads nothing): the summary table, worst first, and for each connection not alive (and each --connection) its reasons and a timeline of frames, Ping → Pong, backlog, window, zero window, retransmissions, FIN/RST/Close, each reason drawn where it began. Reads the inputs twice: not with stdin.
+    #[arg(long = "report", value_name = "FILE.html", help_heading = "Output")]
+    report: Option<PathBuf>,
+
+    /// With --extract: the connection to extract; with --report: one to draw besides the flagged ones (the table's `#`, the JSON `id`); repeatable.
+    #[arg(long = "connection", value_name = "ID", help_heading = "Output")]
     connections: Vec<u64>,
 
     #[command(flatten)]
@@ -329,6 +328,7 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         show_secrets: c.secrets.show_secrets,
         redact_key: c.secrets.redact_key,
         extract: None,
+        html: None,
         redact: false,
     })
 }
@@ -346,6 +346,7 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
                 "--format markdown",
             ),
             (a.extract.is_some(), "--extract"),
+            (a.report.is_some(), "--report"),
             (a.redact, "--redact"),
         ]
         .into_iter()
@@ -366,6 +367,21 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
     if a.explain.is_some() && a.extract.is_some() {
         return Err("--explain and --extract do not combine: extract with `analyze --extract FILE --connection ID`".into());
     }
+    if !a.connections.is_empty() && a.extract.is_none() && a.report.is_none() {
+        return Err(
+            "--connection picks connections for --extract or --report; give one of them".into(),
+        );
+    }
+    if let Some(path) = &a.report {
+        if a.explain.is_some() {
+            return Err("--explain and --report do not combine: draw one connection with `analyze --report FILE --connection ID`".into());
+        }
+        crate::pipeline::series::check(&config.inputs, path)?;
+    }
+    config.html = a.report.map(|path| crate::config::HtmlConfig {
+        path,
+        connections: a.connections.clone(),
+    });
     config.extract = a.extract.map(|path| crate::config::ExtractConfig {
         path,
         connections: a.connections,

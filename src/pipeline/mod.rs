@@ -5,6 +5,7 @@
 //! evaluation time; the stages below it take time as a parameter.
 
 pub mod ingest;
+pub mod series;
 pub mod tracked;
 
 use std::cell::RefCell;

@@ -74,6 +74,68 @@ pub fn shell_word(s: &str) -> String {
     }
 }
 
+/// The `analyze` flags that decide which connections are judged and how,
+/// each after a space and shell-quoted, for the commands a markdown report
+/// gives to reproduce it. Output flags, `--show-secrets` and
+/// `--redact-key` (a secret) are left out.
+pub fn reproduce_flags(config: &crate::config::AnalyzeConfig) -> String {
+    let mut flags: Vec<String> = Vec::new();
+    let mut flag = |name: &str, value: String| {
+        flags.push(format!(" {name} {}", shell_word(&value)));
+    };
+    for p in &config.selectors.ports {
+        flag("--port", p.to_string());
+    }
+    for h in &config.selectors.hosts {
+        flag("--host", h.to_string());
+    }
+    for p in &config.ws_ports {
+        flag("--ws-port", p.to_string());
+    }
+    for p in &config.tls_ports {
+        flag("--tls-port", p.to_string());
+    }
+    if let Some(f) = &config.filter {
+        flag("--filter", f.clone());
+    }
+    if config.at != crate::config::At::End {
+        flag("--at", config.at.to_string());
+    }
+    let t = &config.thresholds;
+    let d = crate::liveness::Thresholds::default();
+    let secs = |s: crate::time::Span| format!("{}s", s.secs_f64());
+    for (name, value, default) in [
+        ("--pong-timeout", t.pong_timeout, d.pong_timeout),
+        ("--read-deadline", t.read_deadline, d.read_deadline),
+        ("--ack-stall", Some(t.ack_stall), Some(d.ack_stall)),
+        (
+            "--zero-window-stall",
+            Some(t.zero_window),
+            Some(d.zero_window),
+        ),
+        (
+            "--close-timeout",
+            Some(t.close_timeout),
+            Some(d.close_timeout),
+        ),
+        (
+            "--half-close-timeout",
+            Some(t.half_close_timeout),
+            Some(d.half_close_timeout),
+        ),
+        ("--idle", Some(t.idle), Some(d.idle)),
+        ("--data-stall", t.data_stall, d.data_stall),
+    ] {
+        if let Some(v) = value.filter(|_| value != default) {
+            flag(name, secs(v));
+        }
+    }
+    if config.limits.idle_timeout != crate::tcp::Limits::default().idle_timeout {
+        flag("--flow-timeout", secs(config.limits.idle_timeout));
+    }
+    flags.concat()
+}
+
 /// A reason's sentence as a sentence: capitalised, with a full stop.
 fn sentence(detail: &str) -> String {
     let mut s = if detail.starts_with("client ") || detail.starts_with("server ") {

@@ -10,6 +10,7 @@
 
 pub mod explain;
 pub mod findings;
+pub mod html;
 pub mod layout;
 pub mod live;
 pub mod markdown;
