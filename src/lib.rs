@@ -253,7 +253,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     ));
     let mut error = Ok(());
     let mut count = 0u64;
-    let pass = pipeline::analyze_files(config, |_| (), &wall_clock, &mut |r| {
+    let pass = pipeline::analyze_files(config, None, |_| (), &wall_clock, &mut |r| {
         count += 1;
         if error.is_ok() {
             let c = TcpConnection::from_connection(r.id, &r.conn, r.at.at);
@@ -390,6 +390,7 @@ fn findings(
         config.redact_key.as_deref(),
         &config.ws_ports,
         &config.tls_ports,
+        load_keys(config.tls_keylog.as_deref())?,
     )?;
     if config.redact {
         judging.redact = judging.redact.clone().hiding_names();
@@ -412,45 +413,52 @@ fn findings(
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
     let mut error = Ok(());
-    let pass = pipeline::analyze_files(config, new_observer, &wall_clock, &mut |mut r| {
-        let (client, server) = (r.conn.client, r.conn.server);
-        if let Some(p) = chosen.pseudonyms.as_mut() {
-            r.conn.client.0 = p.of(client.0);
-            r.conn.server.0 = p.of(server.0);
-            // A tunnel's outer endpoints are addresses too.
-            r.conn.tunnel = None;
-        }
-        let session = &r.conn.observer.session;
-        if session.tls_port_was_plain() {
-            *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
-        }
-        if !session.is_judged() {
-            summary.count(session, None, r.conn.server.1);
-            return;
-        }
-        let retired = (r.cause != Retirement::Open).then_some(r.cause);
-        let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
-        summary.count(session, Some(c.judged.verdict), r.conn.server.1);
-        if let Some(x) = &config.extract {
-            if extracts(x, config.listing, c.id, c.judged.verdict) {
-                chosen.connections.push(extract::Chosen {
-                    id: c.id,
-                    client,
-                    server,
-                    first: r.conn.first.frame,
-                    last: r.conn.last.frame,
-                });
+    let keys = judging.keys.clone();
+    let pass = pipeline::analyze_files(
+        config,
+        Some(&keys),
+        new_observer,
+        &wall_clock,
+        &mut |mut r| {
+            let (client, server) = (r.conn.client, r.conn.server);
+            if let Some(p) = chosen.pseudonyms.as_mut() {
+                r.conn.client.0 = p.of(client.0);
+                r.conn.server.0 = p.of(server.0);
+                // A tunnel's outer endpoints are addresses too.
+                r.conn.tunnel = None;
             }
-        }
-        if config.explain.is_some() {
-            if config.explain == Some(c.id) {
-                explained = Some(c);
+            let session = &r.conn.observer.session;
+            if session.tls_port_was_plain() {
+                *plain_on_tls_port.entry(r.conn.server.1).or_default() += 1;
             }
-        } else if error.is_ok() && listed(c.judged.verdict) {
-            error = sink.write(|out| exporter.findings(&c, out));
-        }
-    })?;
+            if !session.is_judged() {
+                summary.count(session, None, r.conn.server.1);
+                return;
+            }
+            let retired = (r.cause != Retirement::Open).then_some(r.cause);
+            let at = judged_at(&r.conn.observer.judge, retired, r.at);
+            let c = ConnectionFindings::new(r.id, &r.conn, at, retired, redact);
+            summary.count(session, Some(c.judged.verdict), r.conn.server.1);
+            if let Some(x) = &config.extract {
+                if extracts(x, config.listing, c.id, c.judged.verdict) {
+                    chosen.connections.push(extract::Chosen {
+                        id: c.id,
+                        client,
+                        server,
+                        first: r.conn.first.frame,
+                        last: r.conn.last.frame,
+                    });
+                }
+            }
+            if config.explain.is_some() {
+                if config.explain == Some(c.id) {
+                    explained = Some(c);
+                }
+            } else if error.is_ok() && listed(c.judged.verdict) {
+                error = sink.write(|out| exporter.findings(&c, out));
+            }
+        },
+    )?;
     error?;
     chosen.judged_at = pass.capture.evaluation_time;
     if let Some(id) = config.explain {
@@ -570,6 +578,28 @@ fn no_such_connection(id: u64, summary: &Summary) -> String {
 }
 
 /// Said on stderr whenever a report may hold values from the wire.
+/// The run's TLS secrets: `--tls-keylog`'s, else none yet (Decryption
+/// Secrets Blocks add theirs as they are read). Errors: the file cannot be
+/// read, or holds no key log line. Lines not understood in a file that has
+/// good ones are skipped, with a warning on stderr naming the first.
+pub(crate) fn load_keys(
+    path: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<websocket::tls::KeyStore>, String> {
+    use websocket::tls::{KeyLog, KeyStore};
+    let Some(path) = path else {
+        return Ok(std::sync::Arc::new(KeyStore::default()));
+    };
+    let (log, skipped) = KeyLog::read_file(path)?;
+    if let Some(first) = skipped.first {
+        eprintln!(
+            "wspulse: {}: {} line(s) not understood, skipped (first: line {first})",
+            path.display(),
+            skipped.lines
+        );
+    }
+    Ok(std::sync::Arc::new(KeyStore::new(log)))
+}
+
 pub(crate) fn warn_show_secrets() {
     eprintln!(
         "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"

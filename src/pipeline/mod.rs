@@ -11,12 +11,14 @@ use std::cell::RefCell;
 
 use crate::capture::file::{CaptureError, FileOutcome, Input};
 use crate::capture::set::read_set;
+use crate::capture::SecretsSink;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
 use crate::report::model::{CaptureInfo, FileInfo};
 use crate::tcp::{Retired, StreamObserver};
 use crate::time::{Span, Timestamp};
+use crate::websocket::tls::KeyStore;
 
 pub use ingest::{Ingest, Step};
 pub use tracked::{Judging, Tracked};
@@ -132,6 +134,7 @@ fn file_ended<O: StreamObserver>(
 /// the input ends, and only for a stream on stdin.
 pub fn analyze_files<O: StreamObserver>(
     config: &AnalyzeConfig,
+    keys: Option<&KeyStore>,
     new_observer: impl Fn(&decode::Segment<'_>) -> O,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
@@ -155,9 +158,17 @@ pub fn analyze_files<O: StreamObserver>(
         .collect();
     // Both callbacks below update the pass; they never run at once.
     let state = RefCell::new((&mut ingest, &mut pass));
+    let sink = keys.map(|_| SecretsSink::default());
     let notes = read_set(
         &config.inputs,
+        sink.as_ref(),
         &mut |packet| {
+            if let (Some(sink), Some(keys)) = (&sink, keys) {
+                let text = sink.take();
+                if !text.is_empty() {
+                    keys.add_text(&text);
+                }
+            }
             let (ing, p) = &mut *state.borrow_mut();
             // Every time below is on the re-based capture clock.
             let at = ing.stamp(packet);

@@ -169,7 +169,7 @@ pub(super) fn handshake(c: &ConnectionFindings, files: usize) -> String {
             "not in the capture: it began before; WebSocket framing was recognised mid-stream"
                 .into()
         } else {
-            "not visible: the connection is TLS (wss), so frames are not seen; judged on TCP and TLS records".into()
+            "not visible: the connection is TLS (wss), so frames are not seen; judged on TCP and TLS records (give the TLS secrets with --tls-keylog FILE to decrypt it)".into()
         };
     }
     let mut s = format!(
