@@ -373,3 +373,34 @@ impl Walk {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inner_content_type_is_the_last_non_zero_byte() {
+        assert_eq!(inner(b"hello\x17\0\0\0"), Some((APPLICATION_DATA, 5)));
+        assert_eq!(inner(b"\x16"), Some((HANDSHAKE, 0)));
+        // All padding: no content type, not a record to read.
+        assert_eq!(inner(&[0, 0, 0]), None);
+    }
+
+    #[test]
+    fn handshake_messages_are_followed_across_records() {
+        // EncryptedExtensions (8, 2 bytes), then a Finished (20, 32 bytes)
+        // whose header and body are split over three records.
+        let mut stream = vec![8, 0, 0, 2, 0, 0, FINISHED, 0, 0, 32];
+        stream.extend([0xaa; 32]);
+        for cut in [1, 7, 11, 40] {
+            let mut w = Walk::default();
+            let mut seen = Vec::new();
+            let (a, b) = stream.split_at(cut);
+            let (b, c) = b.split_at(b.len() / 2);
+            for part in [a, b, c] {
+                w.on(part, &mut |k| seen.push(k));
+            }
+            assert_eq!(seen, vec![8, FINISHED], "cut at {cut}");
+        }
+    }
+}

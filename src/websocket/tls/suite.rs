@@ -334,8 +334,13 @@ impl RecordKey {
             }
             n
         };
+        // The additional data: at most 13 bytes, no allocation per record.
+        let mut aad = [0u8; 13];
         let (nonce, body, aad) = match self.nonce {
-            Nonce::Tls13 => (xor(self.iv), payload, header.to_vec()),
+            Nonce::Tls13 => {
+                aad[..5].copy_from_slice(&header);
+                (xor(self.iv), payload, &aad[..5])
+            }
             Nonce::Tls12Explicit | Nonce::Tls12Xor => {
                 let (nonce, body) = if self.nonce == Nonce::Tls12Explicit {
                     if payload.len() < 8 {
@@ -351,10 +356,10 @@ impl RecordKey {
                 // RFC 5246 §6.2.3.3: seq_num + type + version + length of
                 // the plaintext.
                 let plain = body.len().checked_sub(TAG)? as u16;
-                let mut aad = seq.to_be_bytes().to_vec();
-                aad.extend([header[0], header[1], header[2]]);
-                aad.extend(plain.to_be_bytes());
-                (nonce, body, aad)
+                aad[..8].copy_from_slice(&seq.to_be_bytes());
+                aad[8..11].copy_from_slice(&header[..3]);
+                aad[11..].copy_from_slice(&plain.to_be_bytes());
+                (nonce, body, &aad[..])
             }
         };
         let nonce = aead::Nonce::assume_unique_for_key(nonce);
