@@ -289,3 +289,32 @@ fn no_secret_of_the_key_log_reaches_any_output() {
         }
     }
 }
+
+#[test]
+fn tls13_traffic_secrets_alone_are_enough() {
+    // Some loggers write only the application traffic secrets: the
+    // encrypted handshake records are then passed over, not failures.
+    let text = std::fs::read_to_string(common::repo().join(keys("wss13-healthy"))).unwrap();
+    let only: String = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("CLIENT_TRAFFIC_SECRET_0") || l.starts_with("SERVER_TRAFFIC_SECRET_0")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(only.lines().count(), 2);
+    let dir = std::env::temp_dir().join(format!("wspulse-wss-traffic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("traffic.keys");
+    std::fs::write(&path, only).unwrap();
+    let report = analyze(&[
+        "--tls-keylog",
+        path.to_str().unwrap(),
+        "samples/wss/wss13-healthy.pcap",
+    ]);
+    let c = self::only(&report);
+    assert_eq!(c["tls"]["decrypted"], true);
+    assert_eq!(c["tls"]["records_failed"], 0, "{}", c["tls"]);
+    assert_judged_as("traffic only", c, &truth("wss13-healthy")["connections"][0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
