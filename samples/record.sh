@@ -16,10 +16,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PEERS=$HERE/peers
 PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
-SNS=wsp-srv
-CNS=wsp-cli
-SVETH=wsp-s
-CVETH=wsp-c
+# Namespace and veth names, and where samples go, can be set from the
+# environment (samples/record-wss.sh records its own scenarios that way).
+SNS=${WSP_SNS:-wsp-srv}
+CNS=${WSP_CNS:-wsp-cli}
+SVETH=${WSP_SVETH:-wsp-s}
+CVETH=${WSP_CVETH:-wsp-c}
+OUT=${WSP_OUT:-$HERE}
 SIP=10.77.0.1
 CIP=10.77.0.2
 SIP6=fd77::1
@@ -274,27 +277,32 @@ for l in open(sys.argv[1]):
 
 finish() {  # NAME: build truth, copy outputs
   local name=$1
-  $PY "$PEERS/mktruth.py" --dir "$D" --out "$HERE/$name.truth.json"
+  $PY "$PEERS/mktruth.py" --dir "$D" --out "$OUT/$name.truth.json"
   local ext=pcap
   if grep -q $'^at_flag\tyes' "$D/meta.tsv"; then
     # The point is the silence after the last packet: keep when tcpdump
     # stopped (pcapng isb_endtime), which classic pcap cannot hold.
     ext=pcapng
     $PY "$PEERS/endmark.py" "$D/$name.pcap" \
-      "$(awk -F'\t' '$1=="capture_end"{print $2}' "$D/meta.tsv")" "$HERE/$name.pcapng"
+      "$(awk -F'\t' '$1=="capture_end"{print $2}' "$D/meta.tsv")" "$OUT/$name.pcapng"
   else
-    cp "$D/$name.pcap" "$HERE/$name.pcap"
+    cp "$D/$name.pcap" "$OUT/$name.pcap"
   fi
   # the peer logs the truth was built from (small, gzipped), so the truth can be
   # rebuilt or audited without recording again: see README.md
-  mkdir -p "$HERE/logs"
-  (cd "$D" && tar -czf "$HERE/logs/$name.tar.gz" --owner=0 --group=0 --numeric-owner ./*.jsonl meta.tsv)
-  chmod 644 "$HERE/$name.$ext" "$HERE/$name.truth.json" "$HERE/logs/$name.tar.gz"
+  mkdir -p "$OUT/logs"
+  (cd "$D" && tar -czf "$OUT/logs/$name.tar.gz" --owner=0 --group=0 --numeric-owner ./*.jsonl meta.tsv)
+  chmod 644 "$OUT/$name.$ext" "$OUT/$name.truth.json" "$OUT/logs/$name.tar.gz"
   if [[ -n ${WSP_KEEP_LOGS:-} ]]; then
     mkdir -p "$WSP_KEEP_LOGS/$name"
     cp "$D"/*.jsonl "$D"/meta.tsv "$D"/*.out "$WSP_KEEP_LOGS/$name/" 2>/dev/null || true
   fi
-  note "$name: $(stat -c %s "$HERE/$name.$ext") bytes $ext"
+  # a key log the peers wrote (wss samples with keys: throwaway keys)
+  if [[ -f $D/keys.log ]]; then
+    cp "$D/keys.log" "$OUT/$name.keys"
+    chmod 644 "$OUT/$name.keys"
+  fi
+  note "$name: $(stat -c %s "$OUT/$name.$ext") bytes $ext"
 }
 
 begin() {  # NAME DESCRIPTION FAULT FAILED_SIDE
@@ -628,6 +636,11 @@ sc_stall-recovers() {
 }
 
 # --- main -----------------------------------------------------------------------
+# More scenarios from a file (samples/record-wss.sh names itself here).
+if [[ -n ${WSP_SCENARIOS:-} ]]; then
+  # shellcheck source=/dev/null
+  source "$WSP_SCENARIOS"
+fi
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for s in "$@"; do
   declare -F "sc_$s" >/dev/null || die "unknown scenario: $s (known: ${ALL[*]})"

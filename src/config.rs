@@ -151,6 +151,8 @@ pub struct AnalyzeConfig {
     pub ws_ports: Vec<u16>,
     /// `--tls-port`: the server's port, wss (frames not visible).
     pub tls_ports: Vec<u16>,
+    /// `--tls-keylog`: a key log to decrypt wss with.
+    pub tls_keylog: Option<PathBuf>,
     /// `--tcp`: the TCP view of every connection.
     pub tcp_view: bool,
     pub format: Format,
@@ -271,9 +273,10 @@ pub struct LiveConfig {
     pub filter: Option<String>,
     /// `--port`, `--host`.
     pub selectors: Selectors,
-    /// `--ws-port`, `--tls-port`: as for analyze.
+    /// `--ws-port`, `--tls-port`, `--tls-keylog`: as for analyze.
     pub ws_ports: Vec<u16>,
     pub tls_ports: Vec<u16>,
+    pub tls_keylog: Option<PathBuf>,
     /// `None`: a view on a terminal, NDJSON otherwise.
     pub format: Option<Format>,
     /// `-o FILE`, appended to.

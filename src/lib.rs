@@ -262,6 +262,7 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     let early = std::cell::RefCell::new(Vec::new());
     let pass = pipeline::analyze_files_noting(
         config,
+        None,
         |_| (),
         &wall_clock,
         &mut |r| {
@@ -413,6 +414,7 @@ fn findings(
         config.redact_key.as_deref(),
         &config.ws_ports,
         &config.tls_ports,
+        load_keys(config.tls_keylog.as_deref())?,
     )?;
     if config.redact {
         judging.redact = judging.redact.clone().hiding_names();
@@ -437,10 +439,12 @@ fn findings(
     let mut html =
         (config.html.as_ref()).map(|h| report::html::HtmlReport::new(h.connections.clone()));
     let mut error = Ok(());
+    let keys = judging.keys.clone();
     let early = std::cell::RefCell::new(Vec::new());
     let mut on_warning = |w| early.borrow_mut().push(w);
     let pass = pipeline::analyze_files_noting(
         config,
+        Some(&keys),
         new_observer,
         &wall_clock,
         &mut |mut r| {
@@ -537,7 +541,12 @@ fn findings(
         };
         let end = pass.capture.evaluation_time.unwrap_or_default();
         chosen.html_note = Some(pipeline::series::write_report(
-            config, &h.path, report, end, &page,
+            config,
+            Some(&keys),
+            &h.path,
+            report,
+            end,
+            &page,
         )?);
     }
     let tail = report::Tail {
@@ -575,6 +584,28 @@ fn no_such_connection(id: u64, summary: &Summary) -> String {
 }
 
 /// Said on stderr whenever a report may hold values from the wire.
+/// The run's TLS secrets: `--tls-keylog`'s, else none yet (Decryption
+/// Secrets Blocks add theirs as they are read). Errors: the file cannot be
+/// read, or holds no key log line. Lines not understood in a file that has
+/// good ones are skipped, with a warning on stderr naming the first.
+pub(crate) fn load_keys(
+    path: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<websocket::tls::KeyStore>, String> {
+    use websocket::tls::{KeyLog, KeyStore};
+    let Some(path) = path else {
+        return Ok(std::sync::Arc::new(KeyStore::default()));
+    };
+    let (log, skipped) = KeyLog::read_file(path)?;
+    if let Some(first) = skipped.first {
+        eprintln!(
+            "wspulse: {}: {} line(s) not understood, skipped (first: line {first})",
+            path.display(),
+            skipped.lines
+        );
+    }
+    Ok(std::sync::Arc::new(KeyStore::new(log)))
+}
+
 pub(crate) fn warn_show_secrets() {
     eprintln!(
         "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"

@@ -89,11 +89,16 @@ fn add_frame_counts(counts: &mut Counts, findings: &Value) {
     }
 }
 
-/// `-d tcp.port==N,websocket` for tshark is `--ws-port N` for us.
+/// `-d tcp.port==N,websocket` for tshark is `--ws-port N` for us;
+/// `-o tls.keylog_file:PATH` (relative to the repository) `--tls-keylog`.
 fn ws_ports(golden: &Value) -> Vec<String> {
     let mut args = Vec::new();
     for opt in golden["tshark_options"].as_array().unwrap() {
         let opt = opt.as_str().unwrap();
+        if let Some(path) = opt.strip_prefix("tls.keylog_file:") {
+            args.push("--tls-keylog".to_string());
+            args.push(common::repo().join(path).to_str().unwrap().to_string());
+        }
         if let Some(port) = opt
             .strip_prefix("tcp.port==")
             .and_then(|r| r.strip_suffix(",websocket"))

@@ -103,7 +103,9 @@ fn the_server_name_and_protocols_come_from_the_hellos_as_tshark_reads_them() {
         json!({"sni": "feed.wspulse.invalid", "alpn_offered": ["h2", "http/1.1"],
                "alpn": null, "version": "TLSv1_3",
                "client_hello_frame": {"file": 0, "frame": 4},
-               "server_hello_frame": {"file": 0, "frame": 6}, "hello_unread": null})
+               "server_hello_frame": {"file": 0, "frame": 6}, "hello_unread": null,
+               "decrypted": false, "not_decrypted": "no_keylog", "cipher_suite": null,
+               "records_decrypted": 0, "records_failed": 0})
     );
     assert_eq!(tls[1]["version"], "TLSv1_2");
     assert_eq!(

@@ -49,6 +49,12 @@ async def main():
     ap.add_argument("--insecure", action="store_true",
                     help="wss: do not verify the server certificate (self-signed)")
     ap.add_argument("--max-life", type=float, default=150)
+    ap.add_argument("--keylog", default="",
+                    help="wss: append the TLS secrets to this file (SSLContext.keylog_filename)")
+    ap.add_argument("--tls-version", choices=["", "1.2", "1.3"], default="",
+                    help="wss: only this TLS version")
+    ap.add_argument("--ciphers", default="",
+                    help="wss: TLS 1.2 cipher list (SSLContext.set_ciphers)")
     a = ap.parse_args()
     install_max_life(a.max_life)
 
@@ -74,6 +80,13 @@ async def main():
             ctx.verify_mode = ssl.CERT_NONE
         else:
             ctx.load_default_certs()
+        if a.keylog:
+            ctx.keylog_filename = a.keylog
+        if a.tls_version:
+            v = ssl.TLSVersion.TLSv1_2 if a.tls_version == "1.2" else ssl.TLSVersion.TLSv1_3
+            ctx.minimum_version = ctx.maximum_version = v
+        if a.ciphers:
+            ctx.set_ciphers(a.ciphers)
         records = TlsRecords(log)
         records.install(ctx)
 

@@ -78,6 +78,29 @@ impl LinkType {
     }
 }
 
+/// TLS key log text met in pcapng Decryption Secrets Blocks (block type
+/// 0x0000000A, secrets type 0x544c534b `TLSK`; draft-ietf-opsawg-pcapng
+/// §4.7), kept until the reader of the packets takes it. A block comes
+/// before the packets it decrypts, so taking it before each packet is in
+/// time. Cloning shares the same store.
+#[derive(Clone, Debug, Default)]
+pub struct SecretsSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SecretsSink {
+    /// Adds one block's key log text (a line break is put after it).
+    pub fn push(&self, text: &[u8]) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend_from_slice(text);
+        held.push(b'\n');
+    }
+
+    /// The text added since the last take (empty when none).
+    pub fn take(&self) -> Vec<u8> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *held)
+    }
+}
+
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Packet<'a> {

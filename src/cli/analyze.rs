@@ -158,6 +158,10 @@ pub(super) struct SelectArgs {
     /// The endpoint on this port is a TLS (wss) server (repeatable).
     #[arg(long = "tls-port", value_name = "PORT")]
     pub(super) tls_ports: Vec<u16>,
+
+    /// Decrypt wss with the TLS secrets in this key log (NSS key log format, as SSLKEYLOGFILE, Python's keylog_filename or Node's --tls-keylog write it); read only. Secrets in a pcapng's Decryption Secrets Blocks are used without it.
+    #[arg(long = "tls-keylog", value_name = "FILE")]
+    pub(super) tls_keylog: Option<PathBuf>,
 }
 
 fn host_prefix(s: &str) -> Result<HostPrefix, String> {
@@ -315,6 +319,7 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         filter: c.filter,
         ws_ports: c.select.ws_ports,
         tls_ports: c.select.tls_ports,
+        tls_keylog: c.select.tls_keylog,
         tcp_view: false,
         format: Format::Table,
         output,

@@ -229,6 +229,7 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         selectors: l.select.selectors(),
         ws_ports: l.select.ws_ports,
         tls_ports: l.select.tls_ports,
+        tls_keylog: l.select.tls_keylog,
         format: l.format.map(FormatArg::format),
         output,
         color: l.color.color(),

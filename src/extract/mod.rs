@@ -138,6 +138,7 @@ pub fn write(
     let mut error: Option<String> = None;
     let _ = read_set(
         inputs,
+        None,
         &mut |packet| {
             if error.is_some() {
                 return;

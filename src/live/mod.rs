@@ -140,6 +140,7 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         config.redact_key.as_deref(),
         &config.ws_ports,
         &config.tls_ports,
+        crate::load_keys(config.tls_keylog.as_deref())?,
     )?;
     stop_on_signals();
     // Refused before anything is captured: a user's file is never

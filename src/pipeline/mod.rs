@@ -12,12 +12,14 @@ use std::cell::RefCell;
 
 use crate::capture::file::{CaptureError, FileOutcome, Input};
 use crate::capture::set::read_set_noting;
+use crate::capture::SecretsSink;
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
 use crate::report::model::{CaptureInfo, FileInfo};
 use crate::tcp::{Retired, StreamObserver};
 use crate::time::{Span, Timestamp};
+use crate::websocket::tls::KeyStore;
 
 pub use ingest::{Ingest, Step};
 pub use tracked::{Judging, Tracked};
@@ -133,11 +135,12 @@ fn file_ended<O: StreamObserver>(
 /// the input ends, and only for a stream on stdin.
 pub fn analyze_files<O: StreamObserver>(
     config: &AnalyzeConfig,
+    keys: Option<&KeyStore>,
     new_observer: impl Fn(&decode::Segment<'_>) -> O,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
 ) -> Result<Pass, String> {
-    analyze_files_noting(config, new_observer, wall_clock, retire, &mut |_| ())
+    analyze_files_noting(config, keys, new_observer, wall_clock, retire, &mut |_| ())
 }
 
 /// [`analyze_files`], handing each warning about the inputs (their order,
@@ -146,6 +149,7 @@ pub fn analyze_files<O: StreamObserver>(
 /// connection. The [`Pass`] has them all too.
 pub fn analyze_files_noting<O: StreamObserver>(
     config: &AnalyzeConfig,
+    keys: Option<&KeyStore>,
     new_observer: impl Fn(&decode::Segment<'_>) -> O,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
@@ -172,9 +176,17 @@ pub fn analyze_files_noting<O: StreamObserver>(
     let state = RefCell::new((&mut ingest, &mut pass));
     let on_warning = RefCell::new(on_warning);
     let mut notes = Vec::new();
+    let sink = keys.map(|_| SecretsSink::default());
     read_set_noting(
         &config.inputs,
+        sink.as_ref(),
         &mut |packet| {
+            if let (Some(sink), Some(keys)) = (&sink, keys) {
+                let text = sink.take();
+                if !text.is_empty() {
+                    keys.add_text(&text);
+                }
+            }
             let (ing, p) = &mut *state.borrow_mut();
             // Every time below is on the re-based capture clock.
             let at = ing.stamp(packet);

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::Ingest;
 use crate::capture::file::Input;
@@ -30,6 +31,7 @@ use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
 use crate::time::Timestamp;
 use crate::websocket::app::{AppEvent, Beat};
 use crate::websocket::frame::Opcode;
+use crate::websocket::tls::KeyStore;
 use crate::websocket::{Session, SessionSetup, WsEvent};
 
 /// An endpoint: address and port.
@@ -183,6 +185,7 @@ fn pair(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
 /// opened; damage part-way gives the series of what came before.
 pub fn collect(
     config: &AnalyzeConfig,
+    keys: Option<&Arc<KeyStore>>,
     wanted: &[Wanted],
     end: Timestamp,
 ) -> Result<Vec<Option<Series>>, String> {
@@ -210,7 +213,7 @@ pub fn collect(
         };
         Recorder {
             index: current.get(),
-            session: Session::new(setup),
+            session: Session::new(setup, keys.cloned()),
             series: Series::new(w.start, w.end),
         }
     };
@@ -227,6 +230,7 @@ pub fn collect(
     };
     let _ = read_set(
         &config.inputs,
+        None,
         &mut |packet| {
             let at = ingest.stamp(packet);
             let Ok(seg) = decode(packet) else { return };
@@ -265,6 +269,7 @@ pub fn collect(
 /// written.
 pub fn write_report(
     config: &AnalyzeConfig,
+    keys: Option<&Arc<KeyStore>>,
     path: &Path,
     mut report: crate::report::html::HtmlReport<Wanted>,
     end: Timestamp,
@@ -274,7 +279,7 @@ pub fn write_report(
     let mut series = if wanted.is_empty() {
         Vec::new()
     } else {
-        collect(config, &wanted, end)?
+        collect(config, keys, &wanted, end)?
     };
     let mut sink = crate::sink::Sink::open(Some(path), false)?;
     if let Err(e) = sink.write(|out| report.write(&mut series, page, out)) {

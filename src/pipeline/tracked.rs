@@ -12,6 +12,7 @@ use crate::report::redact::Redactor;
 use crate::secret::Key;
 use crate::side::Side;
 use crate::tcp::{RoleSource, StreamObserver, TcpEvent};
+use crate::websocket::tls::KeyStore;
 use crate::websocket::{Session, SessionKind, SessionSetup};
 
 /// What every connection of a run is judged and reported with: the
@@ -21,6 +22,8 @@ pub struct Judging {
     settings: Arc<Settings>,
     ws_ports: Vec<u16>,
     tls_ports: Vec<u16>,
+    /// The run's TLS secrets (`--tls-keylog`, Decryption Secrets Blocks).
+    pub keys: Arc<KeyStore>,
     /// Renders what the judges found, secrets redacted unless shown.
     pub redact: Redactor,
 }
@@ -35,6 +38,7 @@ impl Judging {
         redact_key: Option<&str>,
         ws_ports: &[u16],
         tls_ports: &[u16],
+        keys: Arc<KeyStore>,
     ) -> Result<Self, String> {
         let key = match redact_key {
             Some(text) => Key::from_passphrase(text),
@@ -45,6 +49,7 @@ impl Judging {
             settings: Arc::new(Settings { thresholds, key }),
             ws_ports: ws_ports.to_vec(),
             tls_ports: tls_ports.to_vec(),
+            keys,
         })
     }
 
@@ -57,7 +62,7 @@ impl Judging {
             ws_port: on(&self.ws_ports),
             tls_port: on(&self.tls_ports),
         };
-        Tracked::new(setup, self.settings.clone())
+        Tracked::new(setup, self.settings.clone(), Some(self.keys.clone()))
     }
 }
 
@@ -71,14 +76,15 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(setup: SessionSetup, settings: Arc<Settings>) -> Self {
+    /// `keys`: the run's TLS secrets, for wss connections.
+    pub fn new(setup: SessionSetup, settings: Arc<Settings>, keys: Option<Arc<KeyStore>>) -> Self {
         let visibility = if setup.tls_port {
             Visibility::TlsRecords
         } else {
             Visibility::Frames
         };
         Tracked {
-            session: Session::new(setup),
+            session: Session::new(setup, keys),
             judge: Judge::new(settings, visibility),
             reported: Verdict::Alive,
         }
@@ -91,7 +97,7 @@ impl Tracked {
     /// `--tls-port`).
     fn follow_session(&mut self) {
         let visibility = match self.session.kind {
-            SessionKind::Tls => Visibility::TlsRecords,
+            SessionKind::Tls if !self.session.decrypting() => Visibility::TlsRecords,
             _ => Visibility::Frames,
         };
         if self.judge.visibility() != visibility {
@@ -155,16 +161,18 @@ mod tests {
         use crate::websocket::frame::CompactDecoder;
         let conn = size_of::<crate::tcp::Connection<super::Tracked>>();
         let judge = size_of::<crate::liveness::Judge>();
-        // 1000 bytes today: 976 before the 8-byte tag of the tunnel the
-        // connection came in (which the report names) and 16 bytes for
+        // 1016 bytes today: 976 before the 8-byte tag of the tunnel the
+        // connection came in (which the report names), 16 bytes for
         // application heartbeats (the judge's pointer to their state, the
-        // session's to its sniffer and its give-up flag).
-        assert!(conn <= 1000, "Connection<Tracked> is {conn} bytes");
+        // session's to its sniffer and its give-up flag) and 16 for wss
+        // with keys (the session's pointers to its TLS layer and to the
+        // run's key store).
+        assert!(conn <= 1016, "Connection<Tracked> is {conn} bytes");
         assert!(judge <= 432, "Judge is {judge} bytes");
         assert!(size_of::<Endpoint>() <= 176);
         assert!(size_of::<Transport>() <= 72);
         assert!(size_of::<SideActivity>() <= 120);
-        assert!(size_of::<crate::websocket::Session>() <= 72);
+        assert!(size_of::<crate::websocket::Session>() <= 88);
         assert!(size_of::<CompactDecoder>() <= 16);
         // Boxed only while a frame straddles two reads.
         assert!(size_of::<crate::websocket::frame::FrameDecoder>() <= 120);

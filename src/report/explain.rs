@@ -50,6 +50,9 @@ pub fn text(c: &ConnectionFindings, inputs: &[InputInfo]) -> String {
 
     let _ = writeln!(out, "\nHandshake");
     let _ = writeln!(out, "  {}", handshake(c, inputs.len()));
+    if let Some(t) = &c.tls {
+        let _ = writeln!(out, "  TLS: {}", tls(t));
+    }
 
     let _ = writeln!(out, "\nHeartbeats");
     for (side, h) in [
@@ -158,6 +161,31 @@ pub fn frames_filter(refs: &[EvidenceRef]) -> Option<String> {
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Whether a TLS connection was decrypted, in words (never a secret).
+fn tls(t: &super::tls::TlsJson) -> String {
+    let version = t.version.as_deref().unwrap_or("version unknown");
+    let mut s = match (t.decrypted, t.cipher_suite) {
+        (true, Some(suite)) => format!(
+            "{version}, decrypted with {suite}: {} record(s) read",
+            t.records_decrypted
+        ),
+        _ => match t.not_decrypted {
+            Some("no_keylog") | None => {
+                format!("{version}, not decrypted: no TLS secrets (--tls-keylog FILE)")
+            }
+            Some("no_key") => format!("{version}, not decrypted: the key log has no secrets for this connection's client random"),
+            Some(why) => format!("{version}, not decrypted: {why}"),
+        },
+    };
+    if t.records_failed > 0 {
+        s.push_str(&format!(
+            "; {} record(s) failed to authenticate (tampered, or not these keys'), read as gaps",
+            t.records_failed
+        ));
+    }
+    s
 }
 
 /// The HTTP Upgrade in words: request, answer, accept key, subprotocol

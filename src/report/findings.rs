@@ -434,7 +434,7 @@ impl ConnectionFindings {
                 Transport::Websocket
             },
             handshake: handshake_info(session, redact),
-            tls: tls.then(|| TlsJson::new(session.tls(), redact)),
+            tls: (tls || session.decrypting()).then(|| TlsJson::new(session.tls(), redact)),
             judged: Judged::new(judge, judged_at, retired, redact),
             wireshark_filter: tcp.wireshark_filter,
             tcp: tcp.tcp,

@@ -313,8 +313,9 @@ fn verdict_cell(v: Verdict, color: bool) -> Cell {
 /// The findings table's row for one connection; "last heard" counts from
 /// the instant it was judged at.
 /// A TLS connection's note: what its hellos said beside the server name
-/// (which goes under the server's address): `(TLSv1_3, ALPN http/1.1:
-/// frames not visible)`.
+/// (which goes under the server's address), and whether it was decrypted:
+/// `(TLSv1_3, ALPN http/1.1: frames not visible; --tls-keylog to decrypt)`,
+/// `(TLSv1_3: decrypted, TLS_AES_128_GCM_SHA256)`.
 fn tls_note(tls: &TlsJson) -> String {
     let mut said = vec![tls.version.clone().unwrap_or_else(|| "TLS".into())];
     if let Some(alpn) = &tls.alpn {
@@ -325,7 +326,20 @@ fn tls_note(tls: &TlsJson) -> String {
     if let Some(why) = tls.hello_unread {
         said.push(format!("hello not read: {why}"));
     }
-    format!("({}: frames not visible)", said.join(", "))
+    let mut what = match (tls.decrypted, tls.cipher_suite) {
+        (true, Some(suite)) => format!("decrypted, {suite}"),
+        _ => match tls.not_decrypted {
+            Some("no_keylog") | None => "frames not visible; --tls-keylog to decrypt".into(),
+            Some(why) => format!("frames not visible; not decrypted: {why}"),
+        },
+    };
+    if tls.records_failed > 0 {
+        what.push_str(&format!(
+            "; {} record(s) failed to authenticate",
+            tls.records_failed
+        ));
+    }
+    format!("({}: {what})", said.join(", "))
 }
 
 pub fn findings_row(c: &ConnectionFindings) -> Row {

@@ -3,6 +3,8 @@
 //! frame decoder per direction, and reports what each side wrote as
 //! [`WsEvent`]s. It knows nothing of thresholds or verdicts.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::app::{AppEvent, AppSniffer, HEAD_LEN};
@@ -12,7 +14,7 @@ use super::handshake::{
     UpgradeRequest, UpgradeResponse,
 };
 pub use super::seen::{Handshake, RequestSeen, ResponseSeen};
-use super::tls::{record_header, TlsReader, TlsSeen, HANDSHAKE};
+use super::tls::{record_header, KeyStore, TlsLayer, HANDSHAKE};
 use crate::evidence::Moment;
 use crate::side::{PerSide, Side};
 use crate::tcp::RoleSource;
@@ -40,6 +42,9 @@ pub enum WsEvent<'a> {
     /// heartbeat (see [`super::app`]).
     App(AppEvent),
 }
+
+#[path = "session_tls.rs"]
+mod session_tls;
 
 /// Bytes a direction may be searched for frame boundaries before we decide
 /// it is not WebSocket.
@@ -92,7 +97,9 @@ enum Reader {
     Response(Box<HeaderAccumulator<UpgradeResponse>>),
     /// Parked between frames: a few bytes per idle direction.
     Frames(CompactDecoder),
-    Tls(Box<TlsReader>),
+    /// The direction's bytes go to the TLS layer, which is not decrypting
+    /// them.
+    Tls,
     /// Nothing more to read in this direction.
     Done,
 }
@@ -106,10 +113,16 @@ pub struct Session {
     app: Option<Box<AppSniffer>>,
     /// Nothing found where something was looked for: never look again.
     app_off: bool,
+    /// wss: the TLS layer in front of the readers (see `session_tls.rs`).
+    tls: Option<Box<TlsLayer>>,
+    /// The run's TLS secrets.
+    keys: Option<Arc<KeyStore>>,
 }
 
 impl Session {
-    pub fn new(setup: SessionSetup) -> Self {
+    /// A session for a connection set up as `setup`; `keys` are the run's
+    /// TLS secrets (a wss connection whose secrets they hold is decrypted).
+    pub fn new(setup: SessionSetup, keys: Option<Arc<KeyStore>>) -> Self {
         Session {
             kind: if setup.tls_port {
                 SessionKind::Tls
@@ -121,21 +134,9 @@ impl Session {
             setup,
             app: None,
             app_off: false,
+            tls: None,
+            keys,
         }
-    }
-
-    /// What the TLS hellos said, when the session is TLS.
-    pub fn tls(&self) -> Option<TlsSeen<'_>> {
-        if self.kind != SessionKind::Tls {
-            return None;
-        }
-        let mut seen = TlsSeen::default();
-        for side in Side::BOTH {
-            if let Reader::Tls(r) = &self.readers[side] {
-                seen.add(side, r);
-            }
-        }
-        Some(seen)
     }
 
     /// True when the connection is on a `--tls-port` but its first bytes
@@ -143,14 +144,12 @@ impl Session {
     /// (the report warns about the port). A session on a `--tls-port`
     /// starts as TLS and leaves it only that way.
     pub fn tls_port_was_plain(&self) -> bool {
-        self.setup.tls_port && self.kind != SessionKind::Tls
+        self.setup.tls_port && self.kind != SessionKind::Tls && self.tls.is_none()
     }
 
     /// Whether a direction began with a TLS record header.
     fn tls_began(&self) -> bool {
-        Side::BOTH
-            .iter()
-            .any(|&s| matches!(&self.readers[s], Reader::Tls(r) if r.began()))
+        self.tls.as_ref().is_some_and(|l| l.began())
     }
 
     /// Whether the judge should report this connection.
@@ -203,8 +202,9 @@ impl Session {
             // has shown TLS: follow the bytes.
             (SessionKind::Tls, None) if http.is_some() && !self.tls_began() => {
                 self.kind = SessionKind::Undecided;
+                self.tls = None;
                 let other = side.other();
-                if let Reader::Tls(_) = self.readers[other] {
+                if let Reader::Tls = self.readers[other] {
                     self.readers[other] = self.midstream(other);
                 }
             }
@@ -212,7 +212,9 @@ impl Session {
             // TLS on any port.
             (SessionKind::Tls, _) | (_, Some(HANDSHAKE)) => {
                 self.kind = SessionKind::Tls;
-                return Reader::Tls(Box::new(TlsReader::new(tls.is_some())));
+                let layer = self.tls.get_or_insert_with(Box::default);
+                layer.start(side, tls.is_some());
+                return Reader::Tls;
             }
             // Other records first: the capture began after the handshake.
             (SessionKind::Undecided, Some(_)) => {
@@ -243,6 +245,7 @@ impl Session {
     }
 
     /// Reads `bytes` of `side`'s stream; what they hold goes to `emit`.
+    /// A direction read as TLS goes through the TLS layer first.
     pub fn on_data(
         &mut self,
         side: Side,
@@ -250,7 +253,14 @@ impl Session {
         now: Moment,
         emit: &mut dyn FnMut(Side, WsEvent<'_>),
     ) {
+        if self.tls.as_ref().is_some_and(|l| l.reads(side)) {
+            return self.through_tls(side, bytes, now, emit);
+        }
         self.feed(side, bytes, now, emit);
+        if matches!(self.readers[side], Reader::Tls) {
+            // The first bytes said TLS: they are the layer's.
+            self.through_tls(side, bytes, now, emit);
+        }
     }
 
     fn feed(
@@ -267,8 +277,7 @@ impl Session {
             }
         }
         match &mut self.readers[side] {
-            Reader::Start | Reader::Done => {}
-            Reader::Tls(tls) => tls.on_data(bytes, now, |len| emit(side, WsEvent::Record { len })),
+            Reader::Start | Reader::Done | Reader::Tls => {}
             Reader::Frames(decoder) => {
                 let base = decoder.stream_offset();
                 let (app, off) = (&mut self.app, &mut self.app_off);
@@ -510,11 +519,19 @@ impl Session {
     /// `len` bytes of `side`'s stream are missing from the capture.
     pub fn on_gap(&mut self, side: Side, len: u64, emit: &mut dyn FnMut(Side, WsEvent<'_>)) {
         emit(side, WsEvent::Gap { len });
+        if self.tls.as_ref().is_some_and(|l| l.reads(side)) {
+            return self.tls_gap(side, len, emit);
+        }
+        self.plain_gap(side, len, emit);
+    }
+
+    /// `len` bytes of `side`'s plaintext are missing: the readers' part of
+    /// a gap.
+    fn plain_gap(&mut self, side: Side, len: u64, emit: &mut dyn FnMut(Side, WsEvent<'_>)) {
         match &mut self.readers[side] {
             // A gap can complete a frame whose header was seen.
             Reader::Frames(d) => d.on_gap(len, &mut |event| relay(emit, side, event)),
-            Reader::Tls(r) => r.on_gap(len),
-            Reader::Done => {}
+            Reader::Tls | Reader::Done => {}
             // A hole in the handshake: look for frames after it instead.
             Reader::Start | Reader::Request(_) | Reader::Response(_) => {
                 self.readers[side] = self.midstream(side);
@@ -525,6 +542,9 @@ impl Session {
     /// The roles were swapped: per-side state follows.
     pub fn swap_sides(&mut self) {
         self.readers.swap();
+        if let Some(l) = self.tls.as_mut() {
+            l.swap_sides();
+        }
         let h = &mut self.handshake;
         h.request_side = h.request_side.map(Side::other);
         h.response_side = h.response_side.map(Side::other);

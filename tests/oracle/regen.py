@@ -60,6 +60,13 @@ EXTRA_OPTS = {
     "samples/app/mqtt-client-frozen.pcapng": ["-d", "tcp.port==9001,http"],
     "samples/app/mqtt-server-frozen.pcapng": ["-d", "tcp.port==9001,http"],
     "samples/app/mqtt-app-pings-dropped.pcapng": ["-d", "tcp.port==9001,http"],
+    # wss samples with their key logs (paths relative to the repository root,
+    # which tshark runs in): tshark decrypts and shows the frames. The
+    # -dsb.pcapng carries its secrets in a Decryption Secrets Block instead.
+    "samples/wss/wss13-healthy.pcap": ["-o", "tls.keylog_file:samples/wss/wss13-healthy.keys"],
+    "samples/wss/wss12-blackhole.pcap": ["-o", "tls.keylog_file:samples/wss/wss12-blackhole.keys"],
+    "samples/wss/wss12-chacha-stopped.pcap":
+        ["-o", "tls.keylog_file:samples/wss/wss12-chacha-stopped.keys"],
 }
 
 OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
@@ -192,7 +199,7 @@ def analyse(relpath, version):
     cmd = ["tshark", "-r", path] + opts + BASE_OPTS
     for f in FIELDS:
         cmd += ["-e", f]
-    p = subprocess.run(cmd, capture_output=True, env=tshark_env())
+    p = subprocess.run(cmd, capture_output=True, env=tshark_env(), cwd=ROOT)
     out = p.stdout.decode("utf-8", "replace")
     err = "\n".join(l for l in p.stderr.decode("utf-8", "replace").splitlines()
                     if "Running as user" not in l)

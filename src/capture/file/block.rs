@@ -5,7 +5,7 @@
 use pcap_parser::pcapng::{Block, InterfaceStatisticsBlock};
 use pcap_parser::{PcapBlockOwned, PcapNGOption};
 
-use super::super::{FrameRef, LinkType, Packet};
+use super::super::{FrameRef, LinkType, Packet, SecretsSink};
 use crate::time::Timestamp;
 
 /// What a pcapng section says about its interfaces (RFC 9867 §4.2): each
@@ -34,6 +34,8 @@ pub(super) struct FileState {
     pub(super) recorded_end: Option<Timestamp>,
     /// The pcap file header's byte order (for record lengths).
     legacy_big_endian: bool,
+    /// Where TLS key logs from Decryption Secrets Blocks go, if anywhere.
+    pub(super) secrets: Option<SecretsSink>,
 }
 
 /// Option codes (RFC 9867 §4.2, §4.6).
@@ -202,6 +204,15 @@ impl FileState {
             PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
                 if let Some(end) = self.isb_endtime(isb) {
                     self.recorded_end = Some(self.recorded_end.map_or(end, |e| e.max(end)));
+                }
+                return None;
+            }
+            PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                if let Some(sink) = &self.secrets {
+                    if dsb.secrets_type == pcap_parser::pcapng::SecretsType::TlsKeyLog {
+                        let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                        sink.push(&dsb.data[..len]);
+                    }
                 }
                 return None;
             }

@@ -19,7 +19,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapError};
 use thiserror::Error;
 
-use super::Packet;
+use super::{Packet, SecretsSink};
 use crate::time::Timestamp;
 #[cfg(test)]
 use block::units_per_sec;
@@ -234,6 +234,12 @@ impl PacketReader {
             io_error,
             compression,
         })
+    }
+
+    /// TLS key logs in the capture's Decryption Secrets Blocks go to
+    /// `sink` as they are read.
+    pub fn collect_secrets(&mut self, sink: Option<SecretsSink>) {
+        self.state.secrets = sink;
     }
 
     /// The name errors give this capture.

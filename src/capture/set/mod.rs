@@ -19,7 +19,7 @@ pub mod duplicate;
 use std::collections::VecDeque;
 
 use super::file::{CaptureError, FileOutcome, Input, PacketReader};
-use super::{FrameRef, LinkType, Packet};
+use super::{FrameRef, LinkType, Packet, SecretsSink};
 use crate::time::Timestamp;
 
 /// What reading a set found about its order, for stderr and the report's
@@ -111,15 +111,21 @@ type OnFile<'a> = dyn FnMut(u32, Result<FileOutcome, CaptureError>) + 'a;
 /// its error, after the packets before the damage). Returns what the
 /// order called for.
 ///
+/// TLS key logs in Decryption Secrets Blocks go to `secrets`, if given
+/// (a block read twice, when a file is opened again, adds the same lines).
+///
 /// Errors: the same capture given twice ([`CaptureError::Duplicate`]);
 /// a single input that cannot be read at all.
 pub fn read_set(
     inputs: &[Input],
+    secrets: Option<&SecretsSink>,
     on_packet: &mut dyn FnMut(&Packet<'_>),
     on_file: &mut OnFile<'_>,
 ) -> Result<Vec<SetNote>, CaptureError> {
     let mut notes = Vec::new();
-    read_set_noting(inputs, on_packet, on_file, &mut |n| notes.push(n.clone()))?;
+    read_set_noting(inputs, secrets, on_packet, on_file, &mut |n| {
+        notes.push(n.clone())
+    })?;
     Ok(notes)
 }
 
@@ -128,6 +134,7 @@ pub fn read_set(
 /// starts), so a streamed report's header can carry it.
 pub fn read_set_noting(
     inputs: &[Input],
+    secrets: Option<&SecretsSink>,
     on_packet: &mut dyn FnMut(&Packet<'_>),
     on_file: &mut OnFile<'_>,
     on_note: &mut dyn FnMut(&SetNote),
@@ -141,7 +148,7 @@ pub fn read_set_noting(
     let mut waiting = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let index = i as u32;
-        match first_look(input, index) {
+        match first_look(input, index, secrets) {
             Ok(Ok(w)) => waiting.push(w),
             Ok(Err(no_packets)) => on_file(index, Ok(no_packets)),
             Err(e) if inputs.len() == 1 && e.is_unreadable() => return Err(e),
@@ -160,6 +167,7 @@ pub fn read_set_noting(
     }
     let mut merge = Merge {
         inputs,
+        secrets: secrets.cloned(),
         waiting: waiting.into(),
         active: Vec::new(),
         on_note,
@@ -170,8 +178,13 @@ pub fn read_set_noting(
 
 /// Opens `input` and reads up to its first packet; a file without packets
 /// is done then, and its outcome is returned instead.
-fn first_look(input: &Input, index: u32) -> Result<Result<Waiting, FileOutcome>, CaptureError> {
+fn first_look(
+    input: &Input,
+    index: u32,
+    secrets: Option<&SecretsSink>,
+) -> Result<Result<Waiting, FileOutcome>, CaptureError> {
     let mut reader = PacketReader::open(input, index)?;
+    reader.collect_secrets(secrets.cloned());
     let mut first = None;
     reader.next_packet(&mut |p| first = Some(Parked::new(p)))?;
     let Some(first) = first else {
@@ -191,6 +204,7 @@ fn first_look(input: &Input, index: u32) -> Result<Result<Waiting, FileOutcome>,
 
 struct Merge<'a, 'n> {
     inputs: &'a [Input],
+    secrets: Option<SecretsSink>,
     waiting: VecDeque<Waiting>,
     active: Vec<Source>,
     on_note: &'n mut dyn FnMut(&SetNote),
@@ -246,6 +260,7 @@ impl Merge<'_, '_> {
 
     fn reopen(&self, index: u32) -> Result<Option<(PacketReader, Parked)>, CaptureError> {
         let mut reader = PacketReader::open(&self.inputs[index as usize], index)?;
+        reader.collect_secrets(self.secrets.clone());
         let mut first = None;
         reader.next_packet(&mut |p| first = Some(Parked::new(p)))?;
         Ok(first.map(|f| (reader, f)))

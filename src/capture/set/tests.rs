@@ -43,6 +43,7 @@ fn read(inputs: &[Input]) -> Read {
     let mut ended = Vec::new();
     let notes = read_set(
         inputs,
+        None,
         &mut |p| {
             let t = u32::from_le_bytes(p.data[..4].try_into().unwrap());
             seen.push((p.frame.file(), p.frame.frame(), t));
@@ -110,7 +111,7 @@ fn a_step_back_inside_a_file_keeps_its_order() {
 #[test]
 fn the_same_capture_twice_is_refused() {
     let inputs = files("twice", &[&[1, 2], &[5, 6], &[1, 2]]);
-    let err = read_set(&inputs, &mut |_| {}, &mut |_, _| {}).unwrap_err();
+    let err = read_set(&inputs, None, &mut |_| {}, &mut |_, _| {}).unwrap_err();
     assert!(matches!(err, CaptureError::Duplicate { .. }));
     let said = err.to_string();
     assert!(said.contains("cap0") && said.contains("cap2"), "{said}");

@@ -9,8 +9,9 @@
 //! span records and TCP segments (RFC 8446 §5.1): [`HelloReader`] collects
 //! one direction's handshake bytes until its first message is whole, at most
 //! [`MAX_HELLO`] of them. This is the one place that reads these messages;
-//! whatever else a decrypting reader needs from them (the client random, the
-//! cipher suite) belongs here too.
+//! what a decrypting reader needs from them (the randoms, the cipher suite,
+//! the session id and whether a pre-shared key resumed the session) is read
+//! here too.
 
 use crate::secret::Secret;
 
@@ -31,6 +32,7 @@ const SERVER_HELLO: u8 = 2;
 /// RFC 8446 §4.2: extension types.
 const EXT_SERVER_NAME: u16 = 0;
 const EXT_ALPN: u16 = 16;
+const EXT_PRE_SHARED_KEY: u16 = 41;
 const EXT_SUPPORTED_VERSIONS: u16 = 43;
 
 /// RFC 8446 §4.1.3: a ServerHello whose random is SHA-256 of
@@ -52,6 +54,12 @@ pub struct ClientHello {
     /// `supported_versions` offered (RFC 8446 §4.2.1), GREASE values
     /// (RFC 8701 §2: 0x?a?a) left out; empty when the extension is absent.
     pub versions: Vec<u16>,
+    /// The 32-byte `random` (RFC 8446 §4.1.2): what a key log files the
+    /// connection's secrets under.
+    pub random: [u8; 32],
+    /// `legacy_session_id` (0 to 32 bytes): a TLS 1.2 server that echoes
+    /// it resumes the session (RFC 5246 §7.4.1.2).
+    pub session_id: Vec<u8>,
 }
 
 /// What a ServerHello chose.
@@ -66,6 +74,15 @@ pub struct ServerHello {
     /// A HelloRetryRequest (RFC 8446 §4.1.4): the client will send a second
     /// ClientHello, and the real ServerHello follows.
     pub retry: bool,
+    /// The 32-byte `random` (the TLS 1.2 key expansion's seed, RFC 5246
+    /// §6.3).
+    pub random: [u8; 32],
+    /// The cipher suite chosen (IANA number).
+    pub cipher_suite: u16,
+    /// `legacy_session_id_echo`.
+    pub session_id: Vec<u8>,
+    /// A `pre_shared_key` extension: TLS 1.3 resumption (RFC 8446 §4.2.11).
+    pub psk: bool,
 }
 
 /// A direction's first handshake message, read.
@@ -242,11 +259,15 @@ pub fn parse(kind: u8, body: &[u8]) -> Option<Hello> {
 /// RFC 8446 §4.1.2 (and RFC 5246 §7.4.1.2, whose extensions may be absent).
 fn client_hello(c: &mut Cursor<'_>) -> Option<ClientHello> {
     let _legacy_version = c.u16()?;
-    c.take(32)?; // random
-    c.vec8()?; // legacy_session_id
+    let random = c.take(32)?;
+    let session_id = c.vec8()?;
     c.vec16()?; // cipher_suites
     c.vec8()?; // legacy_compression_methods
-    let mut hello = ClientHello::default();
+    let mut hello = ClientHello {
+        session_id: session_id.0.get(..32.min(session_id.0.len()))?.to_vec(),
+        ..ClientHello::default()
+    };
+    hello.random.copy_from_slice(random);
     if c.is_empty() {
         return Some(hello);
     }
@@ -304,14 +325,19 @@ fn alpn_list(data: &mut Cursor<'_>) -> Option<Vec<String>> {
 fn server_hello(c: &mut Cursor<'_>) -> Option<ServerHello> {
     let legacy_version = c.u16()?;
     let random = c.take(32)?;
-    c.vec8()?; // legacy_session_id_echo
-    c.u16()?; // cipher_suite
+    let session_id = c.vec8()?;
+    let cipher_suite = c.u16()?;
     c.u8()?; // legacy_compression_method
     let mut hello = ServerHello {
         version: legacy_version,
         alpn: None,
         retry: random == RETRY_RANDOM,
+        random: [0; 32],
+        cipher_suite,
+        session_id: session_id.0.get(..32.min(session_id.0.len()))?.to_vec(),
+        psk: false,
     };
+    hello.random.copy_from_slice(random);
     if c.is_empty() {
         return Some(hello);
     }
@@ -322,6 +348,7 @@ fn server_hello(c: &mut Cursor<'_>) -> Option<ServerHello> {
         match kind {
             EXT_ALPN => hello.alpn = alpn_list(&mut data)?.into_iter().next(),
             EXT_SUPPORTED_VERSIONS => hello.version = data.u16()?,
+            EXT_PRE_SHARED_KEY => hello.psk = true,
             _ => {}
         }
     }

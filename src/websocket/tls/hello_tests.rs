@@ -99,7 +99,11 @@ fn a_server_hello_gives_the_version_and_protocol_chosen() {
         ServerHello {
             version: 0x0304,
             alpn: Some("http/1.1".into()),
-            retry: false
+            retry: false,
+            random: [1; 32],
+            cipher_suite: 0x1301,
+            session_id: vec![9; 32],
+            psk: false,
         }
     );
     assert_eq!(version_name(h.version), "TLSv1_3");
@@ -111,6 +115,9 @@ fn a_server_hello_gives_the_version_and_protocol_chosen() {
         panic!()
     };
     assert_eq!(version_name(h.version), "TLSv1_2");
+    // What a key log lookup and the TLS 1.2 key expansion need.
+    assert_eq!((h.cipher_suite, h.random), (0xc02f, [1; 32]));
+    assert!(h.session_id.is_empty());
 }
 
 #[test]

@@ -7,8 +7,8 @@
 pub enum RecordEvent<'a> {
     /// A record header: its content type (RFC 8446 §5.1: 20
     /// ChangeCipherSpec, 21 Alert, 22 Handshake, 23 ApplicationData, 24
-    /// Heartbeat) and payload length in bytes.
-    Record { kind: u8, len: u64 },
+    /// Heartbeat), version (0x0301…0x0303) and payload length in bytes.
+    Record { kind: u8, version: u16, len: u64 },
     /// Payload bytes of the current record, as they arrive.
     Payload { kind: u8, bytes: &'a [u8] },
 }
@@ -74,7 +74,7 @@ impl RecordReader {
                 return;
             }
             self.have = 0;
-            let [kind, major, _, hi, lo] = self.header;
+            let [kind, major, minor, hi, lo] = self.header;
             let len = u16::from_be_bytes([hi, lo]);
             // Content types 20–24 (ChangeCipherSpec … Heartbeat), version 3.x.
             if !(20..=24).contains(&kind) || major != 3 || len > MAX_RECORD {
@@ -84,9 +84,16 @@ impl RecordReader {
             self.skip = u32::from(len);
             event(RecordEvent::Record {
                 kind,
+                version: u16::from_be_bytes([major, minor]),
                 len: u64::from(len),
             });
         }
+    }
+
+    /// Whether a record's payload is being read (its header was seen, not
+    /// all its bytes).
+    pub fn in_record(&self) -> bool {
+        self.skip > 0
     }
 
     /// Bytes were missed: record boundaries are lost unless the gap falls
