@@ -16,6 +16,7 @@ pub mod liveness;
 pub mod pipeline;
 pub mod probe;
 mod probe_main;
+pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod side;
@@ -101,11 +102,16 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, String> {
     let hold = matches!(config.at, At::Instant(_) | At::AfterFirstPacket(_));
     let mut sink = Sink::open(config.output.as_deref(), hold)?;
     let mut chosen = Chosen::default();
+    // Large files on a terminal: bytes read, rate and ETA on stderr.
+    let bar = progress::Progress::start(&config.inputs);
     let result = if config.tcp_view {
         tcp_view(config, color, &mut sink)
     } else {
         findings(config, color, &mut sink, &mut chosen)
     };
+    if let Some(bar) = bar {
+        bar.finish();
+    }
     let (warnings, failed, notes, said) = match result {
         Ok(r) => r,
         Err(e) => {

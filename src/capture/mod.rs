@@ -8,6 +8,7 @@ pub mod device;
 pub mod file;
 pub mod filter;
 pub mod follow;
+pub mod progress;
 pub mod set;
 pub mod write;
 

@@ -110,7 +110,9 @@ impl Input {
     fn open(&self) -> Result<Box<dyn Read + Send>, CaptureError> {
         match self {
             Input::Stdin => Ok(Box::new(io::stdin())),
-            Input::Path(p) => open_path(p).map(|f| Box::new(f) as Box<dyn Read + Send>),
+            Input::Path(p) => {
+                open_path(p).map(|f| Box::new(super::progress::Tally(f)) as Box<dyn Read + Send>)
+            }
         }
     }
 }
