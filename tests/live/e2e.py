@@ -418,7 +418,7 @@ def scenario_churn(lab, wspulse, mode, live_secs=CHURN_LIVE_S):
         raise Fail("the churn client did not finish cleanly: " + lab.tails())
     with open(lab.path("churn.json")) as fh:
         counts = json.load(fh)
-    note("churn: %(opened)d opened, %(closed)d closed, %(errors)d errors" % counts)
+    note("churn: %(opened)d opened, %(closed)d closed, %(slow_closes)d slow closes, %(errors)d errors" % counts)
     if counts["errors"] or counts["opened"] < 10 * secs:
         raise Fail("churn too small or failing: %s" % counts)
     time.sleep(2.0)  # the last closes reach the wire
@@ -429,7 +429,8 @@ def scenario_churn(lab, wspulse, mode, live_secs=CHURN_LIVE_S):
         lines = [json.loads(x) for x in r.stdout.splitlines()]
         conns = [c for c in lines if c["type"] == "connection"]
         bad = [(c["client"]["port"], c["verdict"]) for c in conns if c["verdict"] != "closed"]
-        if r.returncode != 0 or len(conns) != counts["opened"] or bad:
+        # A close the loaded client gave up waiting for may end otherwise.
+        if r.returncode != 0 or len(conns) != counts["opened"] or len(bad) > counts["slow_closes"]:
             raise Fail("offline churn: exit %d, %d connections for %d opened, not closed: %s" % (
                 r.returncode, len(conns), counts["opened"], bad[:5]))
         return result
@@ -440,7 +441,7 @@ def scenario_churn(lab, wspulse, mode, live_secs=CHURN_LIVE_S):
         problems.append("exit %s, last line %s: no final report after SIGINT" % (rc, lines and lines[-1].get("type")))
     conns = [c for c in lines if c.get("type") == "connection"]
     bad = [(c["client"]["port"], c["verdict"]) for c in conns if c["verdict"] not in ("closed", "alive")]
-    if len(conns) != counts["opened"] or bad:
+    if len(conns) != counts["opened"] or len(bad) > counts["slow_closes"]:
         problems.append("%d connection lines for %d opened; not closed or alive: %s" % (
             len(conns), counts["opened"], bad[:5]))
     first, last, bound = flat(samples, start, end)
