@@ -305,6 +305,8 @@ pub struct LiveConfig {
     pub write: Option<WriteConfig>,
     /// `--extract FILE`: the packets of connections that leave `alive`.
     pub extract: Option<PathBuf>,
+    /// `--redact`: as for analyze.
+    pub redact: bool,
     /// `--user NAME`: privileges dropped to this user once the device is open.
     pub user: Option<String>,
     /// `--sockets`: also read this host's TCP sockets through sock_diag

@@ -265,14 +265,26 @@ fn tcp_view(config: &AnalyzeConfig, color: bool, sink: &mut Sink) -> Result<RunO
     ));
     let mut error = Ok(());
     let mut count = 0u64;
+    // --redact: addresses become this run's pseudonyms here too.
+    let mut pseudonyms = match (config.redact, config.redact_key.as_deref()) {
+        (false, _) => None,
+        (true, Some(text)) => Some(secret::Key::from_passphrase(text)),
+        (true, None) => Some(secret::Key::random()?),
+    }
+    .map(secret::pseudonym::Pseudonyms::new);
     let early = std::cell::RefCell::new(Vec::new());
     let pass = pipeline::analyze_files_noting(
         config,
         None,
         |_| (),
         &wall_clock,
-        &mut |r| {
+        &mut |mut r| {
             count += 1;
+            if let Some(p) = pseudonyms.as_mut() {
+                r.conn.client.0 = p.of(r.conn.client.0);
+                r.conn.server.0 = p.of(r.conn.server.0);
+                r.conn.tunnel = None;
+            }
             for w in early.borrow_mut().drain(..) {
                 exporter.warn_in_head(w);
             }

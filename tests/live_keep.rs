@@ -207,6 +207,45 @@ fn extract_saves_each_connection_that_left_alive() {
     }
 }
 
+/// `live --redact`: no record, and no packet of an `--extract` file,
+/// holds an address of the capture; the pseudonyms are the ones analyze
+/// gives with the same key; `--write` (packets as captured) is refused.
+#[test]
+fn redact_hides_addresses_in_records_and_extract_files() {
+    let base = scratch("red.pcapng");
+    let stem = base.file_stem().unwrap().to_string_lossy().into_owned();
+    let key = ["--redact", "--redact-key", "k"];
+    let mut args = vec!["--extract", base.to_str().unwrap()];
+    args.extend(key);
+    let out = run(&sample("mixed-fates.pcap"), &args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("10.77.0."), "{text}");
+    let mut args = vec!["analyze", "--format", "json", "samples/mixed-fates.pcap"];
+    args.extend(key);
+    let analyzed: Value = serde_json::from_slice(&common::wspulse(&args).stdout).unwrap();
+    let pseudonym = analyzed["connections"][0]["server"]["ip"].as_str().unwrap();
+    assert!(text.contains(pseudonym), "{text}");
+    let mut files = 0;
+    for c in records(&out).iter().filter(|r| r["type"] == "connection") {
+        let file = base.with_file_name(format!("{stem}-{}.pcapng", c["id"]));
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        files += 1;
+        for host in [[10u8, 77, 0, 1], [10, 77, 0, 2]] {
+            assert!(!bytes.windows(4).any(|w| w == host), "{}", file.display());
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+    assert!(files > 0);
+    let mut args = vec!["--write", "/tmp/never-written.pcap"];
+    args.extend(key);
+    let out = run(&sample("mixed-fates.pcap"), &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--write and --redact"));
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

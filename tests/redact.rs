@@ -77,8 +77,15 @@ fn leaks(hay: &[u8], words: &[String], ips: &[IpAddr], binary: bool) -> Vec<Stri
 fn outputs(capture: &str, redact: bool) -> (Vec<u8>, Vec<u8>) {
     let r: &[&str] = if redact { &["--redact"] } else { &[] };
     let mut text = Vec::new();
-    for format in ["table", "json", "ndjson"] {
+    for format in ["table", "json", "ndjson", "markdown"] {
         let mut args = vec!["analyze", "--all", "--format", format];
+        args.extend_from_slice(r);
+        args.push(capture);
+        text.extend(run(&args));
+    }
+    // The TCP view names addresses too.
+    for format in ["table", "json"] {
+        let mut args = vec!["analyze", "--tcp", "--format", format];
         args.extend_from_slice(r);
         args.push(capture);
         text.extend(run(&args));
@@ -201,9 +208,20 @@ fn pseudonyms_match_between_report_and_extract_and_keep_subnets() {
     assert_eq!(other["connections"][0]["client"], c["client"]);
 }
 
+/// The TCP view under --redact names each host by the same pseudonym as
+/// the findings do (one key, one run's pseudonyms per command).
 #[test]
-fn redact_with_the_tcp_view_is_refused() {
-    let out = common::wspulse(&["analyze", "--tcp", "--redact", "samples/mixed-fates.pcap"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tcp and --redact"));
+fn the_tcp_view_uses_the_findings_pseudonyms() {
+    let key = ["--redact", "--redact-key", "k"];
+    let mut args = vec!["analyze", "--tcp", "--format", "json"];
+    args.extend(key);
+    args.push("samples/mixed-fates.pcap");
+    let tcp: Value = serde_json::from_slice(&run(&args)).unwrap();
+    let mut args = vec!["analyze", "--all", "--format", "json"];
+    args.extend(key);
+    args.push("samples/mixed-fates.pcap");
+    let findings: Value = serde_json::from_slice(&run(&args)).unwrap();
+    let ip = |v: &Value| v["client"]["ip"].as_str().unwrap().to_string();
+    assert_ne!(ip(&tcp["connections"][0]), "10.77.0.2");
+    assert_eq!(ip(&tcp["connections"][0]), ip(&findings["connections"][0]));
 }

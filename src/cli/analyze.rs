@@ -105,7 +105,7 @@ pub(super) struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     extract: Option<PathBuf>,
 
-    /// For sharing outside the team: addresses become stable prefix-preserving pseudonyms (keyed by --redact-key, else random per run), host, origin, path and SNI are masked, tunnel endpoints left out; in every format and in the --extract capture (addresses rewritten, checksums fixed). Ports stay. Not with --tcp.
+    /// For sharing outside the team: addresses become stable prefix-preserving pseudonyms (keyed by --redact-key, else random per run), host, origin, path and SNI are masked, tunnel endpoints left out; in every format (the --tcp view too) and in the --extract capture (addresses rewritten, checksums fixed). Ports stay.
     #[arg(long)]
     redact: bool,
 
@@ -352,7 +352,6 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
             ),
             (a.extract.is_some(), "--extract"),
             (a.report.is_some(), "--report"),
-            (a.redact, "--redact"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag));

@@ -121,6 +121,10 @@ pub(super) struct LiveArgs {
     #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = size, requires = "write", help_heading = "Keeping evidence")]
     write_max_size: u64,
 
+    /// For sharing outside the team: addresses become stable prefix-preserving pseudonyms (keyed by --redact-key, else random per run), host, origin, path and SNI are masked; in every record, the view and the --extract files (addresses rewritten, checksums fixed). Ports stay.
+    #[arg(long, help_heading = "Output")]
+    redact: bool,
+
     /// Save the packets of each connection whose verdict leaves alive to FILE (pcapng, scrubbed as analyze --extract scrubs unless --show-secrets): its latest packets from before (up to 256 each) and all after, until it ends; --write saves everything.
     #[arg(long, value_name = "FILE", help_heading = "Keeping evidence")]
     extract: Option<PathBuf>,
@@ -203,6 +207,9 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
     if l.count == Some(0) {
         return Err("--count 0: give at least one packet".into());
     }
+    if l.redact && l.write.is_some() {
+        return Err("--write and --redact do not combine: --write saves packets as captured; --extract saves them redacted".into());
+    }
     // `-o -` is stdout, as for tcpdump's `-w -`.
     let output = l.output.filter(|o| o.as_os_str() != "-");
     let write = match l.write {
@@ -245,6 +252,7 @@ pub(super) fn config(l: LiveArgs) -> Result<Command, String> {
         metrics: l.metrics,
         write,
         extract: l.extract,
+        redact: l.redact,
         user: l.user,
         sockets: l.sockets,
         netns: l.netns,

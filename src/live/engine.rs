@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::book::Book;
 use super::clock::{LiveClock, Ticks};
 use super::extracting::Extractor;
 use super::output::Output;
@@ -16,15 +17,16 @@ use super::source::{Batch, End};
 use crate::capture::KernelStats;
 use crate::config::LiveConfig;
 use crate::evidence::Moment;
-use crate::liveness::{Verdict, VerdictSet};
+use crate::liveness::Verdict;
 use crate::pipeline::{Ingest, Judging, Step, Tracked};
-use crate::report::findings::{judged_at, ConnectionFindings, Summary};
+use crate::report::findings::{ConnectionFindings, Summary};
 use crate::report::live::{self, ConnectionRef, StatsRecord, VerdictRecord};
 use crate::report::model::{Address, CaptureInfo, FileInfo};
 use crate::report::reasons::ReasonJson;
 use crate::report::table;
+use crate::secret::pseudonym::Pseudonyms;
 use crate::sockets::Reading;
-use crate::tcp::{Connection, Retired, Retirement};
+use crate::tcp::Connection;
 use crate::time::{Span, Timestamp};
 
 /// How long a tick that only the wall clock reached waits for packets
@@ -40,90 +42,6 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// Lines for stderr: packets lost, damaged input.
     pub warnings: Vec<String>,
-}
-
-/// Everything a retiring connection is written with; apart from the
-/// flow table, so the table can hand connections to it.
-struct Book<'a> {
-    judging: &'a Judging,
-    out: Output,
-    summary: Summary,
-    retired: u64,
-    fail_on: Option<VerdictSet>,
-    failed: bool,
-    /// The first error writing the output: the run stops on it.
-    error: Option<String>,
-    /// `--extract`: keeps the packets of connections that leave `alive`.
-    extractor: Option<Extractor>,
-}
-
-impl Book<'_> {
-    fn check(&mut self, result: Result<(), String>) {
-        if let (Err(e), None) = (result, &self.error) {
-            self.error = Some(e);
-        }
-    }
-
-    fn saw(&mut self, verdict: Verdict) {
-        if self.fail_on.is_some_and(|set| set.contains(verdict)) {
-            self.failed = true;
-        }
-    }
-
-    fn change(&mut self, record: VerdictRecord) {
-        self.saw(record.to);
-        let result = self.out.verdict(&record);
-        self.check(result);
-    }
-
-    /// A connection leaving the table: judged a last time (at its end if
-    /// it ended), its change if any, then its `connection` record.
-    fn retire(&mut self, r: Retired<Tracked>) {
-        let at = self.record(&r);
-        if let Some(x) = &mut self.extractor {
-            let result = x.retire(r.conn.client, r.conn.server, at);
-            self.check(result);
-        }
-    }
-
-    /// Judges and writes `r`; returns when it was judged.
-    fn record(&mut self, r: &Retired<Tracked>) -> Timestamp {
-        let session = &r.conn.observer.session;
-        if r.cause != Retirement::Open {
-            self.retired += 1;
-        }
-        if !session.is_judged() {
-            self.summary.count(session, None, r.conn.server.1);
-            return r.at.at;
-        }
-        let retired = (r.cause != Retirement::Open).then_some(r.cause);
-        let at = judged_at(&r.conn.observer.judge, retired, r.at);
-        let c = ConnectionFindings::new(r.id, &r.conn, at, retired, &self.judging.redact);
-        let from = r.conn.observer.reported;
-        if c.judged.verdict != from {
-            self.change(VerdictRecord {
-                at,
-                connection: ConnectionRef {
-                    id: c.id,
-                    client: c.client,
-                    server: c.server,
-                },
-                from,
-                to: c.judged.verdict,
-                reasons: c.judged.reasons.clone(),
-            });
-        }
-        self.saw(c.judged.verdict);
-        if let (Some(x), false) = (&mut self.extractor, c.judged.verdict == Verdict::Alive) {
-            let result = x.flag(r.id, r.conn.client, r.conn.server);
-            self.check(result);
-        }
-        self.summary
-            .count(session, Some(c.judged.verdict), r.conn.server.1);
-        let result = self.out.connection(&c, retired.is_some());
-        self.check(result);
-        at
-    }
 }
 
 /// The engine of one run.
@@ -188,6 +106,7 @@ impl<'a> Engine<'a> {
                 failed: false,
                 error: None,
                 extractor: None,
+                pseudonyms: None,
             },
             clock: LiveClock::new(wall_now, started),
             ticks,
@@ -214,6 +133,11 @@ impl<'a> Engine<'a> {
     /// Saves every packet (`--write`); findings then cite the saved frames.
     pub fn save(&mut self, saver: Saver) {
         self.saver = Some(saver);
+    }
+
+    /// Names hosts by these pseudonyms in every record (`--redact`).
+    pub fn redact(&mut self, pseudonyms: Pseudonyms) {
+        self.book.pseudonyms = Some(pseudonyms);
     }
 
     /// Keeps the packets of connections that leave `alive` (`--extract`).
@@ -454,10 +378,14 @@ impl<'a> Engine<'a> {
         let shown: std::collections::HashSet<u64> =
             verdicts.iter().take(fit).map(|&(_, id)| id).collect();
         let redact = &self.book.judging.redact;
+        let pseudonyms = &mut self.book.pseudonyms;
         let mut rows = Vec::with_capacity(shown.len());
         self.ingest.table.for_each_mut(|id, conn| {
             if shown.contains(&id) {
-                let c = ConnectionFindings::new(id, conn, at, None, redact);
+                let mut c = ConnectionFindings::new(id, conn, at, None, redact);
+                if let Some(p) = pseudonyms.as_mut() {
+                    (c.client.ip, c.server.ip) = (p.of(c.client.ip), p.of(c.server.ip));
+                }
                 rows.push(table::findings_row(&c));
             }
         });

@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 use crate::capture::write::pcapng::PcapngWriter;
 use crate::capture::{FrameRef, LinkType, Packet};
 use crate::decode::decode;
-use crate::extract::{fix_checksum, scrub, scrub_segment};
+use crate::extract::{address, fix_checksum, scrub, scrub_segment};
+use crate::secret::pseudonym::Pseudonyms;
 use crate::tcp::connection::Endpoints;
 use crate::time::Timestamp;
 
@@ -105,6 +106,9 @@ impl Default for Flow {
 pub struct Extractor {
     path: PathBuf,
     show_secrets: bool,
+    /// `--redact`: addresses in the written packets become these
+    /// pseudonyms (the records' own), checksums fixed.
+    pseudonyms: Option<Pseudonyms>,
     flows: HashMap<Pair, Flow>,
     open: usize,
     /// The files written, in the order their connections were flagged.
@@ -135,6 +139,7 @@ impl Extractor {
         Ok(Extractor {
             path: path.to_path_buf(),
             show_secrets,
+            pseudonyms: None,
             flows: HashMap::new(),
             open: 0,
             files: Vec::new(),
@@ -145,6 +150,13 @@ impl Extractor {
             connections: 0,
             lost: 0,
         })
+    }
+
+    /// Rewrites addresses to `pseudonyms` in every packet saved from now
+    /// on (`--redact`); packets inside tunnels, whose outer addresses
+    /// would stay, are then not kept.
+    pub fn redact(&mut self, pseudonyms: Pseudonyms) {
+        self.pseudonyms = Some(pseudonyms);
     }
 
     /// The file of connection `id`: FILE's stem, `-ID`, its extension.
@@ -168,13 +180,24 @@ impl Extractor {
             self.lost += 1;
             return Ok(());
         }
+        if self.pseudonyms.is_some() && seg.tunnel.context != 0 {
+            self.lost += 1;
+            return Ok(());
+        }
         let flow = self.flows.entry(key).or_default();
         let mut data = packet.data.to_vec();
+        let mut changed = false;
         if !self.show_secrets {
             let side = usize::from(seg.src != key.0);
-            if scrub_segment(&mut data, packet.data, &seg, &mut flow.scrub[side]) {
-                fix_checksum(&mut data, packet.data, &seg, (seg.src.0, seg.dst.0));
-            }
+            changed = scrub_segment(&mut data, packet.data, &seg, &mut flow.scrub[side]);
+        }
+        let mut addrs = (seg.src.0, seg.dst.0);
+        if let Some(p) = self.pseudonyms.as_mut() {
+            addrs = (p.of(seg.src.0), p.of(seg.dst.0));
+            changed |= address::rewrite(&mut data, packet.link, addrs);
+        }
+        if changed {
+            fix_checksum(&mut data, packet.data, &seg, addrs);
         }
         let held = Held {
             at,

@@ -10,6 +10,7 @@
 //! - `engine`: ingest, judge, retire, stats;
 //! - `output`: records in the chosen format; `view`: the terminal view.
 
+mod book;
 mod clock;
 mod engine;
 mod extracting;
@@ -134,7 +135,7 @@ fn head(config: &LiveConfig, format: Format, name: &str, started: crate::time::T
 /// `wspulse live`. Exit 0, or 1 when `--fail-on` matched; errors are one
 /// line for stderr.
 pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
-    let judging = Judging::new(
+    let mut judging = Judging::new(
         config.thresholds,
         config.show_secrets,
         config.redact_key.as_deref(),
@@ -142,6 +143,18 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         &config.tls_ports,
         crate::load_keys(config.tls_keylog.as_deref())?,
     )?;
+    // --redact: names hidden, and one key for every pseudonym of the run
+    // (the records' and the extract files' agree).
+    let pseudonyms = if config.redact {
+        judging.redact = judging.redact.clone().hiding_names();
+        let key = match config.redact_key.as_deref() {
+            Some(text) => crate::secret::Key::from_passphrase(text),
+            None => crate::secret::Key::random()?,
+        };
+        Some(crate::secret::pseudonym::Pseudonyms::new(key))
+    } else {
+        None
+    };
     stop_on_signals();
     // Refused before anything is captured: a user's file is never
     // overwritten.
@@ -150,11 +163,14 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
         None => None,
     };
     let extractor = match &config.extract {
-        Some(path) => Some(extracting::Extractor::new(
-            path,
-            config.show_secrets,
-            config.limits.max_flows,
-        )?),
+        Some(path) => {
+            let mut x =
+                extracting::Extractor::new(path, config.show_secrets, config.limits.max_flows)?;
+            if let Some(p) = &pseudonyms {
+                x.redact(p.clone());
+            }
+            Some(x)
+        }
         None => None,
     };
     let (source, name) = open_source(config)?;
@@ -210,6 +226,9 @@ pub fn run(config: &LiveConfig) -> Result<ExitCode, String> {
     }
     if let Some(x) = extractor {
         engine.extract(x);
+    }
+    if let Some(p) = pseudonyms {
+        engine.redact(p);
     }
     // The view takes the terminal when stdout is one and the records do
     // not go there as they happen.
