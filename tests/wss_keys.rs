@@ -44,25 +44,6 @@ fn only(report: &Value) -> &Value {
     &conns[0]
 }
 
-/// Verdict, reasons and notes as the truth file expects them.
-fn assert_judged_as(label: &str, got: &Value, expected: &Value) {
-    assert_eq!(
-        got["verdict"], expected["expected_verdict"],
-        "{label}: verdict; reasons {}",
-        got["reasons"]
-    );
-    assert_eq!(
-        common::codes(&got["reasons"]),
-        common::codes(&expected["expected_reasons"]),
-        "{label}: reasons"
-    );
-    assert_eq!(
-        common::codes(&got["notes"]),
-        common::codes(&expected["expected_notes"]),
-        "{label}: notes"
-    );
-}
-
 #[test]
 fn with_keys_each_sample_is_judged_as_its_ws_twin() {
     for (name, twin, suite) in KEYED {
@@ -70,7 +51,7 @@ fn with_keys_each_sample_is_judged_as_its_ws_twin() {
         let key_log = keys(name);
         let c = only(&analyze(&["--tls-keylog", &key_log, &capture])).clone();
         let expected = &truth(name)["connections"][0];
-        assert_judged_as(name, &c, expected);
+        common::assert_judged_as(name, &c, expected);
         // The twin recorded over ws: the same fault gives the same findings.
         let twin_expected = &common::truth(twin)["connections"][0];
         assert_eq!(
@@ -116,7 +97,7 @@ fn with_keys_each_sample_is_judged_as_its_ws_twin() {
 fn secrets_in_a_decryption_secrets_block_are_used_without_the_flag() {
     let report = analyze(&["samples/wss/wss13-healthy-dsb.pcapng"]);
     let c = only(&report);
-    assert_judged_as("dsb", c, &truth("wss13-healthy-dsb")["connections"][0]);
+    common::assert_judged_as("dsb", c, &truth("wss13-healthy-dsb")["connections"][0]);
     assert_eq!(c["tls"]["decrypted"], true);
     // The same frames as from the pcap with the key log beside it.
     let key_log = keys("wss13-healthy");
@@ -315,6 +296,6 @@ fn tls13_traffic_secrets_alone_are_enough() {
     let c = self::only(&report);
     assert_eq!(c["tls"]["decrypted"], true);
     assert_eq!(c["tls"]["records_failed"], 0, "{}", c["tls"]);
-    assert_judged_as("traffic only", c, &truth("wss13-healthy")["connections"][0]);
+    common::assert_judged_as("traffic only", c, &truth("wss13-healthy")["connections"][0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

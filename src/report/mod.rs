@@ -342,3 +342,27 @@ fn indented<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T, level: usize)
     }
     Ok(())
 }
+
+/// Connections per verdict, every verdict present (0 when none), for a
+/// `summary` object.
+pub fn count_verdicts(
+    verdicts: impl Iterator<Item = crate::liveness::Verdict>,
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = crate::liveness::Verdict::ALL
+        .iter()
+        .map(|v| (v.name(), 0))
+        .collect();
+    for v in verdicts {
+        *counts.entry(v.name()).or_default() += 1;
+    }
+    counts
+}
+
+/// The verdicts that have connections, in words: `["2 alive", "1 false_alive"]`.
+pub fn verdict_words(counts: &std::collections::BTreeMap<&'static str, usize>) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(v, n)| format!("{n} {v}"))
+        .collect()
+}

@@ -239,11 +239,7 @@ impl ProbeJson {
                 }),
             }
         }
-        let mut verdicts: BTreeMap<&'static str, usize> =
-            Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
-        for c in &connections {
-            *verdicts.entry(c.judged.verdict.name()).or_default() += 1;
-        }
+        let verdicts = super::count_verdicts(connections.iter().map(|c| c.judged.verdict));
         ProbeJson {
             schema: PROBE_SCHEMA,
             url: url.to_string(),
@@ -276,13 +272,7 @@ impl ProbeJson {
             out.push_str(&format!("connection #{}: {}\n", e.connection, e.error));
         }
         if self.connections.len() + self.errors.len() > 1 {
-            let counts: Vec<String> = self
-                .summary
-                .verdicts
-                .iter()
-                .filter(|(_, &n)| n > 0)
-                .map(|(v, n)| format!("{n} {v}"))
-                .collect();
+            let counts = super::verdict_words(&self.summary.verdicts);
             out.push_str(&format!(
                 "\n{} connections: {}{}\n",
                 self.connections.len() + self.errors.len(),

@@ -192,11 +192,7 @@ impl SocketsJson {
             .iter()
             .map(|c| SocketsConnection::new(c, at, redact))
             .collect();
-        let mut verdicts: BTreeMap<&'static str, usize> =
-            Verdict::ALL.iter().map(|v| (v.name(), 0)).collect();
-        for c in &connections {
-            *verdicts.entry(c.judged.verdict.name()).or_default() += 1;
-        }
+        let verdicts = super::count_verdicts(connections.iter().map(|c| c.judged.verdict));
         SocketsJson {
             schema: SOCKETS_SCHEMA,
             netns: run.netns.map(str::to_string),
@@ -220,13 +216,7 @@ impl SocketsJson {
         for c in &self.connections {
             out.push_str(&c.table());
         }
-        let counts: Vec<String> = self
-            .summary
-            .verdicts
-            .iter()
-            .filter(|(_, &n)| n > 0)
-            .map(|(v, n)| format!("{n} {v}"))
-            .collect();
+        let counts = super::verdict_words(&self.summary.verdicts);
         out.push_str(&format!(
             "{} connections{}{}; {} readings of the socket table\n",
             self.connections.len(),

@@ -142,3 +142,40 @@ pub fn tshark_frames(capture: &Path) -> Option<u64> {
     );
     Some(String::from_utf8_lossy(&out.stdout).lines().count() as u64)
 }
+
+/// Note codes, sorted and once each, from a report's notes (objects) or a
+/// truth file's (codes or objects).
+pub fn note_codes(list: &Value) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_str()
+                .map_or_else(|| r["code"].as_str().unwrap().to_string(), str::to_string)
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// A connection judged as its truth file expects: the verdict, the
+/// reasons with their sides, the notes.
+pub fn assert_judged_as(label: &str, got: &Value, expected: &Value) {
+    assert_eq!(
+        got["verdict"], expected["expected_verdict"],
+        "{label}: verdict; reasons {}",
+        got["reasons"]
+    );
+    assert_eq!(
+        codes(&got["reasons"]),
+        codes(&expected["expected_reasons"]),
+        "{label}: reasons"
+    );
+    assert_eq!(
+        note_codes(&got["notes"]),
+        note_codes(&expected["expected_notes"]),
+        "{label}: notes"
+    );
+}
