@@ -425,6 +425,7 @@ fn findings(
     .with_markdown(
         config.listing != Listing::Incidents,
         report::markdown::reproduce_flags(config),
+        report::markdown::tshark_options(config),
     );
     let mut judging = Judging::new(
         config.thresholds,
@@ -454,8 +455,13 @@ fn findings(
         Listing::All | Listing::Incidents => true,
     };
     let mut plain_on_tls_port = std::collections::BTreeMap::<u16, usize>::new();
-    let mut html =
-        (config.html.as_ref()).map(|h| report::html::HtmlReport::new(h.connections.clone()));
+    let mut html = config.html.as_ref().map(|h| {
+        let page = report::html::HtmlReport::new(h.connections.clone());
+        match config.listing {
+            Listing::Only(_) => page.drawing_every_one(),
+            Listing::All | Listing::Incidents => page,
+        }
+    });
     let mut error = Ok(());
     let keys = judging.keys.clone();
     let early = std::cell::RefCell::new(Vec::new());
@@ -502,7 +508,14 @@ fn findings(
                     });
                 }
             }
-            if let Some(h) = html.as_mut() {
+            // The page lists what the table does: --verdict narrows it
+            // (a --connection pick is drawn whatever its verdict).
+            let on_page = listed(c.judged.verdict)
+                || config
+                    .html
+                    .as_ref()
+                    .is_some_and(|h| h.connections.contains(&c.id));
+            if let (Some(h), true) = (html.as_mut(), on_page) {
                 let (first, last) = (r.conn.first.frame, r.conn.last.frame);
                 let (start, end) = (
                     c.tcp.first_packet,

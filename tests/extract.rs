@@ -409,3 +409,25 @@ fn the_report_maps_every_extract_frame_to_its_original() {
     let (plain, _) = analyze("samples/mixed-fates.pcap", &[]);
     assert!(plain.get("extract").is_none());
 }
+
+/// Two outputs naming one file would write over each other, or lose one
+/// with no word said: refused in one line, before anything is written.
+#[test]
+fn two_outputs_to_one_file_are_refused() {
+    let path = scratch("both.out");
+    let p = path.to_str().unwrap();
+    for flags in [
+        ["--report", p, "-o", p],
+        ["--extract", p, "-o", p],
+        ["--report", p, "--extract", p],
+    ] {
+        let mut args = vec!["analyze"];
+        args.extend(flags);
+        args.push("samples/blackhole-peer.pcap");
+        let out = common::wspulse(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains("name the same file"), "{err}");
+        assert!(!path.exists(), "{flags:?}: nothing written");
+    }
+}

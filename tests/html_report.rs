@@ -485,3 +485,22 @@ fn a_real_browser_loads_nothing_logs_no_error_and_draws_each_fault_in_time() {
         assert!(png > 20_000, "{sample}: a screenshot of {png} bytes");
     }
 }
+
+/// `--verdict` narrows the page as it narrows the table: only the asked
+/// verdicts are listed, and each of them is drawn (a closed connection
+/// with nothing to say included, since it was asked for).
+#[test]
+fn verdict_narrows_the_page_as_it_narrows_the_table() {
+    let (json, page) = report(
+        "samples/mixed-fates.pcap",
+        "closed.html",
+        &["--verdict", "closed"],
+    );
+    let listed: Vec<&Value> = json["connections"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["verdict"], "closed");
+    assert_eq!(page.matches("<svg").count(), 1, "one timeline");
+    for v in ["false_alive", "aborted"] {
+        assert!(!page.contains(&format!(">{v}<")), "{v} listed");
+    }
+}

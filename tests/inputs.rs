@@ -371,3 +371,32 @@ fn inputs_that_cannot_be_read_are_named_in_one_line() {
         assert!(summary.contains(said), "{path}: {table}");
     }
 }
+
+/// Kind: a damaged record taken as a packet. Two captures joined with
+/// `cat` put the second's file header where a record should be; read as a
+/// record, its magic number became a time in 2055, which judged the
+/// connection idle for an hour. It is named as what it is, and the
+/// findings keep the evaluation time of the packets before it.
+#[test]
+fn an_appended_capture_header_is_damage_not_a_packet() {
+    let once = std::fs::read(repo().join(PLAIN)).unwrap();
+    let twice = tmp("cat-twice.pcap");
+    std::fs::write(&twice, [once.clone(), once].concat()).unwrap();
+    let out = wspulse(&["analyze", "--format", "json", twice.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("damaged at frame 64") && err.contains("file header, appended"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let whole = findings(PLAIN);
+    assert_eq!(
+        report["capture"]["evaluation_time"],
+        whole["capture"]["evaluation_time"]
+    );
+    assert_eq!(
+        report["connections"][0]["verdict"],
+        whole["connections"][0]["verdict"]
+    );
+}

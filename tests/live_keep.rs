@@ -200,7 +200,25 @@ fn extract_saves_each_connection_that_left_alive() {
         &["--extract", base.to_str().unwrap()],
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(stderr.contains("1 more not saved"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "1 more not saved (#{}: {} exists)",
+            first["id"],
+            taken.display()
+        )),
+        "{stderr}"
+    );
+    // A directory that is not there is said before anything is read.
+    let out = run(
+        &sample("mixed-fates.pcap"),
+        &["--extract", "/nonexistent-dir/ev.pcapng"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        out.stdout.is_empty() && err.contains("no such directory"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&taken).unwrap(), b"keep me");
     for c in &finals {
         let _ = std::fs::remove_file(base.with_file_name(format!("{stem}-{}.pcapng", c["id"])));
@@ -236,6 +254,12 @@ fn redact_hides_addresses_in_records_and_extract_files() {
         for host in [[10u8, 77, 0, 1], [10, 77, 0, 2]] {
             assert!(!bytes.windows(4).any(|w| w == host), "{}", file.display());
         }
+        // The request path goes too (analyze --redact --extract's rule).
+        assert!(
+            !bytes.windows(13).any(|w| w == b"push_interval"),
+            "{}",
+            file.display()
+        );
         let _ = std::fs::remove_file(&file);
     }
     assert!(files > 0);

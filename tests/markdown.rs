@@ -175,3 +175,32 @@ fn tshark_accepts_every_filter_the_report_gives_and_shows_the_evidence_frames() 
     }
     assert!(ran >= 3, "{md}");
 }
+
+/// Kind: a reproduce command that does not reproduce. A wss report judged
+/// with a key log names it in its `wspulse` commands and gives tshark the
+/// same keys, or the reader re-runs them and sees TCP alone.
+#[test]
+fn reproduce_commands_carry_the_key_log() {
+    let out = common::wspulse(&[
+        "analyze",
+        "--format",
+        "markdown",
+        "--tls-keylog",
+        "samples/wss/wss12-blackhole.keys",
+        "samples/wss/wss12-blackhole.pcap",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let commands: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("wspulse ") || l.starts_with("tshark "))
+        .collect();
+    assert!(commands.len() >= 3, "{text}");
+    for c in &commands {
+        let wanted = if c.starts_with("wspulse") {
+            "--tls-keylog samples/wss/wss12-blackhole.keys"
+        } else {
+            "-o tls.keylog_file:samples/wss/wss12-blackhole.keys"
+        };
+        assert!(c.contains(wanted), "{c}");
+    }
+}

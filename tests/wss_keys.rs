@@ -227,6 +227,18 @@ fn a_key_log_with_garbage_lines_is_read_or_refused_in_one_line() {
         err.contains("bad.keys: line 3: not a key log line"),
         "{err}"
     );
+    // Empty, or only comments: it decrypts nothing, and says so.
+    let empty = dir.join("empty.keys");
+    std::fs::write(&empty, "# SSL/TLS secrets log file\n").unwrap();
+    let out = common::wspulse(&[
+        "analyze",
+        "--tls-keylog",
+        empty.to_str().unwrap(),
+        "samples/wss/wss13-healthy.pcap",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty.keys: no key log line in it"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

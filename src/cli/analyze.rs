@@ -382,6 +382,25 @@ pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {
         }
         crate::pipeline::series::check(&config.inputs, path)?;
     }
+    // Two outputs to one file would write over each other (or one would
+    // be lost with no word said): refused before anything is read.
+    let outputs = [
+        ("-o", config.output.as_deref()),
+        ("--report", a.report.as_deref()),
+        ("--extract", a.extract.as_deref()),
+    ];
+    for (i, (flag_a, path_a)) in outputs.iter().enumerate() {
+        for (flag_b, path_b) in &outputs[i + 1..] {
+            if let (Some(x), Some(y)) = (path_a, path_b) {
+                if same_file(x, y) {
+                    return Err(format!(
+                        "{flag_a} and {flag_b} name the same file ({}): give each its own",
+                        x.display()
+                    ));
+                }
+            }
+        }
+    }
     config.html = a.report.map(|path| crate::config::HtmlConfig {
         path,
         connections: a.connections.clone(),
@@ -402,6 +421,22 @@ pub(super) fn explain(a: ExplainArgs) -> Result<Command, String> {
     let mut config = capture_config(a.capture, a.output)?;
     config.explain = Some(a.id);
     Ok(Command::Analyze(Box::new(config)))
+}
+
+/// Whether two output paths name one file, existing or not: the same
+/// name in the same directory (symbolic links in the directory resolved).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let place = |p: &std::path::Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        (
+            dir.canonicalize().unwrap_or(dir),
+            p.file_name().map(|n| n.to_os_string()),
+        )
+    };
+    place(a) == place(b)
 }
 
 /// `-o` must never clobber a capture the user gave us.

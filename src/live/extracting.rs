@@ -90,9 +90,11 @@ struct Flow {
 /// connection lives for days, and only recent bytes are sent again.
 const RUNS: usize = 64;
 
-impl Default for Flow {
-    fn default() -> Self {
-        let walk = || scrub::Direction::new(true).with_max_runs(RUNS);
+impl Flow {
+    /// A flow's walk; `keep_path`: its request path stays (not under
+    /// `--redact`, which hides paths).
+    fn new(keep_path: bool) -> Self {
+        let walk = || scrub::Direction::new(keep_path).with_max_runs(RUNS);
         Flow {
             scrub: [walk(), walk()],
             buffer: VecDeque::new(),
@@ -116,6 +118,8 @@ pub struct Extractor {
     /// Connections flagged but not saved: their file existed, or
     /// [`MAX_OPEN`] were open.
     pub not_saved: u64,
+    /// The first few of them, in words (`ev-3.pcapng exists`).
+    not_saved_why: Vec<String>,
     /// Most flows followed at once (the flow table's own limit).
     max_flows: usize,
     buffered: usize,
@@ -136,6 +140,19 @@ impl Extractor {
                 path.display()
             ));
         }
+        // Each connection's file is made beside FILE when it is flagged,
+        // maybe days later: a directory that is not there is said now.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(format!(
+                "--extract {}: no such directory {}",
+                path.display(),
+                dir.display()
+            ));
+        }
         Ok(Extractor {
             path: path.to_path_buf(),
             show_secrets,
@@ -144,6 +161,7 @@ impl Extractor {
             open: 0,
             files: Vec::new(),
             not_saved: 0,
+            not_saved_why: Vec::new(),
             max_flows,
             buffered: 0,
             packets: 0,
@@ -184,7 +202,11 @@ impl Extractor {
             self.lost += 1;
             return Ok(());
         }
-        let flow = self.flows.entry(key).or_default();
+        let keep_path = self.pseudonyms.is_none();
+        let flow = self
+            .flows
+            .entry(key)
+            .or_insert_with(|| Flow::new(keep_path));
         let mut data = packet.data.to_vec();
         let mut changed = false;
         if !self.show_secrets {
@@ -251,6 +273,13 @@ impl Extractor {
         self.buffered -= freed;
         let Some(mut writer) = writer else {
             self.not_saved += 1;
+            if self.not_saved_why.len() < 8 {
+                self.not_saved_why.push(if self.open >= MAX_OPEN {
+                    format!("#{id}: {MAX_OPEN} files open")
+                } else {
+                    format!("#{id}: {} exists", path.display())
+                });
+            }
             flow.flagged = Some((id, None));
             return Ok(());
         };
@@ -272,16 +301,18 @@ impl Extractor {
         }
         let files: Vec<String> = x.files.iter().map(|p| p.display().to_string()).collect();
         let mut note = format!(
-            "--extract: {} packets of {} connection{} that left alive, a pcapng file each (each packet's comment names its connection and live frame): {}",
+            "--extract: {} packets of {} connection{} that left alive, a pcapng file each (each packet's comment names its connection and live frame){}{}",
             x.packets,
             x.connections,
             if x.connections == 1 { "" } else { "s" },
+            if files.is_empty() { "" } else { ": " },
             files.join(", ")
         );
         if x.not_saved > 0 {
             note.push_str(&format!(
-                "; {} more not saved (their file existed, or {MAX_OPEN} were open)",
-                x.not_saved
+                "; {} more not saved ({})",
+                x.not_saved,
+                x.not_saved_why.join(", ")
             ));
         }
         if x.lost > 0 {

@@ -29,6 +29,9 @@ pub struct Markdown {
     /// The `wspulse analyze` arguments (after `analyze`, before the files)
     /// that reproduce this report's judgement, shell-quoted.
     pub flags: String,
+    /// `tshark` options the evidence needs (` -o tls.keylog_file:KEYS`
+    /// for decrypted wss), shell-quoted, each after a space.
+    pub tshark: String,
     rows: Vec<(Verdict, u64, String)>,
     sections: Vec<(Verdict, u64, String)>,
 }
@@ -97,6 +100,11 @@ pub fn reproduce_flags(config: &crate::config::AnalyzeConfig) -> String {
     }
     if let Some(f) = &config.filter {
         flag("--filter", f.clone());
+    }
+    // The key log's path (never its contents): without it a decrypted
+    // connection is judged on TCP alone.
+    if let Some(k) = &config.tls_keylog {
+        flag("--tls-keylog", k.display().to_string());
     }
     if config.at != crate::config::At::End {
         flag("--at", config.at.to_string());
@@ -282,7 +290,12 @@ impl Markdown {
             paths.join(" ")
         );
         for path in &paths {
-            let _ = writeln!(s, "tshark -r {path} -Y {}", shell_word(&c.wireshark_filter));
+            let _ = writeln!(
+                s,
+                "tshark -r {path}{} -Y {}",
+                self.tshark,
+                shell_word(&c.wireshark_filter)
+            );
         }
         for r in &j.reasons {
             for (i, path) in paths.iter().enumerate() {
@@ -296,7 +309,8 @@ impl Markdown {
                 if let Some(filter) = explain::frames_filter(&refs) {
                     let _ = writeln!(
                         s,
-                        "tshark -r {path} -Y {}  # {}",
+                        "tshark -r {path}{} -Y {}  # {}",
+                        self.tshark,
                         shell_word(&filter),
                         r.label()
                     );
@@ -392,6 +406,18 @@ fn thresholds(s: &mut String, t: &Thresholds) {
     s.push_str("| flag | value |\n| --- | --- |\n");
     for (flag, value) in rows {
         let _ = writeln!(s, "| `{flag}` | {} |", escape(&value));
+    }
+}
+
+/// The `tshark` options that show what a report's evidence cites: the key
+/// log for decrypted wss (`-o tls.keylog_file:PATH`), shell-quoted.
+pub fn tshark_options(config: &crate::config::AnalyzeConfig) -> String {
+    match &config.tls_keylog {
+        Some(k) => format!(
+            " -o {}",
+            shell_word(&format!("tls.keylog_file:{}", k.display()))
+        ),
+        None => String::new(),
     }
 }
 

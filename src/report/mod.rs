@@ -157,11 +157,12 @@ impl Exporter {
 
     /// The same exporter, its markdown report giving a section to every
     /// listed connection when `every_connection` (not only the flagged
-    /// ones), and `flags` (shell-quoted, each after a space) in the
-    /// commands that reproduce it.
-    pub fn with_markdown(mut self, every_connection: bool, flags: String) -> Self {
+    /// ones), `flags` (shell-quoted, each after a space) in the `wspulse`
+    /// commands that reproduce it and `tshark` options in the tshark ones.
+    pub fn with_markdown(mut self, every_connection: bool, flags: String, tshark: String) -> Self {
         self.markdown.every_connection = every_connection;
         self.markdown.flags = flags;
+        self.markdown.tshark = tshark;
         self
     }
 

@@ -218,11 +218,12 @@ impl SocketsJson {
         }
         let counts = super::verdict_words(&self.summary.verdicts);
         out.push_str(&format!(
-            "{} connections{}{}; {} readings of the socket table\n",
+            "{} connections{}{}; {} reading{} of the socket table\n",
             self.connections.len(),
             if counts.is_empty() { "" } else { ": " },
             counts.join(", "),
-            self.summary.rounds
+            self.summary.rounds,
+            if self.summary.rounds == 1 { "" } else { "s" }
         ));
         out.push_str(&format!(
             "judged from the sockets: {}; these need packets (wspulse live -i IFACE --sockets): {}\n",

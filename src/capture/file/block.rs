@@ -128,6 +128,34 @@ impl FileState {
 const MAX_INTERFACES: usize = 4096;
 
 impl FileState {
+    /// Why `block` cannot be a pcap record though it parsed as one: a
+    /// second capture's file header appended to the first (its magic
+    /// number read as the seconds, whose time would become the capture's
+    /// end, decades away), or a sub-second part not below one second
+    /// (every writer keeps it below).
+    pub(super) fn not_a_record(&self, block: &PcapBlockOwned<'_>) -> Option<String> {
+        let (PcapBlockOwned::Legacy(b), Some((_, units))) = (block, self.legacy) else {
+            return None;
+        };
+        // A file header read as a record: the magic as its seconds, the
+        // version as its fraction, thiszone and sigfigs (0) as lengths.
+        let magic = matches!(
+            b.ts_sec,
+            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1
+        );
+        if magic && b.caplen == 0 && b.origlen == 0 {
+            return Some(
+                "another capture's file header, appended to this one (cat a.pcap b.pcap); give the files separately".into(),
+            );
+        }
+        (u64::from(b.ts_usec) >= units).then(|| {
+            format!(
+                "a record whose sub-second time ({}) is not below one second",
+                b.ts_usec
+            )
+        })
+    }
+
     pub(super) fn packet<'a>(
         &mut self,
         block: &PcapBlockOwned<'a>,

@@ -260,6 +260,9 @@ impl PacketReader {
         loop {
             match self.reader.next() {
                 Ok((len, block)) => {
+                    if let Some(why) = self.state.not_a_record(&block) {
+                        return Err(self.damaged(why));
+                    }
                     let packet = self.state.packet(&block, self.file_index);
                     let delivered = packet.is_some();
                     if let Some(pkt) = &packet {

@@ -76,9 +76,19 @@ pub struct HtmlReport<T> {
     rows_left_out: u64,
     drawn: Vec<(ConnectionFindings, T)>,
     timelines_left_out: u64,
+    /// `--verdict` was given: every connection added is one asked for,
+    /// and gets a timeline.
+    every: bool,
 }
 
 impl<T> HtmlReport<T> {
+    /// The same report drawing a timeline for every connection added (it
+    /// is given only the verdicts `--verdict` asked for).
+    pub fn drawing_every_one(mut self) -> Self {
+        self.every = true;
+        self
+    }
+
     /// A report drawing the timelines of `picks` (`--connection` ids) and
     /// of every flagged connection (not alive, or closed with a reason).
     pub fn new(picks: Vec<u64>) -> Self {
@@ -88,6 +98,7 @@ impl<T> HtmlReport<T> {
             rows_left_out: 0,
             drawn: Vec::new(),
             timelines_left_out: 0,
+            every: false,
         }
     }
 
@@ -98,7 +109,7 @@ impl<T> HtmlReport<T> {
     /// Adds one judged connection; `tag` is called only when it gets a
     /// timeline.
     pub fn add(&mut self, c: &ConnectionFindings, tag: impl FnOnce() -> T) {
-        let drawn = self.picks.contains(&c.id) || flagged(c);
+        let drawn = self.every || self.picks.contains(&c.id) || flagged(c);
         self.rows.push(Row {
             verdict: c.judged.verdict,
             id: c.id,

@@ -110,8 +110,9 @@ impl fmt::Debug for KeyLog {
 
 impl KeyLog {
     /// Reads a key log file. Errors (one line, naming the file): it cannot
-    /// be read, or it holds lines but none is a key log line (the first
-    /// such line is named). Lines not understood in a file that has good
+    /// be read, it holds no key log line at all (empty, or only comments),
+    /// or it holds lines but none is a key log line (the first such line
+    /// is named). Lines not understood in a file that has good
     /// ones are skipped and counted in the returned [`Skipped`]. The file
     /// is only read, never written or copied.
     pub fn read_file(path: &Path) -> Result<(KeyLog, Skipped), String> {
@@ -120,12 +121,17 @@ impl KeyLog {
         let mut log = KeyLog::default();
         let skipped = log.add_text(&text);
         if log.by_random.is_empty() {
-            if let Some(line) = skipped.first {
-                return Err(format!(
+            return Err(match skipped.first {
+                Some(line) => format!(
                     "{}: line {line}: not a key log line (want LABEL CLIENT_RANDOM SECRET, in hex)",
                     path.display()
-                ));
-            }
+                ),
+                // An empty file decrypts nothing: said, not passed over.
+                None => format!(
+                    "{}: no key log line in it (it is empty, or holds only comments)",
+                    path.display()
+                ),
+            });
         }
         Ok((log, skipped))
     }
