@@ -11,7 +11,9 @@
 #            8 s (bench/caps/sample.pcap), then copied by bench/replicate:
 #            each copy gets its own client address and port, starts 10 us
 #            after the previous one, keeps its first 10 packets (2 s at most)
-#            and never closes; ~1.5 GB
+#            and never closes; ~1.5 GB (COPIES=N: N copies)
+#   sample   the million capture's recording alone (~2.5 MB), also the input
+#            of `cargo bench --bench stages`
 # OUT defaults to $CAPS/PROFILE.pcap (CAPS defaults to bench/caps, which git
 # ignores); an existing OUT is kept. Logs go beside it.
 #
