@@ -21,7 +21,7 @@ use crate::tcp::{Retired, StreamObserver};
 use crate::time::{Span, Timestamp};
 use crate::websocket::tls::KeyStore;
 
-pub use ingest::{Ingest, Step};
+pub use ingest::{Ingest, Routed, Step};
 pub use tracked::{Judging, Tracked};
 
 /// What the pass learned about the input itself: the report's capture
