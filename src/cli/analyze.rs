@@ -74,6 +74,10 @@ pub(super) struct CaptureArgs {
 
     #[command(flatten)]
     limits: LimitArgs,
+
+    /// Threads that follow the connections, split by connection; the reading thread reads and decodes. The report is the same for any number. [default: every core; 1 when --max-flows or --max-ooo-total is given, as those bound the sum that one thread sees] (`live` always uses one.)
+    #[arg(long, value_name = "N", help_heading = "Performance")]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -312,6 +316,7 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         return Err("`-` (stdin) can be given only once".into());
     }
     let limits = c.limits.limits()?;
+    let threads = threads(c.threads, &limits)?;
     let output = output_path(output, &inputs)?;
     Ok(AnalyzeConfig {
         inputs,
@@ -335,7 +340,25 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
         extract: None,
         html: None,
         redact: false,
+        threads,
     })
+}
+
+/// `--threads`, else every core; else one when a limit on the sum of
+/// the connections is given (each thread applies it to its own, so past
+/// it the report would depend on the split). Refuses 0.
+fn threads(given: Option<usize>, limits: &Limits) -> Result<usize, String> {
+    let defaults = Limits::default();
+    match given {
+        Some(0) => Err("--threads 0: at least one thread must follow the connections".into()),
+        Some(n) => Ok(n),
+        None if limits.max_flows != defaults.max_flows
+            || limits.max_ooo_bytes_total != defaults.max_ooo_bytes_total =>
+        {
+            Ok(1)
+        }
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
 }
 
 pub(super) fn config(a: AnalyzeArgs) -> Result<Command, String> {

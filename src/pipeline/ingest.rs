@@ -13,7 +13,7 @@ use crate::capture::{LinkType, Packet};
 use crate::decode::{self, Segment, Skip};
 use crate::evidence::Moment;
 use crate::report::model::CaptureInfo;
-use crate::tcp::{FlowTable, Limits, Retired, StreamObserver};
+use crate::tcp::{FlowTable, Limits, Retired, StreamObserver, SweepSchedule};
 use crate::time::Timestamp;
 
 /// Where a packet ended after [`Ingest::apply`].
@@ -46,7 +46,23 @@ pub struct Ingest<O> {
     /// `wspulse explain 6` names the same connection with or without
     /// `--port`. `None` without selectors.
     unselected: Option<FlowTable<()>>,
+    /// When both tables sweep: at packets the stream decides, the same
+    /// whether one table or several hold the connections.
+    schedule: SweepSchedule,
     last: Moment,
+}
+
+/// A packet that [`Ingest::route`] sends to a flow table.
+pub struct Routed<'a> {
+    /// Its TCP segment.
+    pub segment: Segment<'a>,
+    /// Its moment: capture-clock time and frame.
+    pub now: Moment,
+    /// True for the reported table; false for a connection the
+    /// `--port`/`--host` selectors leave out.
+    pub selected: bool,
+    /// True when every table sweeps before this packet.
+    pub sweep: bool,
 }
 
 impl<O: StreamObserver> Ingest<O> {
@@ -70,6 +86,7 @@ impl<O: StreamObserver> Ingest<O> {
             filter,
             unselected: (!selectors.is_empty()).then(|| FlowTable::new(limits, Vec::new())),
             selectors,
+            schedule: SweepSchedule::new(limits.idle_timeout),
             last: Moment::default(),
         })
     }
@@ -97,6 +114,34 @@ impl<O: StreamObserver> Ingest<O> {
         new_observer: impl Fn(&Segment<'_>) -> O,
         retire: &mut dyn FnMut(Retired<O>),
     ) -> Step {
+        let r = match self.route(packet, at) {
+            Ok(r) => r,
+            Err(step) => return step,
+        };
+        if r.sweep {
+            self.table.sweep(r.now, retire);
+            if let Some(others) = self.unselected.as_mut() {
+                others.sweep(r.now, &mut |_| {});
+            }
+        }
+        if !r.selected {
+            if let Some(others) = self.unselected.as_mut() {
+                others.set_next_id(self.table.next_id());
+                others.on_segment(&r.segment, r.now, |_| (), &mut |_| {});
+                self.table.set_next_id(others.next_id());
+            }
+            return Step::NotSelected;
+        }
+        self.table
+            .on_segment(&r.segment, r.now, new_observer, retire);
+        Step::Routed
+    }
+
+    /// Every step of [`Ingest::apply`] before the flow tables, counted in
+    /// the capture object: snaplen, filter, decode, selectors, and the
+    /// sweep schedule. `Err` is where a packet that reaches no table
+    /// stopped; `Ok` is the segment, for the table `selected` names.
+    pub fn route<'a>(&mut self, packet: &Packet<'a>, at: Timestamp) -> Result<Routed<'a>, Step> {
         let c = &mut self.capture;
         if (packet.data.len() as u64) < u64::from(packet.orig_len) {
             c.snaplen_cut_packets += 1;
@@ -104,7 +149,7 @@ impl<O: StreamObserver> Ingest<O> {
         if let Some(f) = self.filter.as_mut() {
             if !f.matches(packet) {
                 c.filtered_out += 1;
-                return Step::FilteredOut;
+                return Err(Step::FilteredOut);
             }
         }
         let segment = match decode::decode(packet) {
@@ -114,30 +159,33 @@ impl<O: StreamObserver> Ingest<O> {
                 if let (Skip::UnsupportedLinkType, LinkType::Other(link)) = (skip, packet.link) {
                     *c.link_types_not_decoded.entry(link).or_default() += 1;
                 }
-                return Step::NotDecoded;
+                return Err(Step::NotDecoded);
             }
         };
-        if let Some(others) = self.unselected.as_mut() {
-            if !self.selectors.matches(segment.src, segment.dst) {
-                c.filtered_out += 1;
-                let now = Moment {
-                    at,
-                    frame: packet.frame,
-                };
-                others.set_next_id(self.table.next_id());
-                others.on_segment(&segment, now, |_| (), &mut |_| {});
-                self.table.set_next_id(others.next_id());
-                return Step::NotSelected;
-            }
-        }
-        c.tcp_packets += 1;
         let now = Moment {
             at,
             frame: packet.frame,
         };
-        self.last = now;
-        self.table.on_segment(&segment, now, new_observer, retire);
-        Step::Routed
+        let selected =
+            self.unselected.is_none() || self.selectors.matches(segment.src, segment.dst);
+        if selected {
+            c.tcp_packets += 1;
+            self.last = now;
+        } else {
+            c.filtered_out += 1;
+        }
+        Ok(Routed {
+            segment,
+            now,
+            selected,
+            sweep: self.schedule.on_packet(at),
+        })
+    }
+
+    /// Whether `--port`/`--host` selectors are given (and a second table
+    /// follows the connections they leave out).
+    pub fn has_selectors(&self) -> bool {
+        self.unselected.is_some()
     }
 
     /// The last packet routed to a connection: the frame an end of input

@@ -5,23 +5,26 @@
 //! evaluation time; the stages below it take time as a parameter.
 
 pub mod ingest;
+pub mod merge;
 pub mod series;
+mod sharded;
 pub mod tracked;
 
 use std::cell::RefCell;
 
 use crate::capture::file::{CaptureError, FileOutcome, Input};
 use crate::capture::set::read_set_noting;
-use crate::capture::SecretsSink;
+use crate::capture::{Packet, SecretsSink};
 use crate::config::{AnalyzeConfig, At};
 use crate::decode;
 use crate::evidence::Moment;
 use crate::report::model::{CaptureInfo, FileInfo};
+use crate::tcp::table::TableStats;
 use crate::tcp::{Retired, StreamObserver};
 use crate::time::{Span, Timestamp};
 use crate::websocket::tls::KeyStore;
 
-pub use ingest::{Ingest, Step};
+pub use ingest::{Ingest, Routed, Step};
 pub use tracked::{Judging, Tracked};
 
 /// What the pass learned about the input itself: the report's capture
@@ -133,35 +136,100 @@ fn file_ended<O: StreamObserver>(
 /// part-way, is a warning,
 /// and the packets before the damage count. `wall_clock` is read once, when
 /// the input ends, and only for a stream on stdin.
-pub fn analyze_files<O: StreamObserver>(
+pub fn analyze_files<O: StreamObserver + Send>(
     config: &AnalyzeConfig,
     keys: Option<&KeyStore>,
-    new_observer: impl Fn(&decode::Segment<'_>) -> O,
+    new_observer: impl Fn(&decode::Segment<'_>) -> O + Sync,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
 ) -> Result<Pass, String> {
     analyze_files_noting(config, keys, new_observer, wall_clock, retire, &mut |_| ())
 }
 
+/// What runs a packet's connection once the driver has read, stamped and
+/// kept it: one flow table on this thread, or workers that split the
+/// connections between them.
+trait Drive<O> {
+    /// A packet at `at` (capture clock), on its way through `ing`.
+    fn packet(&mut self, ing: &mut Ingest<O>, packet: &Packet<'_>, at: Timestamp);
+    /// Before keys read from the input are added: every packet so far has
+    /// reached its connection.
+    fn catch_up(&mut self);
+    /// The end of input at `end`: every connection still open is handed
+    /// on. Returns the tables' counts when they are not `ing`'s, and notes
+    /// for the report.
+    fn finish(&mut self, ing: &mut Ingest<O>, end: Moment) -> (Option<TableStats>, Vec<String>);
+}
+
+/// `--threads 1`: `ing`'s own table, on this thread.
+struct OneThread<'a, F, O> {
+    new_observer: &'a F,
+    retire: &'a mut dyn FnMut(Retired<O>),
+}
+
+impl<O: StreamObserver, F: Fn(&decode::Segment<'_>) -> O> Drive<O> for OneThread<'_, F, O> {
+    fn packet(&mut self, ing: &mut Ingest<O>, packet: &Packet<'_>, at: Timestamp) {
+        ing.apply(packet, at, self.new_observer, self.retire);
+    }
+
+    fn catch_up(&mut self) {}
+
+    fn finish(&mut self, ing: &mut Ingest<O>, end: Moment) -> (Option<TableStats>, Vec<String>) {
+        ing.table.finish(end, self.retire);
+        (None, Vec::new())
+    }
+}
+
 /// [`analyze_files`], handing each warning about the inputs (their order,
 /// an overlap, damage) to `on_warning` as soon as it is known, so a
 /// streamed report's header can carry the ones known before its first
 /// connection. The [`Pass`] has them all too.
-pub fn analyze_files_noting<O: StreamObserver>(
+///
+/// With `config.threads` above 1, the connections are split across that
+/// many worker threads (see `sharded`); what `retire` is handed, and in
+/// which order, is the same as with one.
+pub fn analyze_files_noting<O, F>(
     config: &AnalyzeConfig,
     keys: Option<&KeyStore>,
-    new_observer: impl Fn(&decode::Segment<'_>) -> O,
+    new_observer: F,
     wall_clock: &dyn Fn() -> Timestamp,
     retire: &mut dyn FnMut(Retired<O>),
     on_warning: &mut dyn FnMut(String),
-) -> Result<Pass, String> {
+) -> Result<Pass, String>
+where
+    O: StreamObserver + Send,
+    F: Fn(&decode::Segment<'_>) -> O + Sync,
+{
     // One clock across every input: rotated files continue each other.
-    let mut ingest: Ingest<O> = Ingest::new(
+    let ingest: Ingest<O> = Ingest::new(
         config.limits,
         config.server_ports(),
         config.selectors.clone(),
         config.filter.as_deref(),
     )?;
+    if config.threads <= 1 {
+        let mut one = OneThread {
+            new_observer: &new_observer,
+            retire,
+        };
+        return read_pass(config, keys, wall_clock, on_warning, ingest, &mut one);
+    }
+    let ports = config.server_ports();
+    let shape = (config.limits, &ports[..], ingest.has_selectors());
+    std::thread::scope(|scope| {
+        let mut sharded = sharded::start(scope, config.threads, shape, &new_observer, retire);
+        read_pass(config, keys, wall_clock, on_warning, ingest, &mut sharded)
+    })
+}
+
+fn read_pass<O: StreamObserver>(
+    config: &AnalyzeConfig,
+    keys: Option<&KeyStore>,
+    wall_clock: &dyn Fn() -> Timestamp,
+    on_warning: &mut dyn FnMut(String),
+    mut ingest: Ingest<O>,
+    drive: &mut dyn Drive<O>,
+) -> Result<Pass, String> {
     let mut pass = Pass::default();
     ingest.capture.files = config
         .inputs
@@ -173,7 +241,7 @@ pub fn analyze_files_noting<O: StreamObserver>(
         })
         .collect();
     // Both callbacks below update the pass; they never run at once.
-    let state = RefCell::new((&mut ingest, &mut pass));
+    let state = RefCell::new((&mut ingest, &mut pass, drive));
     let on_warning = RefCell::new(on_warning);
     let mut notes = Vec::new();
     let sink = keys.map(|_| SecretsSink::default());
@@ -181,13 +249,14 @@ pub fn analyze_files_noting<O: StreamObserver>(
         &config.inputs,
         sink.as_ref(),
         &mut |packet| {
+            let (ing, p, drive) = &mut *state.borrow_mut();
             if let (Some(sink), Some(keys)) = (&sink, keys) {
                 let text = sink.take();
                 if !text.is_empty() {
+                    drive.catch_up();
                     keys.add_text(&text);
                 }
             }
-            let (ing, p) = &mut *state.borrow_mut();
             // Every time below is on the re-based capture clock.
             let at = ing.stamp(packet);
             if p.cutoff.is_none() {
@@ -202,13 +271,13 @@ pub fn analyze_files_noting<O: StreamObserver>(
                 ing.capture.after_evaluation_time += 1;
                 return;
             }
-            ing.apply(packet, at, &new_observer, retire);
+            drive.packet(ing, packet, at);
         },
         &mut |index, result| {
             if let Err(e) = &result {
                 (on_warning.borrow_mut())(e.to_string());
             }
-            let (ing, p) = &mut *state.borrow_mut();
+            let (ing, p, _) = &mut *state.borrow_mut();
             file_ended(ing, p, index, result);
         },
         &mut |note| {
@@ -217,6 +286,7 @@ pub fn analyze_files_noting<O: StreamObserver>(
         },
     )
     .map_err(|e| e.to_string())?;
+    let (_, _, drive) = state.into_inner();
     pass.input_notes = notes;
     let stdin = config.inputs.contains(&Input::Stdin);
     decide_evaluation_time(&mut ingest.capture, config.at, stdin, wall_clock)?;
@@ -224,8 +294,12 @@ pub fn analyze_files_noting<O: StreamObserver>(
         at: ingest.capture.evaluation_time.unwrap_or_default(),
         frame: ingest.last_routed().frame,
     };
-    ingest.table.finish(end, retire);
+    let (stats, limit_notes) = drive.finish(&mut ingest, end);
     ingest.settle();
+    if let Some(stats) = stats {
+        ingest.capture.flow_table = stats;
+    }
+    pass.input_notes.extend(limit_notes);
     pass.capture = ingest.capture;
     Ok(pass)
 }

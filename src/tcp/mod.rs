@@ -10,6 +10,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod rtt;
 pub use crate::decode::seq;
+pub mod sweep;
 pub mod table;
 
 use crate::evidence::Moment;
@@ -17,7 +18,8 @@ use crate::side::Side;
 use crate::time::Span;
 
 pub use connection::{Connection, RoleSource, TcpState};
-pub use table::{FlowTable, Limits, Retired, Retirement};
+pub use sweep::SweepSchedule;
+pub use table::{shard_of, FlowTable, Limits, Retired, Retirement};
 
 /// What one segment told about one endpoint's ability to send and to be
 /// read: the TCP half of the judge's evidence. `side` in

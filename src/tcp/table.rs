@@ -119,6 +119,42 @@ impl FlowKey {
     }
 }
 
+/// Which of `shards` tables holds `seg`'s connection, for a driver that
+/// splits a capture's connections across several tables: every segment of
+/// a connection (both directions, and every connection on the same
+/// addresses, ports and tunnel, so port reuse and tombstones stay in one
+/// table) gets the same answer, in every run. `shards` of 0 counts as 1.
+pub fn shard_of(seg: &Segment<'_>, shards: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = Mix(0);
+    FlowKey::of(seg).hash(&mut h);
+    (h.finish() % shards.max(1) as u64) as usize
+}
+
+/// A fast multiply-rotate hash (FxHash's step) for [`shard_of`]: it runs
+/// on the reading thread for every packet, where SipHash's resistance to
+/// chosen keys buys nothing (a skewed split costs speed, not results).
+struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        // The low bits pick the shard: fold the high ones in.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
 struct Entry<O> {
     id: u64,
     conn: Connection<O>,
@@ -149,15 +185,10 @@ pub struct FlowTable<O> {
     budget: Budget,
     server_ports: Vec<u16>,
     stats: TableStats,
-    packets_since_sweep: u64,
-    next_sweep: Option<Timestamp>,
 }
 
 /// Refused connections remembered, to count each once.
 const REFUSED_KEYS: usize = 1 << 20;
-
-/// Packets between sweeps at most, whatever the clock does.
-const SWEEP_EVERY: u64 = 1 << 16;
 
 impl<O: StreamObserver> FlowTable<O> {
     pub fn new(limits: Limits, server_ports: Vec<u16>) -> Self {
@@ -170,14 +201,15 @@ impl<O: StreamObserver> FlowTable<O> {
             limits,
             server_ports,
             stats: TableStats::default(),
-            packets_since_sweep: 0,
-            next_sweep: None,
         }
     }
 
     /// Routes one segment to its connection, creating one when needed.
     /// `new_observer` builds the consumer of a new connection; connections
-    /// that end are handed to `retire`.
+    /// that end are handed to `retire`. The table does not sweep on its
+    /// own (except when full): the caller sweeps on a
+    /// [`SweepSchedule`](super::SweepSchedule), so that sweeps follow the
+    /// packet stream, not this table's size.
     pub fn on_segment(
         &mut self,
         seg: &Segment<'_>,
@@ -185,14 +217,6 @@ impl<O: StreamObserver> FlowTable<O> {
         new_observer: impl Fn(&Segment<'_>) -> O,
         retire: &mut dyn FnMut(Retired<O>),
     ) {
-        self.packets_since_sweep += 1;
-        // Sweep on capture time, amortised: at most once per interval, and
-        // only after a fraction of the table's size in packets.
-        let due = self.next_sweep.is_none_or(|t| now.at >= t)
-            && self.packets_since_sweep >= (self.active.len() as u64 / 8).max(1);
-        if due || self.packets_since_sweep >= SWEEP_EVERY {
-            self.sweep(now, retire);
-        }
         let key = FlowKey::of(seg);
         let limits = AssemblerLimits {
             max_bytes: self.limits.max_ooo_bytes_per_direction,
@@ -296,10 +320,7 @@ impl<O: StreamObserver> FlowTable<O> {
     /// Retires connections that closed (after a short linger for late
     /// packets) or sat idle past the flow timeout.
     pub fn sweep(&mut self, now: Moment, retire: &mut dyn FnMut(Retired<O>)) {
-        self.packets_since_sweep = 0;
         let timeout = self.limits.idle_timeout;
-        let interval = Span::from_nanos((timeout.nanos() / 4).clamp(1, 1_000_000_000));
-        self.next_sweep = Some(now.at + interval);
         let mut gone: Vec<(u64, FlowKey)> = self
             .active
             .iter()
@@ -370,6 +391,13 @@ impl<O: StreamObserver> FlowTable<O> {
 
     pub fn open_connections(&self) -> usize {
         self.active.len()
+    }
+
+    /// Out-of-order bytes held now, and the most held since the last call
+    /// (at least what is held now): what a driver that splits the
+    /// connections across tables sums into one peak.
+    pub fn ooo_held(&mut self) -> (u64, u64) {
+        (self.budget.used(), self.budget.take_recent_peak())
     }
 
     pub fn stats(&self) -> TableStats {

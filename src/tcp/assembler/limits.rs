@@ -22,6 +22,8 @@ pub struct Budget {
     cap: u64,
     used: u64,
     pub peak: u64,
+    /// The most used since the last [`Budget::take_recent_peak`].
+    recent: u64,
 }
 
 impl Budget {
@@ -30,6 +32,7 @@ impl Budget {
             cap,
             used: 0,
             peak: 0,
+            recent: 0,
         }
     }
 
@@ -39,7 +42,16 @@ impl Budget {
         }
         self.used += n;
         self.peak = self.peak.max(self.used);
+        self.recent = self.recent.max(self.used);
         Ok(())
+    }
+
+    /// The most bytes used since the last call (at least those used now),
+    /// starting the next interval at what is used now.
+    pub fn take_recent_peak(&mut self) -> u64 {
+        let peak = self.recent.max(self.used);
+        self.recent = self.used;
+        peak
     }
 
     pub(super) fn give_back(&mut self, n: u64) {
