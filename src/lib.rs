@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod extract;
 pub mod live;
 pub mod liveness;
+mod notes;
 pub mod pipeline;
 pub mod probe;
 mod probe_main;
@@ -32,6 +33,7 @@ use std::process::ExitCode;
 
 use config::{AnalyzeConfig, At, Color, Listing};
 use liveness::Verdict;
+use notes::{no_such_connection, notes, plain_on_tls_port_warnings, report_warnings};
 use pipeline::Judging;
 use report::findings::{judged_at, ConnectionFindings, Summary, FINDINGS_SCHEMA};
 use report::layout::Layout;
@@ -184,61 +186,6 @@ fn finish_on_interrupt() {
     if let Err(e) = installed {
         eprintln!("wspulse: warning: Ctrl-C will not finish the report: {e}");
     }
-}
-
-/// What stderr should say beside the report: limits hit, clock steps,
-/// times no clock holds, and how old the capture is when judged `now`.
-fn notes(capture: &report::model::CaptureInfo, pass: &pipeline::Pass) -> Vec<String> {
-    let mut out = input_notes(pass);
-    out.extend(table::limits_hit(capture));
-    for s in &pass.capture.clock_steps {
-        out.push(format!(
-            "the capture clock went backwards by {:.3}s at frame {} of {}: later packets are re-based so intervals stay as on the wire",
-            s.back_s,
-            s.frame,
-            pass.capture.files
-                .get(s.file as usize)
-                .map_or("?", |f| f.path.as_str())
-        ));
-    }
-    if pass.capture.clock_step_count > pass.capture.clock_steps.len() as u64 {
-        out.push(format!(
-            "{} more clock steps not listed",
-            pass.capture.clock_step_count - pass.capture.clock_steps.len() as u64
-        ));
-    }
-    if pass.unrepresentable_times > 0 {
-        out.push(format!(
-            "{} packets carry times outside 1677-2262; each took the previous packet's time",
-            pass.unrepresentable_times
-        ));
-    }
-    if let ("now", Some(now), Some(last)) = (
-        pass.capture.evaluation_basis,
-        pass.capture.evaluation_time,
-        pass.capture.last_packet,
-    ) {
-        out.push(format!(
-            "judged at the wall clock ({now}), {} after the capture's last packet",
-            now.since(last)
-        ));
-    }
-    out
-}
-
-/// What the inputs themselves call for, beyond damage: the order they
-/// were read in, and link types not decoded. Said on stderr and in the
-/// report's `warnings`; they do not change the exit status.
-fn input_notes(pass: &pipeline::Pass) -> Vec<String> {
-    let mut out = pass.input_notes.clone();
-    out.extend(pass.capture.link_type_warnings());
-    out
-}
-
-/// The report's `warnings`: damaged inputs, then [`input_notes`].
-fn report_warnings(pass: &pipeline::Pass) -> Vec<String> {
-    let damage = pass.warnings.iter().map(|w| w.to_string());
-    damage.chain(input_notes(pass)).collect()
 }
 
 /// What a run leaves for stderr: warnings that make the exit status 2,
@@ -590,31 +537,6 @@ fn findings(
     Ok((pass.warnings, failed, limits, said))
 }
 
-/// `--tls-port` named a port whose connections began with plain HTTP:
-/// they were decoded as WebSocket, and the user should know the option
-/// does not fit (one warning per port, with how many connections).
-fn plain_on_tls_port_warnings(ports: &std::collections::BTreeMap<u16, usize>) -> Vec<String> {
-    ports
-        .iter()
-        .map(|(port, n)| {
-            format!(
-                "--tls-port {port}: {n} connection{} on it began with plain HTTP, not TLS; decoded as WebSocket",
-                if *n == 1 { "" } else { "s" }
-            )
-        })
-        .collect()
-}
-
-/// `explain ID` named no judged WebSocket connection: say how many there
-/// are, and where the ids come from.
-fn no_such_connection(id: u64, summary: &Summary) -> String {
-    format!(
-        "no WebSocket connection #{id} in this capture ({} judged; the ids are the table's # and the JSON id, with the same files and --port/--host)",
-        summary.connections
-    )
-}
-
-/// Said on stderr whenever a report may hold values from the wire.
 /// The run's TLS secrets: `--tls-keylog`'s, else none yet (Decryption
 /// Secrets Blocks add theirs as they are read). Errors: the file cannot be
 /// read, or holds no key log line. Lines not understood in a file that has
@@ -637,6 +559,7 @@ pub(crate) fn load_keys(
     Ok(std::sync::Arc::new(KeyStore::new(log)))
 }
 
+/// Said on stderr whenever a report may hold values from the wire.
 pub(crate) fn warn_show_secrets() {
     eprintln!(
         "wspulse: --show-secrets: this report holds values from the wire (query values, tokens, payloads); do not share it"
