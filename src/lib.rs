@@ -328,7 +328,15 @@ fn write_extract(
         if missing.is_empty() {
             String::new()
         } else {
-            format!("; no judged WebSocket connection {}", missing.join(", "))
+            format!(
+                "; no judged WebSocket connection {}{}",
+                missing.join(", "),
+                if config.selectors.is_empty() {
+                    ""
+                } else {
+                    " among those --port/--host select"
+                }
+            )
         }
     ));
     Ok(report::ExtractInfo {

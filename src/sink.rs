@@ -14,7 +14,10 @@ pub enum Sink {
     /// Held in memory until the run succeeds (an `--at` instant to check).
     Held(Vec<u8>),
     /// `-o` naming something other than a regular file (a device, a FIFO).
-    Direct(io::BufWriter<std::fs::File>),
+    Direct {
+        out: io::BufWriter<std::fs::File>,
+        path: PathBuf,
+    },
     File {
         out: io::BufWriter<std::fs::File>,
         tmp: PathBuf,
@@ -48,7 +51,10 @@ impl Sink {
                     .write(true)
                     .open(path)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                return Ok(Sink::Direct(io::BufWriter::new(file)));
+                return Ok(Sink::Direct {
+                    out: io::BufWriter::new(file),
+                    path: path.to_path_buf(),
+                });
             }
         }
         // A symlink to a file: replace the file it points to, not the link.
@@ -105,7 +111,7 @@ impl Sink {
     pub fn flush(&mut self) -> Result<(), String> {
         let result = match self {
             Sink::Stdout(out) => out.flush(),
-            Sink::Direct(out) | Sink::Append { out, .. } => out.flush(),
+            Sink::Direct { out, .. } | Sink::Append { out, .. } => out.flush(),
             Sink::Held(_) | Sink::File { .. } | Sink::Closed => Ok(()),
         };
         self.check(result)
@@ -123,7 +129,7 @@ impl Sink {
         let result = match self {
             Sink::Stdout(out) => f(out),
             Sink::Held(out) => f(out),
-            Sink::Direct(out) => f(out),
+            Sink::Direct { out, .. } => f(out),
             Sink::File { out, .. } | Sink::Append { out, .. } => f(out),
             Sink::Closed => Ok(()),
         };
@@ -141,7 +147,9 @@ impl Sink {
                 let _ = std::fs::remove_file(tmp);
                 Err(format!("{}: {e}", tmp.display()))
             }
-            (Err(e), Sink::Append { path, .. }) => Err(format!("{}: {e}", path.display())),
+            (Err(e), Sink::Append { path, .. } | Sink::Direct { path, .. }) => {
+                Err(format!("{}: {e}", path.display()))
+            }
             (Err(e), _) => Err(format!("stdout: {e}")),
         }
     }
@@ -155,7 +163,9 @@ impl Sink {
 
     pub fn finish(mut self) -> Result<(), String> {
         match std::mem::replace(&mut self, Sink::Closed) {
-            Sink::Direct(mut out) => out.flush().map_err(|e| format!("-o: {e}")),
+            Sink::Direct { mut out, path } => {
+                out.flush().map_err(|e| format!("{}: {e}", path.display()))
+            }
             Sink::Append { mut out, path } => out
                 .flush()
                 .and_then(|()| out.get_ref().sync_all())

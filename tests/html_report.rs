@@ -504,3 +504,21 @@ fn verdict_narrows_the_page_as_it_narrows_the_table() {
         assert!(!page.contains(&format!(">{v}<")), "{v} listed");
     }
 }
+
+/// A page that cannot be written says so in one line naming the flag and
+/// the file, not `-o` or stdout, and the run fails.
+#[test]
+fn a_page_that_cannot_be_written_names_the_flag() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return println!("skipped: no /dev/full");
+    }
+    let out = common::wspulse(&[
+        "analyze",
+        "--report",
+        "/dev/full",
+        "samples/clean-close.pcap",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--report: /dev/full: "), "{err}");
+}

@@ -281,12 +281,14 @@ pub fn write_report(
     } else {
         collect(config, keys, &wanted, end)?
     };
-    let mut sink = crate::sink::Sink::open(Some(path), false)?;
+    // Errors name the flag: the page is not the report on stdout or -o.
+    let named = |e: String| format!("--report: {e}");
+    let mut sink = crate::sink::Sink::open(Some(path), false).map_err(named)?;
     if let Err(e) = sink.write(|out| report.write(&mut series, page, out)) {
         sink.abort();
-        return Err(e);
+        return Err(named(e));
     }
-    sink.finish()?;
+    sink.finish().map_err(named)?;
     let n = report.timelines();
     let picked = config
         .html
@@ -305,7 +307,15 @@ pub fn write_report(
         if missing.is_empty() {
             String::new()
         } else {
-            format!("; no judged WebSocket connection {}", missing.join(", "))
+            format!(
+                "; no judged WebSocket connection {}{}",
+                missing.join(", "),
+                if config.selectors.is_empty() {
+                    ""
+                } else {
+                    " among those --port/--host select"
+                }
+            )
         }
     ))
 }
