@@ -311,11 +311,11 @@ fn write_extract(
             )
         })
         .collect();
-    let missing: Vec<String> = x
+    let missing: Vec<u64> = x
         .connections
         .iter()
-        .filter(|id| !written.connections.iter().any(|p| p.id == **id))
-        .map(|id| format!("#{id}"))
+        .copied()
+        .filter(|id| !written.connections.iter().any(|p| p.id == *id))
         .collect();
     chosen.note = Some(format!(
         "--extract {}: {} packets of {} connection{} (pcapng; each packet's comment names its input and frame){}{}{}",
@@ -325,19 +325,7 @@ fn write_extract(
         if written.connections.len() == 1 { "" } else { "s" },
         if each.is_empty() { "" } else { ": " },
         each.join(", "),
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; no judged WebSocket connection {}{}",
-                missing.join(", "),
-                if config.selectors.is_empty() {
-                    ""
-                } else {
-                    " among those --port/--host select"
-                }
-            )
-        }
+        pipeline::series::missing_picks(config, &missing)
     ));
     Ok(report::ExtractInfo {
         path: x.path.display().to_string(),

@@ -294,7 +294,6 @@ pub fn write_report(
         .html
         .as_ref()
         .is_some_and(|h| !h.connections.is_empty());
-    let missing: Vec<String> = report.missing().iter().map(|id| format!("#{id}")).collect();
     Ok(format!(
         "--report {}: {n} timeline{} (the connections not alive{}){}",
         path.display(),
@@ -304,18 +303,25 @@ pub fn write_report(
         } else {
             ""
         },
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; no judged WebSocket connection {}{}",
-                missing.join(", "),
-                if config.selectors.is_empty() {
-                    ""
-                } else {
-                    " among those --port/--host select"
-                }
-            )
-        }
+        missing_picks(config, &report.missing())
     ))
+}
+
+/// The `--connection` ids a run found no judged WebSocket connection for,
+/// as a clause for its stderr note (empty when there are none); an id
+/// `--port`/`--host` leave out is said to be outside the selection.
+pub fn missing_picks(config: &AnalyzeConfig, missing: &[u64]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = missing.iter().map(|id| format!("#{id}")).collect();
+    format!(
+        "; no judged WebSocket connection {}{}",
+        ids.join(", "),
+        if config.selectors.is_empty() {
+            ""
+        } else {
+            " among those --port/--host select"
+        }
+    )
 }
