@@ -9,6 +9,7 @@
 //! encrypted or malformed tunnels, …) is counted by kind and reported, never
 //! guessed at.
 
+mod fast;
 pub mod link;
 pub mod seq;
 pub mod tunnel;
@@ -167,6 +168,14 @@ impl Skip {
 
 /// Decodes one packet down to TCP, through any tunnels around it.
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+    if let Some(segment) = fast::segment(packet.link, packet.data) {
+        return Ok(segment);
+    }
+    general(packet)
+}
+
+/// Every packet the fast path leaves: through etherparse and the tunnels.
+fn general<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = link::slice(packet.link, packet.data)?;
     match segment_from(&sliced, Tunnel::default()) {
         Err(skip) if tunnel::may_hide_tunnel(skip) => tunnel::decapsulate(&sliced, skip),

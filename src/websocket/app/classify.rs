@@ -87,6 +87,11 @@ pub fn recognise(text: bool, len: u64, head: &[u8]) -> Option<AppProtocol> {
     if head.starts_with(b"CONNECTED\n") || head.starts_with(b"MESSAGE\n") {
         return Some(AppProtocol::Stomp);
     }
+    // What is left is JSON: a message that does not open as an object or
+    // an array is none of them, and is passed over without a search.
+    if !matches!(head.trim_ascii_start().first(), Some(b'{' | b'[')) {
+        return None;
+    }
     if head.last() == Some(&0x1e) && json_raw(&head[..head.len() - 1], "type").is_some() {
         return Some(AppProtocol::SignalR);
     }
@@ -174,9 +179,9 @@ fn stomp(head: &[u8], whole: bool) -> Found {
 /// `phoenix` is `phx_reply`.
 fn phoenix(head: &[u8]) -> Found {
     let event = if head.starts_with(b"[") {
-        let fields: Vec<&[u8]> = head.splitn(5, |&b| b == b',').collect();
-        match fields.get(2..4) {
-            Some([topic, event]) if trim_quotes(topic) == b"phoenix" => trim_quotes(event),
+        let mut fields = head.splitn(5, |&b| b == b',');
+        match (fields.nth(2), fields.next()) {
+            (Some(topic), Some(event)) if trim_quotes(topic) == b"phoenix" => trim_quotes(event),
             _ => return Found::Nothing,
         }
     } else {
@@ -201,12 +206,17 @@ fn trim_quotes(b: &[u8]) -> &[u8] {
 
 /// The raw value after `"key":` (a number, `null`, or a string with its
 /// quotes), up to the next `,` or `}`: enough for flat heartbeat objects.
+/// Every message of a connection not yet recognised passes through here up
+/// to four times, so the key is found with memchr's vectorised substring
+/// search and no allocation: `key` between quotes.
 fn json_raw<'a>(head: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    let quoted = format!("\"{key}\"");
-    let at = head
-        .windows(quoted.len())
-        .position(|w| w == quoted.as_bytes())?;
-    let rest = head[at + quoted.len()..].trim_ascii_start();
+    let key = key.as_bytes();
+    let after = memchr::memmem::find_iter(head, key).find_map(|at| {
+        let end = at + key.len();
+        let quoted = at > 0 && head[at - 1] == b'"' && head.get(end) == Some(&b'"');
+        quoted.then_some(end + 1)
+    })?;
+    let rest = head[after..].trim_ascii_start();
     let rest = rest.strip_prefix(b":")?.trim_ascii_start();
     if let Some(s) = rest.strip_prefix(b"\"") {
         let end = s.iter().position(|&b| b == b'"')?;
