@@ -311,30 +311,64 @@ impl Exporter {
     }
 }
 
-/// One NDJSON line: `item`'s fields after `"type": kind`.
+/// One NDJSON line: `item`'s fields after `"type": kind`. `item` must
+/// serialise as an object.
 pub fn line<T: Serialize + ?Sized>(
     out: &mut dyn Write,
     kind: &'static str,
     item: &T,
 ) -> io::Result<()> {
-    #[derive(Serialize)]
-    struct Line<'a, T: ?Sized> {
-        r#type: &'static str,
-        #[serde(flatten)]
-        item: &'a T,
-    }
-    serde_json::to_writer(&mut *out, &Line { r#type: kind, item })?;
-    writeln!(out)
+    rendered(out, |buf| {
+        // `{"type":KIND,` then the item's object without its `{`: what
+        // `#[serde(flatten)]` would write, without its slower map path.
+        buf.extend_from_slice(b"{\"type\":");
+        serde_json::to_writer(&mut *buf, kind)?;
+        let at = buf.len();
+        serde_json::to_writer(&mut *buf, item)?;
+        match &buf[at..] {
+            b"{}" => {
+                buf.truncate(at);
+                buf.push(b'}');
+            }
+            [b'{', ..] => buf[at] = b',',
+            _ => return Err(io::Error::other("an NDJSON line's item is not an object")),
+        }
+        buf.push(b'\n');
+        Ok(())
+    })
 }
 
 /// Pretty JSON of `value`, its lines indented by `level` × 2 spaces, as if
-/// it sat at that depth of one document. Written straight to `out`: a
-/// wide capture's report is most of its run, and rendering each
-/// connection to a buffer to re-indent it doubled the copying.
+/// it sat at that depth of one document.
 fn indented<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T, level: usize) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(out, Indented::at(level));
-    value.serialize(&mut ser)?;
-    Ok(())
+    rendered(out, |buf| {
+        let mut ser = serde_json::Serializer::with_formatter(buf, Indented::at(level));
+        value.serialize(&mut ser)?;
+        Ok(())
+    })
+}
+
+/// Renders with `render` into a buffer kept from one call to the next,
+/// then writes it to `out` in one piece. A wide capture's report is most
+/// of its run: serde's many small writes stay inlined into the buffer
+/// rather than each a call through `out`.
+fn rendered(
+    out: &mut dyn Write,
+    render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let done = render(&mut buf).and_then(|()| out.write_all(&buf));
+        // A huge report's buffer is not kept past it.
+        if buf.capacity() > 1 << 20 {
+            *buf = Vec::new();
+        }
+        done
+    })
 }
 
 /// serde_json's `PrettyFormatter` (two spaces, `": "`) starting `level`
