@@ -252,7 +252,7 @@ impl LimitArgs {
 pub(super) enum FormatArg {
     /// A table for people, and a summary line.
     Table,
-    /// One JSON document.
+    /// One JSON document: indented on a terminal; to a file or pipe, each connection on one line.
     Json,
     /// JSON lines, each with a `type`: a header (inputs, evaluation time, thresholds), one line per connection as it ends (or at the end), and a summary.
     Ndjson,

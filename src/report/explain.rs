@@ -295,7 +295,7 @@ fn timeline(c: &ConnectionFindings, files: usize) -> Vec<Event> {
                 }
                 None => match e.frame {
                     Some(f) => format!("{} ({})", e.detail, frame(f, files)),
-                    None => e.detail.clone(),
+                    None => e.detail.to_string(),
                 },
             };
             Event { at: e.at, text }

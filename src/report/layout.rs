@@ -22,6 +22,9 @@ pub struct Layout {
     pub height: Option<usize>,
     /// Which rows the table lists.
     pub listing: Listing,
+    /// The report goes to a terminal: JSON is indented for a person to
+    /// read rather than laid out a connection per line.
+    pub terminal: bool,
 }
 
 impl Layout {
@@ -32,6 +35,7 @@ impl Layout {
             width: None,
             height: None,
             listing: Listing::All,
+            terminal: false,
         }
     }
 
@@ -46,7 +50,8 @@ impl Layout {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .filter(|&n| n > 0)
         };
-        let terminal = (to_stdout && std::io::stdout().is_terminal())
+        let to_terminal = to_stdout && std::io::stdout().is_terminal();
+        let terminal = to_terminal
             .then(terminal_size::terminal_size)
             .flatten()
             .map(|(w, h)| (usize::from(w.0), usize::from(h.0)));
@@ -59,6 +64,7 @@ impl Layout {
                     .unwrap_or(DEFAULT_HEIGHT),
             ),
             listing,
+            terminal: to_terminal,
         }
     }
 }

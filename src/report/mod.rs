@@ -247,7 +247,13 @@ impl Exporter {
                 } else {
                     b",\n    "
                 })?;
-                indented(&mut *out, item, 2)?;
+                // A file or pipe gets each connection on one line: half
+                // the bytes, and a grep or diff finds a connection whole.
+                if self.layout.terminal {
+                    indented(&mut *out, item, 2)?;
+                } else {
+                    rendered(out, |buf| Ok(serde_json::to_writer(buf, item)?))?;
+                }
             }
             Format::Ndjson => line(out, "connection", item)?,
         }

@@ -7,6 +7,8 @@
 //! reasons rest on kept first. It holds no payload bytes and nothing the
 //! redactor hides: its words are the reasons' sentences and counts.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::findings::ConnectionFindings;
@@ -36,8 +38,9 @@ pub struct TimelineEntry {
     /// `judged`.
     pub event: &'static str,
     /// What happened, in words (a reason's sentence stays in its
-    /// `detail`; here it is named with its side).
-    pub detail: String,
+    /// `detail`; here it is named with its side). Borrowed when it is
+    /// fixed text: a wide capture builds tens of thousands of timelines.
+    pub detail: Cow<'static, str>,
     /// The capture frame that shows it, when one does.
     pub frame: Option<EvidenceRef>,
 }
@@ -56,7 +59,7 @@ impl Builder {
         at: Timestamp,
         side: Option<Side>,
         event: &'static str,
-        detail: String,
+        detail: impl Into<Cow<'static, str>>,
         frame: Option<EvidenceRef>,
     ) {
         self.entries.push((
@@ -65,7 +68,7 @@ impl Builder {
                 at,
                 side,
                 event,
-                detail,
+                detail: detail.into(),
                 frame,
             },
         ));
@@ -190,9 +193,9 @@ pub fn build(c: &ConnectionFindings, handshake: [Option<Moment>; 2]) -> Vec<Time
         None,
         "first_packet",
         if t.handshake_seen {
-            "first packet: the TCP handshake".into()
+            "first packet: the TCP handshake"
         } else {
-            "first packet: the capture joined mid-stream".into()
+            "first packet: the capture joined mid-stream"
         },
         Some(t.first_frame.into()),
     );
@@ -201,7 +204,7 @@ pub fn build(c: &ConnectionFindings, handshake: [Option<Moment>; 2]) -> Vec<Time
         t.last_packet,
         None,
         "last_packet",
-        "last packet".into(),
+        "last packet",
         Some(t.last_frame.into()),
     );
     for e in &j.episodes {
@@ -225,21 +228,38 @@ pub fn build(c: &ConnectionFindings, handshake: [Option<Moment>; 2]) -> Vec<Time
     }
     for side in [Side::Client, Side::Server] {
         let m = &j.messages[side];
-        let name = side.name();
+        let client = side == Side::Client;
         for (event, at, what) in [
-            ("first_frame", m.first_frame, "first WebSocket frame"),
-            ("last_data", m.last_data, "last data message"),
-            ("last_frame", m.last_frame, "last frame of any kind"),
+            (
+                "first_frame",
+                m.first_frame,
+                if client {
+                    "first WebSocket frame from the client"
+                } else {
+                    "first WebSocket frame from the server"
+                },
+            ),
+            (
+                "last_data",
+                m.last_data,
+                if client {
+                    "last data message from the client"
+                } else {
+                    "last data message from the server"
+                },
+            ),
+            (
+                "last_frame",
+                m.last_frame,
+                if client {
+                    "last frame of any kind from the client"
+                } else {
+                    "last frame of any kind from the server"
+                },
+            ),
         ] {
             if let Some(at) = at {
-                b.push(
-                    3,
-                    at,
-                    Some(side),
-                    event,
-                    format!("{what} from the {name}"),
-                    None,
-                );
+                b.push(3, at, Some(side), event, what, None);
             }
         }
     }
