@@ -567,3 +567,42 @@ fn connections_retired_together_come_out_in_first_packet_order() {
     assert!(first.len() > 100, "{} connections", first.len());
     assert_eq!(first, ids());
 }
+
+/// `--format json` is indented for a person on a terminal; to a pipe or a
+/// file each connection is one line of the same document. Both parse to
+/// the same findings.
+#[test]
+fn json_is_a_line_per_connection_unless_a_terminal_reads_it() {
+    let sample = "samples/mixed-fates.pcap";
+    let args = ["analyze", "--format", "json", "--redact-key", "k", sample];
+    let piped = wspulse(&args);
+    assert!(piped.status.success());
+    let text = String::from_utf8(piped.stdout).unwrap();
+    let piped: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let count = piped["connections"].as_array().unwrap().len();
+    assert!(count >= 4);
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("    {\"id\":"))
+        .count();
+    assert_eq!(lines, count, "one line per connection:\n{text}");
+
+    // util-linux's script(1) gives the command a terminal.
+    let bin = env!("CARGO_BIN_EXE_wspulse");
+    let command = format!("{bin} {}", args.join(" "));
+    let Ok(tty) = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(repo())
+        .output()
+    else {
+        panic!("script(1) is needed for this test (util-linux)");
+    };
+    assert!(tty.status.success());
+    let text = String::from_utf8(tty.stdout).unwrap().replace("\r\n", "\n");
+    assert!(
+        text.contains("\n    {\n      \"id\": 1,"),
+        "indented:\n{text}"
+    );
+    let on_terminal: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(on_terminal, piped);
+}
