@@ -160,38 +160,72 @@ impl Redactor {
             }
             None => (String::new(), path),
         };
-        let segments: Vec<String> = path.split('/').map(|seg| self.segment(seg)).collect();
-        let mut out = authority + &segments.join("/");
+        // Built in one string: every connection's report has a path.
+        let mut out = authority;
+        out.reserve(raw.len() + 24);
+        for (i, seg) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            self.push_segment(&mut out, seg);
+        }
         if let Some(query) = query {
             out.push('?');
-            let params: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
                     Some((name, value)) => {
-                        format!("{}={}", self.name(name), self.marker(value.as_bytes()))
+                        self.push_name(&mut out, name);
+                        out.push('=');
+                        self.push_marker(&mut out, value.as_bytes());
                     }
-                    None => self.name(pair),
-                })
-                .collect();
-            out.push_str(&params.join("&"));
+                    None => self.push_name(&mut out, pair),
+                }
+            }
         }
         if let Some(fragment) = fragment {
             out.push('#');
-            out.push_str(&self.marker(fragment.as_bytes()));
+            self.push_marker(&mut out, fragment.as_bytes());
         }
         out
     }
 
-    /// A path segment: kept when it is a plain name; parameters after `;`,
-    /// `=` or `&` masked; a segment that looks like a token masked whole.
-    fn segment(&self, seg: &str) -> String {
+    /// [`Redactor::marker`], appended to `out`.
+    fn push_marker(&self, out: &mut String, value: &[u8]) {
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "<{}B:{:016x}>",
+            value.len(),
+            self.key.fingerprint(value)
+        );
+    }
+
+    /// [`Redactor::name`], appended to `out`.
+    fn push_name(&self, out: &mut String, name: &str) {
+        if self.is_plain_name(name) {
+            out.push_str(name);
+        } else {
+            self.push_marker(out, name.as_bytes());
+        }
+    }
+
+    /// A path segment, appended to `out`: kept when it is a plain name;
+    /// parameters after `;`, `=` or `&` masked; a segment that looks like a
+    /// token masked whole.
+    fn push_segment(&self, out: &mut String, seg: &str) {
         match seg.find([';', '=', '&']) {
             Some(i) => {
                 let (head, tail) = seg.split_at(i);
-                format!("{}{}", self.name(head), self.marker(tail.as_bytes()))
+                self.push_name(out, head);
+                self.push_marker(out, tail.as_bytes());
             }
-            None if looks_like_token(seg) || seg.contains('%') => self.marker(seg.as_bytes()),
-            None => seg.to_string(),
+            None if looks_like_token(seg) || seg.contains('%') => {
+                self.push_marker(out, seg.as_bytes())
+            }
+            None => out.push_str(seg),
         }
     }
 
@@ -214,15 +248,19 @@ impl Redactor {
     /// short run of letters, digits, `-`, `_`, `.`), masked otherwise (a
     /// bare token as a name).
     fn name(&self, name: &str) -> String {
-        let plain = name.len() <= 40
-            && name.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'[' | b']')
-            });
-        if plain && !looks_like_token(name) {
+        if self.is_plain_name(name) {
             name.to_string()
         } else {
             self.marker(name.as_bytes())
         }
+    }
+
+    fn is_plain_name(&self, name: &str) -> bool {
+        let plain = name.len() <= 40
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'[' | b']')
+            });
+        plain && !looks_like_token(name)
     }
 
     /// `scheme://user:pass@host:port/…` with the user info masked.
