@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 use hashbrown::HashTable;
 
@@ -108,6 +109,7 @@ struct FlowKey(Endpoints, Endpoints, u64);
 /// hashed once, and a capture without tunnels should not pay for them.
 /// Equal keys still hash alike, as `Hash` requires.
 impl std::hash::Hash for FlowKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.hash(state);
         self.1.hash(state);
@@ -118,6 +120,26 @@ impl std::hash::Hash for FlowKey {
 }
 
 impl FlowKey {
+    /// Its hash in the flow table, seeded by `hasher`: each endpoint fed as
+    /// whole words (a derived `Hash` feeds an address as a length and its
+    /// bytes), as every packet's lookup computes it.
+    #[inline]
+    fn table_hash(&self, hasher: &Hasher) -> u64 {
+        use std::hash::Hasher as _;
+        let mut h = hasher.build_hasher();
+        for (ip, port) in [self.0, self.1] {
+            match ip {
+                IpAddr::V4(a) => h.write_u64(u64::from(a.to_bits()) << 16 | u64::from(port)),
+                IpAddr::V6(a) => {
+                    h.write_u128(a.to_bits());
+                    h.write_u16(port);
+                }
+            }
+        }
+        h.write_u64(self.2);
+        h.finish()
+    }
+
     fn of(seg: &Segment<'_>) -> Self {
         Self::new(seg.src, seg.dst, seg.tunnel.context)
     }
@@ -181,6 +203,14 @@ struct Entry<O> {
 impl<O> Entry<O> {
     fn key(&self) -> FlowKey {
         FlowKey::new(self.conn.client, self.conn.server, self.context)
+    }
+
+    /// Whether `key` is this entry's: `self.key() == *key`, without
+    /// ordering the endpoints (every packet's lookup asks it).
+    #[inline(always)]
+    fn is(&self, key: &FlowKey) -> bool {
+        let (c, s) = (&self.conn.client, &self.conn.server);
+        self.context == key.2 && ((*c == key.0 && *s == key.1) || (*c == key.1 && *s == key.0))
     }
 }
 
@@ -250,9 +280,9 @@ impl<O: StreamObserver> FlowTable<O> {
             max_bytes: self.limits.max_ooo_bytes_per_direction,
             max_chunks: self.limits.max_ooo_chunks_per_direction,
         };
-        let hash = self.hasher.hash_one(key);
+        let hash = key.table_hash(&self.hasher);
         // The common case in one hash lookup: a packet of a known connection.
-        if let Some(entry) = self.active.find_mut(hash, |e| e.key() == key) {
+        if let Some(entry) = self.active.find_mut(hash, |e| e.is(&key)) {
             if !entry.conn.is_new_syn(seg) {
                 let acct = (&mut self.budget, &mut self.stats);
                 return Self::apply(&mut entry.conn, seg, now, limits, acct);
@@ -295,7 +325,7 @@ impl<O: StreamObserver> FlowTable<O> {
 
     /// Removes the connection keyed `key` (hashed `hash`), if any.
     fn take(&mut self, hash: u64, key: FlowKey) -> Option<Box<Entry<O>>> {
-        match self.active.find_entry(hash, |e| e.key() == key) {
+        match self.active.find_entry(hash, |e| e.is(&key)) {
             Ok(found) => Some(found.remove().0),
             Err(_) => None,
         }
@@ -340,7 +370,7 @@ impl<O: StreamObserver> FlowTable<O> {
         Self::apply(&mut entry.conn, seg, now, limits, acct);
         let hasher = &self.hasher;
         self.active
-            .insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
+            .insert_unique(hash, entry, |e| e.key().table_hash(hasher));
     }
 
     fn retire_entry(
@@ -377,7 +407,7 @@ impl<O: StreamObserver> FlowTable<O> {
         // hash map's order changes from run to run, a report must not.
         gone.sort_unstable_by_key(|&(id, _)| id);
         for (_, key) in gone {
-            let Some(entry) = self.take(self.hasher.hash_one(key), key) else {
+            let Some(entry) = self.take(key.table_hash(&self.hasher), key) else {
                 continue;
             };
             let (cause, at) = if entry.conn.state.is_over() {
@@ -396,7 +426,7 @@ impl<O: StreamObserver> FlowTable<O> {
         self.tombstones.retain(|_, until| *until >= now.at);
         let hasher = &self.hasher;
         self.active
-            .shrink_to(self.active.len() * 2, |e| hasher.hash_one(e.key()));
+            .shrink_to(self.active.len() * 2, |e| e.key().table_hash(hasher));
     }
 
     /// End of input: every connection still in the table, in the order of
