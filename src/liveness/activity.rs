@@ -132,6 +132,14 @@ pub struct Trouble {
     pub resyncs: u32,
 }
 
+/// What few sides show, allocated with the first of them: a Close frame,
+/// trouble in the stream.
+#[derive(Clone, Debug, Default)]
+struct SideRare {
+    close: Option<CloseFrame>,
+    trouble: Option<Trouble>,
+}
+
 /// One side's WebSocket activity. What most connections never need
 /// (data, heartbeats, trouble) is allocated when first used, so a quiet
 /// side costs little.
@@ -143,10 +151,11 @@ pub struct SideActivity {
     /// This side's blocked time at its last frame (for read gaps).
     pub blocked_at_last_frame: Span,
     pub last_control: Option<Mark>,
-    pub close: Option<Box<CloseFrame>>,
     pub data: Option<Box<DataActivity>>,
     pub heartbeats: Option<Box<Heartbeats>>,
-    pub trouble: Option<Box<Trouble>>,
+    /// The Close frame and stream trouble, in one allocation: most sides
+    /// never have either.
+    rare: Option<Box<SideRare>>,
     message_open: bool,
     /// The other side wrote a data message or a Ping since this side's
     /// last data message.
@@ -197,12 +206,21 @@ impl SideActivity {
             .map_or(&[], |h| h.outstanding.as_slice())
     }
 
+    /// What went wrong in this side's stream, if anything did.
     pub fn trouble(&self) -> Option<&Trouble> {
-        self.trouble.as_deref()
+        self.rare.as_ref().and_then(|r| r.trouble.as_ref())
     }
 
     fn trouble_mut(&mut self) -> &mut Trouble {
-        self.trouble.get_or_insert_default()
+        self.rare
+            .get_or_insert_default()
+            .trouble
+            .get_or_insert_default()
+    }
+
+    /// The first Close frame this side sent (RFC 6455 §5.5.1), if any.
+    pub fn close(&self) -> Option<&CloseFrame> {
+        self.rare.as_ref().and_then(|r| r.close.as_ref())
     }
 }
 
@@ -312,8 +330,9 @@ impl Activity {
             Opcode::Close => {
                 bump(&mut me.frames.close);
                 me.last_control = Some(mark);
-                if me.close.is_none() {
-                    me.close = Some(Box::new(close_frame(payload.unwrap_or_default(), mark)));
+                let rare = me.rare.get_or_insert_default();
+                if rare.close.is_none() {
+                    rare.close = Some(close_frame(payload.unwrap_or_default(), mark));
                 }
                 Outcome::Nothing
             }

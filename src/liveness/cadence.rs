@@ -18,8 +18,10 @@ pub struct Cadence {
     /// The last event counted (bursts aside), once `events > 0`.
     last: Timestamp,
     /// Intervals in microseconds, saturating at about 71 minutes: half the
-    /// memory of nanoseconds, far finer than any threshold.
-    ring: [u32; CADENCE_WINDOW],
+    /// memory of nanoseconds, far finer than any threshold. Allocated with
+    /// the first interval: a side that pinged once (most of an idle
+    /// server's connections at any moment) has none.
+    ring: Option<Box<[u32; CADENCE_WINDOW]>>,
     len: u8,
     next: u8,
     /// The median of `ring`, in microseconds, once `len > 0`: recomputed
@@ -48,12 +50,13 @@ impl Cadence {
             if interval < floor {
                 return;
             }
-            self.ring[self.next as usize] =
+            let ring = self.ring.get_or_insert_default();
+            ring[self.next as usize] =
                 (interval.nanos() / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
             self.next = ((self.next as usize + 1) % CADENCE_WINDOW) as u8;
             self.len = (self.len + 1).min(CADENCE_WINDOW as u8);
             self.intervals = self.intervals.saturating_add(1);
-            let mut sorted = self.ring;
+            let mut sorted = **ring;
             let window = &mut sorted[..self.len as usize];
             window.sort_unstable();
             self.median_micros = window[window.len() / 2];

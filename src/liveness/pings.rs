@@ -59,20 +59,26 @@ impl Ping {
 /// Pings waiting for their Pong, oldest first, at most
 /// [`MAX_OUTSTANDING_PINGS`] (a new one past that pushes the oldest out).
 /// One is held inline; a second moves them all to a `Vec`, which goes again
-/// once one is left.
-#[derive(Clone, Debug, Default)]
+/// once one is left. None is an empty `Many`, which allocates nothing: two
+/// variants let the enum keep its tag in a niche of [`Ping`], so it costs
+/// no more than one Ping (56 bytes).
+#[derive(Clone, Debug)]
 pub enum Outstanding {
-    #[default]
-    None,
     One(Ping),
+    /// None (empty, unallocated), or two and more.
     Many(Vec<Ping>),
+}
+
+impl Default for Outstanding {
+    fn default() -> Self {
+        Outstanding::Many(Vec::new())
+    }
 }
 
 impl Outstanding {
     /// The outstanding Pings, oldest first.
     pub fn as_slice(&self) -> &[Ping] {
         match self {
-            Outstanding::None => &[],
             Outstanding::One(p) => std::slice::from_ref(p),
             Outstanding::Many(v) => v,
         }
@@ -83,13 +89,13 @@ impl Outstanding {
     }
 
     pub fn is_empty(&self) -> bool {
-        matches!(self, Outstanding::None)
+        matches!(self, Outstanding::Many(v) if v.is_empty())
     }
 
     /// A new Ping, the newest.
     pub(super) fn push(&mut self, ping: Ping) {
         *self = match std::mem::take(self) {
-            Outstanding::None => Outstanding::One(ping),
+            Outstanding::Many(v) if v.is_empty() => Outstanding::One(ping),
             Outstanding::One(first) => Outstanding::Many(vec![first, ping]),
             Outstanding::Many(mut v) => {
                 if v.len() == MAX_OUTSTANDING_PINGS {
@@ -105,11 +111,11 @@ impl Outstanding {
     /// and is returned.
     pub(super) fn answer(&mut self, index: usize) -> Option<Ping> {
         let (answered, rest) = match std::mem::take(self) {
-            Outstanding::One(p) if index == 0 => (Some(p), Outstanding::None),
+            Outstanding::One(p) if index == 0 => (Some(p), Outstanding::default()),
             Outstanding::Many(mut v) if index < v.len() => {
                 let p = v.drain(..=index).next_back();
                 let rest = match v.len() {
-                    0 => Outstanding::None,
+                    0 => Outstanding::default(),
                     1 => Outstanding::One(v.swap_remove(0)),
                     _ => Outstanding::Many(v),
                 };

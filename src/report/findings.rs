@@ -281,7 +281,7 @@ impl Judged {
             messages: ws.sides.map(|_, a| message_facts(a)),
             heartbeat: ws.sides.map(|side, a| heartbeat_facts(ws, side, a)),
             close: ws.sides.map(|_, a| {
-                a.close.as_ref().map(|c| CloseJson {
+                a.close().map(|c| CloseJson {
                     code: c.code,
                     reason: redact.text(&c.reason),
                     reason_len: c.reason.len(),

@@ -3,6 +3,10 @@
 //! ones that ended, and keeps memory bounded with named, counted limits.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+
+use hashbrown::HashTable;
 
 /// The flow maps are looked up for every packet. foldhash is several
 /// times faster than the standard SipHash on these small keys and is
@@ -105,6 +109,7 @@ struct FlowKey(Endpoints, Endpoints, u64);
 /// hashed once, and a capture without tunnels should not pay for them.
 /// Equal keys still hash alike, as `Hash` requires.
 impl std::hash::Hash for FlowKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.hash(state);
         self.1.hash(state);
@@ -115,12 +120,36 @@ impl std::hash::Hash for FlowKey {
 }
 
 impl FlowKey {
+    /// Its hash in the flow table, seeded by `hasher`: each endpoint fed as
+    /// whole words (a derived `Hash` feeds an address as a length and its
+    /// bytes), as every packet's lookup computes it.
+    #[inline]
+    fn table_hash(&self, hasher: &Hasher) -> u64 {
+        use std::hash::Hasher as _;
+        let mut h = hasher.build_hasher();
+        for (ip, port) in [self.0, self.1] {
+            match ip {
+                IpAddr::V4(a) => h.write_u64(u64::from(a.to_bits()) << 16 | u64::from(port)),
+                IpAddr::V6(a) => {
+                    h.write_u128(a.to_bits());
+                    h.write_u16(port);
+                }
+            }
+        }
+        h.write_u64(self.2);
+        h.finish()
+    }
+
     fn of(seg: &Segment<'_>) -> Self {
-        let (a, b) = (seg.src, seg.dst);
+        Self::new(seg.src, seg.dst, seg.tunnel.context)
+    }
+
+    /// Either endpoint first: the key is the same.
+    fn new(a: Endpoints, b: Endpoints, context: u64) -> Self {
         if (a.0, a.1) <= (b.0, b.1) {
-            FlowKey(a, b, seg.tunnel.context)
+            FlowKey(a, b, context)
         } else {
-            FlowKey(b, a, seg.tunnel.context)
+            FlowKey(b, a, context)
         }
     }
 }
@@ -161,9 +190,28 @@ impl std::hash::Hasher for Mix {
     }
 }
 
+/// A connection in the table, with what its key is made of: its two
+/// endpoints and its tunnel context (so the table's slots need not hold a
+/// copy of the key).
 struct Entry<O> {
     id: u64,
+    /// `Tunnel::context` of its packets, 0 for none.
+    context: u64,
     conn: Connection<O>,
+}
+
+impl<O> Entry<O> {
+    fn key(&self) -> FlowKey {
+        FlowKey::new(self.conn.client, self.conn.server, self.context)
+    }
+
+    /// Whether `key` is this entry's: `self.key() == *key`, without
+    /// ordering the endpoints (every packet's lookup asks it).
+    #[inline(always)]
+    fn is(&self, key: &FlowKey) -> bool {
+        let (c, s) = (&self.conn.client, &self.conn.server);
+        self.context == key.2 && ((*c == key.0 && *s == key.1) || (*c == key.1 && *s == key.0))
+    }
 }
 
 /// How long a closed connection stays for late packets (the last ACK, a
@@ -178,9 +226,12 @@ const TOMBSTONE: Span = Span::from_secs(60);
 /// open, not the total seen: a connection that closes, aborts or idles out
 /// is handed to the caller (`retire`) and freed.
 pub struct FlowTable<O> {
-    /// Boxed: a connection is a few kilobytes, and the map's slots (and
-    /// its growth, which holds old and new slots at once) should not be.
-    active: HashMap<FlowKey, Box<Entry<O>>, Hasher>,
+    /// Boxed, and keyed by what the entry holds: a slot is one pointer
+    /// (and a control byte), so the table's growth, which holds old and
+    /// new slots at once, costs little per connection.
+    active: HashTable<Box<Entry<O>>>,
+    /// Seeds the hashes of `active`.
+    hasher: Hasher,
     /// Recently retired 4-tuples, and until when they swallow packets.
     tombstones: HashMap<FlowKey, Timestamp, Hasher>,
     /// Connections refused while the table was full, so each is counted
@@ -199,7 +250,8 @@ const REFUSED_KEYS: usize = 1 << 20;
 impl<O: StreamObserver> FlowTable<O> {
     pub fn new(limits: Limits, server_ports: Vec<u16>) -> Self {
         FlowTable {
-            active: HashMap::default(),
+            active: HashTable::new(),
+            hasher: Hasher::default(),
             tombstones: HashMap::default(),
             refused: HashSet::default(),
             next_id: 1,
@@ -228,14 +280,15 @@ impl<O: StreamObserver> FlowTable<O> {
             max_bytes: self.limits.max_ooo_bytes_per_direction,
             max_chunks: self.limits.max_ooo_chunks_per_direction,
         };
+        let hash = key.table_hash(&self.hasher);
         // The common case in one hash lookup: a packet of a known connection.
-        if let Some(entry) = self.active.get_mut(&key) {
+        if let Some(entry) = self.active.find_mut(hash, |e| e.is(&key)) {
             if !entry.conn.is_new_syn(seg) {
                 let acct = (&mut self.budget, &mut self.stats);
                 return Self::apply(&mut entry.conn, seg, now, limits, acct);
             }
         }
-        match self.active.remove(&key) {
+        match self.take(hash, key) {
             // Port reuse: the old connection is over for us.
             Some(old) => {
                 let cause = cause_of(&old.conn);
@@ -267,10 +320,14 @@ impl<O: StreamObserver> FlowTable<O> {
                 self.refused.remove(&key);
             }
         }
-        self.insert(key, seg, now, &new_observer);
-        if let Some(entry) = self.active.get_mut(&key) {
-            let acct = (&mut self.budget, &mut self.stats);
-            Self::apply(&mut entry.conn, seg, now, limits, acct);
+        self.insert(hash, seg, now, &new_observer, limits);
+    }
+
+    /// Removes the connection keyed `key` (hashed `hash`), if any.
+    fn take(&mut self, hash: u64, key: FlowKey) -> Option<Box<Entry<O>>> {
+        match self.active.find_entry(hash, |e| e.is(&key)) {
+            Ok(found) => Some(found.remove().0),
+            Err(_) => None,
         }
     }
 
@@ -289,10 +346,11 @@ impl<O: StreamObserver> FlowTable<O> {
 
     fn insert(
         &mut self,
-        key: FlowKey,
+        hash: u64,
         seg: &Segment<'_>,
         now: Moment,
         new_observer: &impl Fn(&Segment<'_>) -> O,
+        limits: AssemblerLimits,
     ) {
         let observer = new_observer(seg);
         let conn = Connection::new(seg, now, &self.server_ports, observer);
@@ -303,7 +361,16 @@ impl<O: StreamObserver> FlowTable<O> {
             .stats
             .peak_connections
             .max(self.active.len() as u64 + 1);
-        self.active.insert(key, Box::new(Entry { id, conn }));
+        let mut entry = Box::new(Entry {
+            id,
+            context: seg.tunnel.context,
+            conn,
+        });
+        let acct = (&mut self.budget, &mut self.stats);
+        Self::apply(&mut entry.conn, seg, now, limits, acct);
+        let hasher = &self.hasher;
+        self.active
+            .insert_unique(hash, entry, |e| e.key().table_hash(hasher));
     }
 
     fn retire_entry(
@@ -313,7 +380,7 @@ impl<O: StreamObserver> FlowTable<O> {
         at: Moment,
         retire: &mut dyn FnMut(Retired<O>),
     ) {
-        let Entry { id, mut conn } = entry;
+        let Entry { id, mut conn, .. } = entry;
         conn.finish(at, &mut self.budget);
         retire(Retired {
             id,
@@ -330,17 +397,17 @@ impl<O: StreamObserver> FlowTable<O> {
         let mut gone: Vec<(u64, FlowKey)> = self
             .active
             .iter()
-            .filter(|(_, e)| {
+            .filter(|e| {
                 let quiet = now.at.since(e.conn.last.at);
                 quiet > timeout || (e.conn.state.is_over() && quiet > LINGER)
             })
-            .map(|(k, e)| (e.id, *k))
+            .map(|e| (e.id, e.key()))
             .collect();
         // In the order of their first packet, as at the end of input: the
         // hash map's order changes from run to run, a report must not.
         gone.sort_unstable_by_key(|&(id, _)| id);
         for (_, key) in gone {
-            let Some(entry) = self.active.remove(&key) else {
+            let Some(entry) = self.take(key.table_hash(&self.hasher), key) else {
                 continue;
             };
             let (cause, at) = if entry.conn.state.is_over() {
@@ -357,13 +424,15 @@ impl<O: StreamObserver> FlowTable<O> {
             self.retire_entry(*entry, cause, at, retire);
         }
         self.tombstones.retain(|_, until| *until >= now.at);
-        self.active.shrink_to(self.active.len() * 2);
+        let hasher = &self.hasher;
+        self.active
+            .shrink_to(self.active.len() * 2, |e| e.key().table_hash(hasher));
     }
 
     /// End of input: every connection still in the table, in the order of
     /// their first packet, delivered as it stands at `end`.
     pub fn finish(&mut self, end: Moment, retire: &mut dyn FnMut(Retired<O>)) {
-        let mut rest: Vec<Box<Entry<O>>> = self.active.drain().map(|(_, e)| e).collect();
+        let mut rest: Vec<Box<Entry<O>>> = self.active.drain().collect();
         rest.sort_by_key(|e| e.id);
         let timeout = self.limits.idle_timeout;
         for entry in rest {
@@ -390,7 +459,7 @@ impl<O: StreamObserver> FlowTable<O> {
     /// Every connection in the table, with its id, in no particular
     /// order: what a live tap judges at each tick.
     pub fn for_each_mut(&mut self, mut f: impl FnMut(u64, &mut Connection<O>)) {
-        for entry in self.active.values_mut() {
+        for entry in self.active.iter_mut() {
             f(entry.id, &mut entry.conn);
         }
     }
@@ -443,12 +512,11 @@ fn cause_of<O>(conn: &Connection<O>) -> Retirement {
 mod tests {
     use super::FlowKey;
 
-    /// Every open connection holds one key in the table (and a retired
-    /// one in the tombstones): two endpoints of 20 bytes and the 8-byte
-    /// tunnel context, 48 bytes, its slot with the boxed entry 56.
+    /// A retired connection holds one key in the tombstones: two
+    /// endpoints of 20 bytes and the 8-byte tunnel context, 48 bytes. An
+    /// open one holds only a pointer in the table: its entry is its key.
     #[test]
     fn a_flow_key_stays_within_its_budget() {
         assert!(std::mem::size_of::<FlowKey>() <= 48);
-        assert!(std::mem::size_of::<(FlowKey, Box<u8>)>() <= 56);
     }
 }

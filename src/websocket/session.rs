@@ -305,11 +305,11 @@ impl Session {
                     };
                     self.handshake.set_request(&value, now);
                     self.handshake.request_side = Some(side);
-                    self.app = Some(Box::new(AppSniffer::from_handshake(
-                        &value.path,
-                        &value.protocols,
-                        None,
-                    )));
+                    // Kept only when the handshake named a protocol: else
+                    // the first data message allocates a blank one, and a
+                    // connection that sends none never does.
+                    let app = AppSniffer::from_handshake(&value.path, &value.protocols, None);
+                    self.app = app.recognised().then(|| Box::new(app));
                     self.readers[side] =
                         Reader::Frames(CompactDecoder::new(FrameDecoder::new(Role::Client, cfg)));
                     self.feed(side, &bytes[body_offset..], now, emit);
@@ -341,8 +341,8 @@ impl Session {
                         };
                         self.handshake.set_response(&value, now);
                         self.handshake.response_side = Some(side);
-                        if let (Some(app), Some(token)) = (&mut self.app, &value.protocol) {
-                            app.on_chosen(token);
+                        if let Some(token) = &value.protocol {
+                            self.on_chosen(token);
                         }
                         self.kind = SessionKind::WebSocket {
                             handshake_seen: true,
@@ -460,6 +460,23 @@ fn data_head<'a>(event: &Event<'_>, base: u64, chunk: &'a [u8]) -> Option<(Frame
 /// allocating the sniffer with the first message of a connection whose
 /// handshake was not seen. False once there is nothing left to find: the
 /// sniffer is dropped and the connection left alone.
+impl Session {
+    /// The server chose subprotocol `token` (RFC 6455 §4.2.2): the sniffer
+    /// of a connection whose request was read learns it, allocated now
+    /// only if the token names a protocol.
+    fn on_chosen(&mut self, token: &str) {
+        match &mut self.app {
+            Some(app) => app.on_chosen(token),
+            None if self.handshake.request_side.is_some() && !self.app_off => {
+                let mut app = AppSniffer::default();
+                app.on_chosen(token);
+                self.app = app.recognised().then(|| Box::new(app));
+            }
+            None => {}
+        }
+    }
+}
+
 fn sniff(
     app: &mut Option<Box<AppSniffer>>,
     side: Side,

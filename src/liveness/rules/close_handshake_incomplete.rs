@@ -14,7 +14,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
     }
     for side in Side::BOTH {
         let other = side.other();
-        let (Some(close), None) = (&v.ws.sides[side].close, &v.ws.sides[other].close) else {
+        let (Some(close), None) = (v.ws.sides[side].close(), v.ws.sides[other].close()) else {
             continue;
         };
         let waited = at.since(close.mark.at);

@@ -18,8 +18,7 @@ pub fn check(v: &View<'_>, at: Timestamp, out: &mut Checks) {
             continue;
         };
         let close_first = v.ws.sides[side]
-            .close
-            .as_ref()
+            .close()
             .is_some_and(|c| c.mark.at <= fin.at);
         if close_first || v.tcp[side.other()].fin().is_some() {
             continue;

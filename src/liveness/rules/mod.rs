@@ -105,9 +105,8 @@ pub fn closing(v: &View<'_>) -> Option<(Verdict, Mark)> {
     let closes =
         v.ws.sides
             .client
-            .close
-            .as_ref()
-            .zip(v.ws.sides.server.close.as_ref())
+            .close()
+            .zip(v.ws.sides.server.close())
             .map(|(a, b)| later(a.mark, b.mark));
     let closed = match (fins, closes) {
         (Some(f), Some(c)) => Some(if c.at < f.at { c } else { f }),
@@ -149,10 +148,7 @@ impl View<'_> {
     /// Pongs, heartbeats or data.
     pub fn owes_nothing(&self, side: Side, at: Timestamp) -> bool {
         self.tcp[side].fin().is_some_and(|m| m.at <= at)
-            || self.ws.sides[side]
-                .close
-                .as_ref()
-                .is_some_and(|c| c.mark.at <= at)
+            || self.ws.sides[side].close().is_some_and(|c| c.mark.at <= at)
             || self.tcp.client.rst().is_some()
             || self.tcp.server.rst().is_some()
     }

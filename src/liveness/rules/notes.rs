@@ -73,7 +73,7 @@ pub fn check(v: &View<'_>) -> Vec<Reason> {
         }
     }
     let (c, s) = (&v.tcp.client, &v.tcp.server);
-    let both_close = v.ws.sides.client.close.is_some() && v.ws.sides.server.close.is_some();
+    let both_close = v.ws.sides.client.close().is_some() && v.ws.sides.server.close().is_some();
     let both_fin = c.fin().is_some() && s.fin().is_some();
     let rst = c.rst().or(s.rst());
     if (both_fin || rst.is_some()) && !both_close {

@@ -85,6 +85,13 @@ impl AppSniffer {
         }
     }
 
+    /// Whether a protocol is known (from the handshake or a message): a
+    /// sniffer that knows none is [`AppSniffer::default`] until a data
+    /// message comes.
+    pub fn recognised(&self) -> bool {
+        self.protocol.is_some()
+    }
+
     /// Whether any data message is still worth reading.
     pub fn wants(&self, side: Side) -> bool {
         self.protocol.is_some() || self.budget[side] > 0
