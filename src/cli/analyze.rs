@@ -349,8 +349,9 @@ fn capture_config(c: CaptureArgs, output: Option<PathBuf>) -> Result<AnalyzeConf
 /// and win only while a second core is free: on a shared 2-core machine,
 /// paired medians on a 1.1 GB capture of 1,000 connections were 1.13 s
 /// against 1.62 s with one (1.4x) at a load of about 3, but slower than
-/// one at a load of 4 to 5, and on a capture of 50,000 connections 4.10 s
-/// against 3.43 s, where the reading thread also writes a large report.
+/// one at a load of 4 to 5; on a capture of 50,000 connections, where the
+/// reading thread also writes a large report, 4.10 s against 3.43 s in
+/// one pairing, 3.53 s against 4.06 s in another.
 /// One thread stays the default until two win there too.
 fn threads(given: Option<usize>) -> Result<usize, String> {
     match given {
