@@ -180,8 +180,9 @@ pub struct AnalyzeConfig {
     pub extract: Option<ExtractConfig>,
     /// `--report FILE.html`: also write the HTML report there.
     pub html: Option<HtmlConfig>,
-    /// `--threads`: how many threads run the connections (1: the reading
-    /// thread itself); the report is the same whatever the number.
+    /// `--threads`: how many threads run the connections in all, the
+    /// reading thread among them (1: it alone); the report is the same
+    /// whatever the number.
     pub threads: usize,
 }
 

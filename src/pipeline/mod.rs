@@ -186,8 +186,9 @@ impl<O: StreamObserver, F: Fn(&decode::Segment<'_>) -> O> Drive<O> for OneThread
 /// connection. The [`Pass`] has them all too.
 ///
 /// With `config.threads` above 1, the connections are split across that
-/// many worker threads (see `sharded`); what `retire` is handed, and in
-/// which order, is the same as with one.
+/// many threads, this one and `config.threads - 1` workers (see
+/// `sharded`); what `retire` is handed, and in which order, is the same
+/// as with one.
 pub fn analyze_files_noting<O, F>(
     config: &AnalyzeConfig,
     keys: Option<&KeyStore>,
