@@ -80,9 +80,8 @@ impl Buckets {
 
 /// `seg`'s bucket, below [`Buckets::COUNT`]: the same for every segment
 /// with the same addresses, ports and tunnel, in either direction (so a
-/// connection, port reuse and tombstones stay in one table, as
-/// [`shard_of`](crate::tcp::shard_of) does), in every run. The endpoints' hashes are added, so
-/// the direction does not count, and no sort is needed: this runs on the
+/// connection, port reuse and tombstones stay in one table), in every
+/// run. The endpoints' hashes are added, so the direction does not count, and no sort is needed: this runs on the
 /// reader for every packet. A skewed split costs speed, not results.
 fn bucket(seg: &Segment<'_>) -> usize {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;

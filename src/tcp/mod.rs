@@ -19,7 +19,7 @@ use crate::time::Span;
 
 pub use connection::{Connection, RoleSource, TcpState};
 pub use sweep::SweepSchedule;
-pub use table::{shard_of, FlowTable, Limits, Retired, Retirement};
+pub use table::{FlowTable, Limits, Retired, Retirement};
 
 /// What one segment told about one endpoint's ability to send and to be
 /// read: the TCP half of the judge's evidence. `side` in

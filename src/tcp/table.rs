@@ -154,42 +154,6 @@ impl FlowKey {
     }
 }
 
-/// Which of `shards` tables holds `seg`'s connection, for a driver that
-/// splits a capture's connections across several tables: every segment of
-/// a connection (both directions, and every connection on the same
-/// addresses, ports and tunnel, so port reuse and tombstones stay in one
-/// table) gets the same answer, in every run. `shards` of 0 counts as 1.
-pub fn shard_of(seg: &Segment<'_>, shards: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = Mix(0);
-    FlowKey::of(seg).hash(&mut h);
-    (h.finish() % shards.max(1) as u64) as usize
-}
-
-/// A fast multiply-rotate hash (FxHash's step) for [`shard_of`]: it runs
-/// on the reading thread for every packet, where SipHash's resistance to
-/// chosen keys buys nothing (a skewed split costs speed, not results).
-struct Mix(u64);
-
-impl std::hash::Hasher for Mix {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn finish(&self) -> u64 {
-        // The low bits pick the shard: fold the high ones in.
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
 /// A connection in the table, with what its key is made of: its two
 /// endpoints and its tunnel context (so the table's slots need not hold a
 /// copy of the key).
