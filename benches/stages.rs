@@ -23,42 +23,21 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wspulse::capture::file::read_stream;
-use wspulse::capture::{LinkType, Packet};
+use wspulse::capture::OwnedPacket;
 use wspulse::decode::{decode, Segment};
-use wspulse::evidence::{FrameRef, Moment};
+use wspulse::evidence::Moment;
 use wspulse::liveness::Thresholds;
 use wspulse::pipeline::{Judging, Tracked};
 use wspulse::report::findings::{judged_at, ConnectionFindings};
 use wspulse::side::Side;
 use wspulse::tcp::{FlowTable, Limits, Retired, Retirement, RoleSource, StreamObserver};
-use wspulse::time::Timestamp;
 use wspulse::websocket::tls::KeyStore;
 use wspulse::websocket::{Session, WsEvent};
 
 /// One capture file's bytes and its packets, copied out of the reader.
 struct Input {
     bytes: &'static [u8],
-    packets: Vec<Owned>,
-}
-
-struct Owned {
-    at: Timestamp,
-    frame: FrameRef,
-    link: LinkType,
-    data: Vec<u8>,
-    orig_len: u32,
-}
-
-impl Owned {
-    fn packet(&self) -> Packet<'_> {
-        Packet {
-            at: self.at,
-            frame: self.frame,
-            link: self.link,
-            data: &self.data,
-            orig_len: self.orig_len,
-        }
-    }
+    packets: Vec<OwnedPacket>,
 }
 
 fn input_paths() -> Vec<PathBuf> {
@@ -94,13 +73,7 @@ fn load() -> Vec<Input> {
             let bytes: &'static [u8] = Box::leak(std::fs::read(path).ok()?.into_boxed_slice());
             let mut packets = Vec::new();
             read_stream(reader(bytes), path.display().to_string(), 0, &mut |p| {
-                packets.push(Owned {
-                    at: p.at,
-                    frame: p.frame,
-                    link: p.link,
-                    data: p.data.to_vec(),
-                    orig_len: p.orig_len,
-                })
+                packets.push(OwnedPacket::new(p))
             })
             .ok()?;
             Some(Input { bytes, packets })
@@ -114,7 +87,7 @@ fn reader(bytes: &'static [u8]) -> Box<dyn Read + Send> {
     Box::new(Cursor::new(bytes))
 }
 
-fn now(p: &Owned) -> Moment {
+fn now(p: &OwnedPacket) -> Moment {
     Moment {
         at: p.at,
         frame: p.frame,

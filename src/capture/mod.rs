@@ -113,6 +113,41 @@ pub struct Packet<'a> {
     pub orig_len: u32,
 }
 
+/// A [`Packet`] copied out of its reader's buffer: what waits its turn
+/// in a merge of several files, or is kept to be replayed.
+#[derive(Clone, Debug)]
+pub struct OwnedPacket {
+    pub at: Timestamp,
+    pub frame: FrameRef,
+    pub link: LinkType,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
+impl OwnedPacket {
+    /// Copies `p` (its bytes included).
+    pub fn new(p: &Packet<'_>) -> Self {
+        OwnedPacket {
+            at: p.at,
+            frame: p.frame,
+            link: p.link,
+            orig_len: p.orig_len,
+            data: p.data.to_vec(),
+        }
+    }
+
+    /// The packet again, borrowing the copy.
+    pub fn packet(&self) -> Packet<'_> {
+        Packet {
+            at: self.at,
+            frame: self.frame,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+        }
+    }
+}
+
 /// How far a capture reaches on the capture clock: what `--at` is resolved
 /// against (`config::At::resolve`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ pub mod duplicate;
 use std::collections::VecDeque;
 
 use super::file::{CaptureError, FileOutcome, Input, PacketReader};
-use super::{FrameRef, LinkType, Packet, SecretsSink};
+use super::{OwnedPacket, Packet, SecretsSink};
 use crate::time::Timestamp;
 
 /// What reading a set found about its order, for stderr and the report's
@@ -50,38 +50,6 @@ impl std::fmt::Display for SetNote {
     }
 }
 
-/// A packet copied out of its reader's buffer, waiting its turn.
-#[derive(Debug)]
-struct Parked {
-    at: Timestamp,
-    frame: FrameRef,
-    link: LinkType,
-    orig_len: u32,
-    data: Vec<u8>,
-}
-
-impl Parked {
-    fn new(p: &Packet<'_>) -> Self {
-        Parked {
-            at: p.at,
-            frame: p.frame,
-            link: p.link,
-            orig_len: p.orig_len,
-            data: p.data.to_vec(),
-        }
-    }
-
-    fn packet(&self) -> Packet<'_> {
-        Packet {
-            at: self.at,
-            frame: self.frame,
-            link: self.link,
-            data: &self.data,
-            orig_len: self.orig_len,
-        }
-    }
-}
-
 /// A file being read: its next packet is parked, and its key is the
 /// latest time it has reached (its own order is never changed, so a clock
 /// that steps back inside a file does not pull its later packets ahead).
@@ -90,7 +58,7 @@ struct Source {
     rank: usize,
     index: u32,
     reader: PacketReader,
-    next: Parked,
+    next: OwnedPacket,
     key: Timestamp,
 }
 
@@ -100,7 +68,7 @@ struct Waiting {
     rank: usize,
     index: u32,
     first: Timestamp,
-    held: Option<(PacketReader, Parked)>,
+    held: Option<(PacketReader, OwnedPacket)>,
 }
 
 type OnFile<'a> = dyn FnMut(u32, Result<FileOutcome, CaptureError>) + 'a;
@@ -186,7 +154,7 @@ fn first_look(
     let mut reader = PacketReader::open(input, index)?;
     reader.collect_secrets(secrets.cloned());
     let mut first = None;
-    reader.next_packet(&mut |p| first = Some(Parked::new(p)))?;
+    reader.next_packet(&mut |p| first = Some(OwnedPacket::new(p)))?;
     let Some(first) = first else {
         return Ok(Err(reader.into_outcome()));
     };
@@ -258,11 +226,11 @@ impl Merge<'_, '_> {
         });
     }
 
-    fn reopen(&self, index: u32) -> Result<Option<(PacketReader, Parked)>, CaptureError> {
+    fn reopen(&self, index: u32) -> Result<Option<(PacketReader, OwnedPacket)>, CaptureError> {
         let mut reader = PacketReader::open(&self.inputs[index as usize], index)?;
         reader.collect_secrets(self.secrets.clone());
         let mut first = None;
-        reader.next_packet(&mut |p| first = Some(Parked::new(p)))?;
+        reader.next_packet(&mut |p| first = Some(OwnedPacket::new(p)))?;
         Ok(first.map(|f| (reader, f)))
     }
 
@@ -296,7 +264,7 @@ impl Merge<'_, '_> {
                 if bound.is_none_or(|b| (*key, *rank) < b) {
                     on_packet(p);
                 } else {
-                    *next = Parked::new(p);
+                    *next = OwnedPacket::new(p);
                     parked = true;
                 }
             });
